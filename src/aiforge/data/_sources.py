@@ -1,0 +1,131 @@
+"""Data sources: one small plug-in per kind of input, registered by the name the project file uses."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from aiforge.errors import DataError
+from aiforge.spec import CsvSource, ParquetSource, SourceSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["SOURCES", "LoadedSource", "Source", "read_source"]
+
+
+@dataclass(frozen=True)
+class LoadedSource:
+    """A source read into memory, with the hash of the bytes it came from."""
+
+    name: str
+    table: pa.Table
+    content_hash: str
+    location: str
+
+
+class Source(Protocol):
+    """Reads one kind of source into an Arrow table; raises DataError on bad input."""
+
+    def __call__(self, spec: SourceSpec, base_dir: Path) -> LoadedSource: ...
+
+
+def _resolve(spec: CsvSource | ParquetSource, base_dir: Path) -> Path:
+    path = Path(spec.path)
+    path = path if path.is_absolute() else base_dir / path
+    if not path.is_file():
+        raise DataError(
+            f"data file for source '{spec.name}' not found",
+            where=str(path),
+            expected=f"a {spec.type} file",
+            found="no such file" if not path.exists() else "a folder",
+            hint="paths in the project file are relative to the project file's folder",
+        )
+    return path
+
+
+def read_csv(spec: SourceSpec, base_dir: Path) -> LoadedSource:
+    import pyarrow as pa
+    from pyarrow import csv
+
+    assert isinstance(spec, CsvSource)
+    path = _resolve(spec, base_dir)
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(
+            f"CSV file for source '{spec.name}' is empty",
+            where=str(path),
+            expected="a header row and at least one data row",
+            found="0 bytes" if not raw else "only whitespace",
+            hint="check that the export that wrote this file finished",
+        )
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(
+            f"CSV file for source '{spec.name}' is not valid UTF-8",
+            where=f"{path}:{line}",
+            expected="UTF-8 text",
+            found=f"byte 0x{raw[exc.start]:02x} at offset {exc.start}",
+            hint="re-export the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 IN > OUT)",
+        ) from exc
+    try:
+        table = csv.read_csv(
+            pa.py_buffer(raw),
+            parse_options=csv.ParseOptions(delimiter=spec.delimiter),
+            convert_options=csv.ConvertOptions(strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid as exc:
+        raise DataError(
+            f"CSV file for source '{spec.name}' cannot be parsed",
+            where=str(path),
+            found=str(exc).splitlines()[0],
+            hint="check the delimiter and that every row has as many fields as the header",
+        ) from exc
+    if table.num_rows == 0:
+        raise DataError(
+            f"CSV file for source '{spec.name}' has a header but no data rows",
+            where=str(path),
+            expected="at least one data row",
+            found=f"columns {', '.join(table.column_names[:8])} and 0 rows",
+        )
+    return LoadedSource(spec.name, table, hashlib.sha256(raw).hexdigest(), str(path))
+
+
+def read_parquet(spec: SourceSpec, base_dir: Path) -> LoadedSource:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    assert isinstance(spec, ParquetSource)
+    path = _resolve(spec, base_dir)
+    raw = path.read_bytes()
+    try:
+        table = pq.read_table(pa.BufferReader(raw))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(
+            f"file for source '{spec.name}' is not a readable Parquet file",
+            where=str(path),
+            found=str(exc).splitlines()[0],
+            hint="check the file type, or declare it as 'type: csv'",
+        ) from exc
+    if table.num_rows == 0:
+        raise DataError(
+            f"Parquet file for source '{spec.name}' has no rows", where=str(path),
+            expected="at least one row",
+        )
+    return LoadedSource(spec.name, table, hashlib.sha256(raw).hexdigest(), str(path))
+
+
+SOURCES: dict[str, Callable[[SourceSpec, Path], LoadedSource]] = {
+    "csv": read_csv,
+    "parquet": read_parquet,
+}
+
+
+def read_source(spec: SourceSpec, base_dir: Path) -> LoadedSource:
+    """Read any registered source kind."""
+    return SOURCES[spec.type](spec, base_dir)

@@ -1,0 +1,28 @@
+"""Algorithm selection and training: task detection, the learner registry, cross-validated selection."""
+
+from aiforge.learn._learners import LEARNERS, Learner, register
+from aiforge.learn._model import FeatureSet, TabularModel, choose_features
+from aiforge.learn._select import (
+    CandidateResult,
+    Objective,
+    SelectionReport,
+    TrainingFailed,
+    select_and_fit,
+)
+from aiforge.learn._task import TaskInfo, resolve_task
+
+__all__ = [
+    "LEARNERS",
+    "CandidateResult",
+    "FeatureSet",
+    "Learner",
+    "Objective",
+    "SelectionReport",
+    "TabularModel",
+    "TaskInfo",
+    "TrainingFailed",
+    "choose_features",
+    "register",
+    "resolve_task",
+    "select_and_fit",
+]

@@ -1,0 +1,159 @@
+"""A fitted tabular model: preprocessing + estimator, with the labels and columns it was trained on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiforge.spec import TaskKind
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["FeatureSet", "TabularModel", "build_preprocessor", "choose_features"]
+
+MAX_ONEHOT_CATEGORIES = 50
+MAX_ORDINAL_CATEGORIES = 250
+ID_LIKE_DISTINCT_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Which input columns a model uses, by kind, and which it ignores and why."""
+
+    numeric: list[str]
+    categorical: list[str]
+    ignored: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+def choose_features(frame: pd.DataFrame, target: str) -> FeatureSet:
+    """Split the input columns into numeric and categorical; ignore what a tabular model cannot use."""
+    import pandas as pd
+
+    numeric: list[str] = []
+    categorical: list[str] = []
+    ignored: dict[str, str] = {}
+    n = max(len(frame), 1)
+    for name in frame.columns:
+        if name == target:
+            continue
+        col = frame[name]
+        if col.isna().all():
+            ignored[name] = "every value is missing"
+        elif pd.api.types.is_bool_dtype(col):
+            categorical.append(name)
+        elif pd.api.types.is_numeric_dtype(col):
+            numeric.append(name)
+        elif pd.api.types.is_datetime64_any_dtype(col):
+            ignored[name] = "date/time columns are not used yet"
+        elif col.nunique() / n > ID_LIKE_DISTINCT_RATIO and n >= 50:
+            ignored[name] = "almost every value is distinct (an identifier or free text)"
+        else:
+            categorical.append(name)
+    return FeatureSet(numeric, categorical, ignored)
+
+
+def build_preprocessor(features: FeatureSet, *, encoding: str, scale: bool) -> tuple[Any, list[int]]:
+    """A ColumnTransformer for the learner's needs, and the output positions of categorical inputs."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+    numeric_steps: list[Any] = [SimpleImputer(strategy="median")]
+    if scale:
+        numeric_steps.append(StandardScaler())
+    transformers: list[Any] = []
+    if features.numeric:
+        transformers.append(("num", make_pipeline(*numeric_steps), features.numeric))
+    categorical_positions: list[int] = []
+    if features.categorical:
+        as_text = SimpleImputer(strategy="constant", fill_value="(missing)")
+        if encoding == "onehot":
+            encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
+                                    max_categories=MAX_ONEHOT_CATEGORIES, sparse_output=False)
+        else:
+            encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                     max_categories=MAX_ORDINAL_CATEGORIES)
+            start = len(features.numeric)
+            categorical_positions = list(range(start, start + len(features.categorical)))
+        transformers.append(("cat", make_pipeline(
+            FunctionTransformer(_to_text, feature_names_out="one-to-one"), as_text, encoder
+        ), features.categorical))
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0), categorical_positions
+
+
+def _to_text(X: Any) -> Any:
+    """Cast categorical inputs to text so that mixed types (True/'yes'/1) encode consistently."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame(X).astype(object)
+    return frame.where(frame.isna(), frame.astype(str)).fillna(np.nan)
+
+
+class TabularModel:
+    """A fitted pipeline that speaks the user's labels.
+
+    ``predict`` returns labels as they appear in the data (classification) or numbers
+    (regression); ``predict_proba`` has one column per entry of ``classes``.
+    """
+
+    def __init__(self, pipeline: Any, task: TaskKind, classes: list[Any], features: FeatureSet,
+                 learner: str, target: str) -> None:
+        self.pipeline = pipeline
+        self.task = task
+        self.classes = classes
+        self.features = features
+        self.learner = learner
+        self.target = target
+
+    def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X[self.features.columns]
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        import numpy as np
+
+        out = self.pipeline.predict(self._frame(X))
+        if self.task is TaskKind.REGRESSION:
+            return np.asarray(out, dtype=float)
+        return np.asarray(self.classes, dtype=object)[np.asarray(out, dtype=int)]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if self.task is TaskKind.REGRESSION:
+            raise TypeError("predict_proba is not defined for a regression model")
+        return self.pipeline.predict_proba(self._frame(X))
+
+    def raw_output(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities (classification) or values (regression): what metrics score."""
+        import numpy as np
+
+        if self.task is TaskKind.REGRESSION:
+            return np.asarray(self.pipeline.predict(self._frame(X)), dtype=float)
+        return self.predict_proba(X)
+
+    def encode_target(self, y: pd.Series) -> np.ndarray:
+        """Labels -> 0..k-1 in ``classes`` order (classification) or floats (regression)."""
+        import numpy as np
+
+        if self.task is TaskKind.REGRESSION:
+            return y.to_numpy(dtype=float)
+        return encode_labels(y, self.classes)
+
+    def __repr__(self) -> str:
+        return f"TabularModel(learner={self.learner!r}, task={self.task.value!r}, target={self.target!r})"
+
+
+def encode_labels(y: pd.Series, classes: list[Any]) -> np.ndarray:
+    import numpy as np
+
+    lookup = {str(c): i for i, c in enumerate(classes)}
+    try:
+        return np.array([lookup[str(v)] for v in y], dtype=int)
+    except KeyError as exc:
+        raise ValueError(f"label {exc.args[0]!r} is not one of the trained classes {classes}") from exc

@@ -1,0 +1,40 @@
+"""The project file: pydantic models, YAML loading, errors that name file, line and field."""
+
+from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
+from aiforge.spec._models import (
+    Budget,
+    Checks,
+    CsvSource,
+    DataSpec,
+    ImportanceCheck,
+    Kpi,
+    ModelSpec,
+    ParquetSource,
+    ProblemSpec,
+    ProjectSpec,
+    SearchSpec,
+    SourceSpec,
+    SplitSpec,
+    TaskKind,
+)
+
+__all__ = [
+    "Budget",
+    "Checks",
+    "CsvSource",
+    "DataSpec",
+    "FieldPath",
+    "ImportanceCheck",
+    "Kpi",
+    "ModelSpec",
+    "ParquetSource",
+    "ProblemSpec",
+    "ProjectFile",
+    "ProjectSpec",
+    "SearchSpec",
+    "SourceSpec",
+    "SplitSpec",
+    "TaskKind",
+    "load_project_file",
+    "parse_project_text",
+]

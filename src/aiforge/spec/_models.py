@@ -1,0 +1,185 @@
+"""The project file as pydantic models: every section, with ``extra="forbid"`` everywhere.
+
+Names of plug-ins (learners, metrics, source types) are checked here only for their shape;
+the packages that own each registry check the names themselves (see
+``aiforge.pipeline.load_project``), so that this package imports nothing above it.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Budget",
+    "Checks",
+    "CsvSource",
+    "DataSpec",
+    "ImportanceCheck",
+    "Kpi",
+    "ModelSpec",
+    "ParquetSource",
+    "ProblemSpec",
+    "ProjectSpec",
+    "SearchSpec",
+    "SourceSpec",
+    "SplitSpec",
+    "TaskKind",
+]
+
+DEFAULT_LEARNERS = ["linear", "random_forest", "hist_gradient_boosting", "lightgbm"]
+
+
+class TaskKind(str, Enum):
+    """What kind of prediction the project makes."""
+
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+    AUTO = "auto"
+
+    @property
+    def is_classification(self) -> bool:
+        return self in (TaskKind.BINARY, TaskKind.MULTICLASS)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProblemSpec(_Strict):
+    """What is predicted, from which column, and why."""
+
+    task: TaskKind = Field(
+        TaskKind.AUTO, description="binary | multiclass | regression | auto (detected from the target)"
+    )
+    target: str = Field(min_length=1, description="The column to predict.")
+    positive_class: str | int | bool | None = Field(
+        None, description="For binary tasks: the label that counts as positive (e.g. '>50K')."
+    )
+    description: str = Field("", description="What the model is for, in a sentence; shown in the report.")
+
+    @model_validator(mode="after")
+    def _positive_class_needs_classification(self) -> ProblemSpec:
+        if self.positive_class is not None and self.task in (TaskKind.REGRESSION, TaskKind.MULTICLASS):
+            raise ValueError(
+                f"positive_class only applies to binary tasks, but task is '{self.task.value}'; "
+                "remove positive_class or set task: binary"
+            )
+        return self
+
+
+class Kpi(_Strict):
+    """A business or technical KPI. Every KPI is a release gate."""
+
+    metric: str = Field(min_length=1, description="A metric name, e.g. roc_auc, rmse, f1.")
+    min: float | None = Field(None, description="The metric must be at least this.")
+    max: float | None = Field(None, description="The metric must be at most this.")
+    sensitive: str | None = Field(
+        None, description="For fairness metrics: the sensitive attribute (a column)."
+    )
+
+    @model_validator(mode="after")
+    def _needs_a_bound(self) -> Kpi:
+        if self.min is None and self.max is None:
+            raise ValueError(f"KPI '{self.metric}' needs a bound: add min: or max:")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"KPI '{self.metric}' has min {self.min} above max {self.max}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.metric if self.sensitive is None else f"{self.metric}[{self.sensitive}]"
+
+
+class CsvSource(_Strict):
+    """A CSV file (UTF-8, header row), path relative to the project file."""
+
+    type: Literal["csv"]
+    name: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+    delimiter: str = Field(",", min_length=1, max_length=1)
+
+
+class ParquetSource(_Strict):
+    """A Parquet file, path relative to the project file."""
+
+    type: Literal["parquet"]
+    name: str = Field(min_length=1)
+    path: str = Field(min_length=1)
+
+
+SourceSpec = Annotated[CsvSource | ParquetSource, Field(discriminator="type")]
+
+
+class SplitSpec(_Strict):
+    """How the held-out test split is drawn."""
+
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    stratify: bool = Field(True, description="Keep class proportions in both splits (classification).")
+    seed: int = 42
+
+
+class DataSpec(_Strict):
+    """Where the data comes from and how it is split. Several sources are stacked by column name."""
+
+    sources: list[SourceSpec] = Field(min_length=1)
+    split: SplitSpec = SplitSpec()
+
+
+class Budget(_Strict):
+    """When selection stops: after this many seconds, and/or this many candidates."""
+
+    seconds: float | None = Field(None, gt=0)
+    trials: int | None = Field(None, ge=1)
+
+
+class SearchSpec(_Strict):
+    """How candidates are compared: k-fold cross-validation on the training split."""
+
+    cv: int = Field(5, ge=2, le=20, description="Number of cross-validation folds.")
+    metric: str | None = Field(
+        None,
+        description="The metric candidates are ranked by; default: the first KPI that applies, else "
+        "roc_auc (binary), accuracy (multiclass), rmse (regression).",
+    )
+    budget: Budget = Budget()
+
+
+class ModelSpec(_Strict):
+    """Which learners compete, and how they are compared."""
+
+    learners: list[str] = Field(default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1)
+    search: SearchSpec = SearchSpec()
+    seed: int = Field(42, description="Seed for every random choice in training.")
+    n_jobs: int = Field(-1, description="Cores to use; -1 means all.")
+
+
+class ImportanceCheck(_Strict):
+    """Permutation importance of each input column on the held-out split."""
+
+    enabled: bool = True
+    repeats: int = Field(3, ge=1, le=50)
+    max_rows: int = Field(2000, ge=50)
+
+
+class Checks(_Strict):
+    """Checks run on every candidate besides the KPI metrics."""
+
+    importance: ImportanceCheck = ImportanceCheck()
+
+
+class ProjectSpec(_Strict):
+    """The whole project file."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+        description="Lower-case name of the project and of its registered model.",
+    )
+    problem: ProblemSpec
+    kpis: list[Kpi] = Field(default_factory=list)
+    data: DataSpec
+    model: ModelSpec = ModelSpec()
+    checks: Checks = Checks()
