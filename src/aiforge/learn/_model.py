@@ -10,6 +10,7 @@ from aiforge.spec import TaskKind
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["FeatureSet", "TabularModel", "build_preprocessor", "choose_features"]
 
@@ -31,27 +32,31 @@ class FeatureSet:
         return [*self.numeric, *self.categorical]
 
 
-def choose_features(frame: pd.DataFrame, target: str) -> FeatureSet:
+def choose_features(table: pa.Table, target: str) -> FeatureSet:
     """Split the input columns into numeric and categorical; ignore what a tabular model cannot use."""
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     numeric: list[str] = []
     categorical: list[str] = []
     ignored: dict[str, str] = {}
-    n = max(len(frame), 1)
-    for name in frame.columns:
+    n = max(table.num_rows, 1)
+    for name in table.column_names:
         if name == target:
             continue
-        col = frame[name]
-        if col.isna().all():
+        col = table.column(name)
+        t = col.type
+        if col.null_count == len(col):
             ignored[name] = "every value is missing"
-        elif pd.api.types.is_bool_dtype(col):
+        elif pa.types.is_boolean(t):
             categorical.append(name)
-        elif pd.api.types.is_numeric_dtype(col):
+        elif pa.types.is_integer(t) or pa.types.is_floating(t):
             numeric.append(name)
-        elif pd.api.types.is_datetime64_any_dtype(col):
+        elif pa.types.is_temporal(t):
             ignored[name] = "date/time columns are not used yet"
-        elif col.nunique() / n > ID_LIKE_DISTINCT_RATIO and n >= 50:
+        elif not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t)):
+            ignored[name] = f"columns of type {t} are not used yet"
+        elif n >= 50 and pc.count_distinct(col).as_py() / n > ID_LIKE_DISTINCT_RATIO:
             ignored[name] = "almost every value is distinct (an identifier or free text)"
         else:
             categorical.append(name)
@@ -152,8 +157,15 @@ class TabularModel:
 def encode_labels(y: pd.Series, classes: list[Any]) -> np.ndarray:
     import numpy as np
 
-    lookup = {str(c): i for i, c in enumerate(classes)}
+    lookup = {_label_key(c): i for i, c in enumerate(classes)}
     try:
-        return np.array([lookup[str(v)] for v in y], dtype=int)
+        return np.array([lookup[_label_key(v)] for v in y], dtype=int)
     except KeyError as exc:
         raise ValueError(f"label {exc.args[0]!r} is not one of the trained classes {classes}") from exc
+
+
+def _label_key(value: Any) -> str:
+    """Labels compare by text, with 1.0 == 1 (pandas turns integer columns with gaps into floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -10,7 +10,7 @@ from aiforge.errors import DataError
 from aiforge.spec import ProblemSpec, TaskKind
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["TaskInfo", "resolve_task"]
 
@@ -43,32 +43,37 @@ class TaskInfo:
         return cls(**{**data, "kind": TaskKind(data["kind"])})
 
 
-def resolve_task(problem: ProblemSpec, frame: pd.DataFrame, *, where: str) -> TaskInfo:
+def resolve_task(problem: ProblemSpec, table: pa.Table, *, where: str) -> TaskInfo:
     """Check the target column and settle the task (detecting it when ``task: auto``).
 
-    ``where`` locates the problem section in the project file, for error messages.
+    Works on the Arrow table, so that checking a project needs no pandas. ``where`` locates
+    the problem section in the project file, for error messages.
     """
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     target = problem.target
-    if target not in frame.columns:
-        close = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
+    if target not in table.column_names:
+        close = difflib.get_close_matches(target, table.column_names, n=1)
         raise DataError(
             f"target column '{target}' is not in the data",
             where=where,
-            expected=f"one of the columns: {', '.join(map(str, frame.columns[:30]))}",
+            expected=f"one of the columns: {', '.join(table.column_names[:30])}",
             found=f"'{target}'",
             hint=f"did you mean '{close[0]}'?" if close else "set problem.target to an existing column",
         )
-    y = frame[target]
-    dropped = int(y.isna().sum())
-    y = y.dropna()
-    if y.empty:
+    column = table.column(target)
+    dropped = column.null_count
+    y = column.drop_null()
+    if pa.types.is_floating(y.type):
+        y = y.filter(pc.is_finite(y))
+        dropped = len(column) - len(y)
+    if len(y) == 0:
         raise DataError(
             f"target column '{target}' has no values", where=where, found="every row is missing",
         )
-    distinct = y.nunique()
-    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    distinct = pc.count_distinct(y).as_py()
+    numeric = pa.types.is_integer(y.type) or pa.types.is_floating(y.type)
     task = problem.task
 
     if task is TaskKind.AUTO:
@@ -92,13 +97,13 @@ def resolve_task(problem: ProblemSpec, frame: pd.DataFrame, *, where: str) -> Ta
     if task is TaskKind.REGRESSION:
         if not numeric:
             raise DataError(
-                f"regression needs a numeric target, but '{target}' holds text",
-                where=where, found=f"values such as {list(y.astype(str).unique()[:3])}",
+                f"regression needs a numeric target, but '{target}' holds {y.type}",
+                where=where, found=f"values such as {pc.unique(y).to_pylist()[:3]}",
                 hint="set task: multiclass or binary, or pick a numeric target",
             )
         return TaskInfo(task, reason, [], dropped)
 
-    labels = sorted(y.unique().tolist(), key=lambda v: (str(type(v)), v))
+    labels = sorted(pc.unique(y).to_pylist(), key=lambda v: (str(type(v)), v))
     if distinct < 2:
         raise DataError(
             f"target column '{target}' has a single class, nothing to learn",
@@ -117,11 +122,13 @@ def resolve_task(problem: ProblemSpec, frame: pd.DataFrame, *, where: str) -> Ta
     return TaskInfo(task, reason, labels, dropped)
 
 
-def _integral(y: pd.Series) -> bool:
-    import numpy as np
+def _integral(y: pa.ChunkedArray) -> bool:
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    values = y.to_numpy(dtype=float)
-    return bool(np.all(np.isfinite(values)) and np.all(values == np.round(values)))
+    if pa.types.is_integer(y.type):
+        return True
+    return bool(pc.all(pc.equal(y, pc.round(y))).as_py())
 
 
 def _positive(problem: ProblemSpec, labels: list[Any], where: str) -> Any:

@@ -1,0 +1,303 @@
+"""The command line: a thin face that parses arguments, calls the library, and renders results."""
+
+from __future__ import annotations
+
+import os
+import sys
+import webbrowser
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from aiforge.errors import AiforgeError
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EPILOG = """\b
+A session, from scratch:
+  aiforge init churn && cd churn     # a commented project file and data that run as they are
+  aiforge validate aiforge.yaml      # exit 0 when valid, 2 with a located error otherwise
+  aiforge run aiforge.yaml           # ingest -> validate -> split -> train -> evaluate -> gate -> register
+  aiforge runs                       # what ran, newest first (add --json for scripts)
+  aiforge models                     # registered versions and their aliases
+  aiforge promote churn 1 --to production
+
+Exit codes: 0 ok, 1 a KPI gate or training failed, 2 bad input (nothing was written).
+State lives in ./.aiforge (or --workspace, or AIFORGE_WORKSPACE); AIFORGE_DB_URL points the
+metadata at another database.
+"""
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+def _settings(ctx: click.Context) -> Any:
+    from aiforge.workspace import WorkspaceSettings
+
+    return WorkspaceSettings.resolve(ctx.obj.get("workspace"))
+
+
+def handles_errors(fn: F) -> F:
+    """Map AiforgeError to its exit code and a rendered message (JSON with --json)."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AiforgeError as exc:
+            if kwargs.get("as_json"):
+                from aiforge.cli._console import print_json
+
+                print_json({"error": exc.to_dict()})
+            else:
+                from aiforge.cli._console import err
+
+                err.print(exc.render(), markup=False, highlight=False, style="red")
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Workspace folder (default ./.aiforge, or $AIFORGE_WORKSPACE).")
+@click.version_option(package_name="aiforge")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path | None) -> None:
+    """aiforge: from a project file to a gated, registered model.
+
+    One project file (aiforge.yaml) states the problem, the data, the candidate learners and the
+    KPIs; every KPI is a release gate.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["workspace"] = workspace
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@handles_errors
+def init(directory: Path) -> None:
+    """Create DIRECTORY with a commented aiforge.yaml and a small dataset that runs as is."""
+    from aiforge.pipeline import scaffold_project
+
+    written = scaffold_project(directory)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: cd {directory} && aiforge validate aiforge.yaml && aiforge run aiforge.yaml")
+
+
+@cli.command()
+@click.argument("project_file", type=click.Path(path_type=Path), default="aiforge.yaml")
+@click.option("--no-data", is_flag=True, help="Check only the file, not the data it points to.")
+@json_option
+@handles_errors
+def validate(project_file: Path, no_data: bool, as_json: bool) -> None:
+    """Check PROJECT_FILE (and its data) without writing anything.
+
+    Exit 0 when valid; exit 2 with the file, line, field, what was expected and found otherwise.
+    """
+    from aiforge.pipeline import load_project, preflight
+
+    project = load_project(project_file)
+    info: dict[str, Any] = {"valid": True, "project": project.spec.name, "path": str(project.path),
+                            "spec_hash": project.sha256}
+    if not no_data:
+        checked = preflight(project)
+        info |= {"task": checked.task.kind.value, "task_reason": checked.task.reason,
+                 "rows": checked.table.num_rows, "features": checked.features.columns,
+                 "ignored_columns": checked.features.ignored, "objective": checked.objective.name}
+    if as_json:
+        from aiforge.cli._console import print_json
+
+        print_json(info)
+        return
+    click.echo(f"✓ {project.path} is valid: project '{project.spec.name}'")
+    if not no_data:
+        click.echo(f"  task: {info['task']} ({info['task_reason']})")
+        click.echo(f"  data: {info['rows']} rows, {len(info['features'])} input columns")
+        for col, why in info["ignored_columns"].items():
+            click.echo(f"  ignored column '{col}': {why}")
+
+
+@cli.command()
+@click.argument("project_file", type=click.Path(path_type=Path), default="aiforge.yaml")
+@click.option("--force", is_flag=True, help="Redo every stage instead of reusing cached results.")
+@json_option
+@click.pass_context
+@handles_errors
+def run(ctx: click.Context, project_file: Path, force: bool, as_json: bool) -> None:
+    """Run the life cycle of PROJECT_FILE and register the model.
+
+    Stages whose inputs did not change since an earlier run are reused (--force redoes them).
+    Exit 0 when every KPI passed, 1 when a KPI failed (the model is registered as rejected).
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any OpenMP runtime starts
+    from aiforge.cli._console import RichProgress, err, kpi_table, print_json
+    from aiforge.pipeline import load_project, run_project
+
+    project = load_project(project_file)
+    result = run_project(project, _settings(ctx), force=force, progress=None if as_json else RichProgress())
+    verdict = result.verdict
+    if as_json:
+        print_json({"run_id": result.run_id, "status": result.status.value,
+                    "model": result.version.to_json(), "report": str(result.report_path)})
+    else:
+        if verdict.results:
+            err.print(kpi_table([vars(r) for r in verdict.results]))
+        v = result.version
+        alias = f" as {v.alias.value}" if v.alias else ""
+        err.print(f"model [bold]{v.name} v{v.version}[/] ({v.learner}) registered "
+                  f"[{'green' if verdict.passed else 'red'}]{v.status.value}[/]{alias}")
+        err.print(f"report: {result.report_path}")
+        err.print(f"run:    {result.run_id}")
+    if not verdict.passed:
+        if not as_json:
+            err.print(f"[red]KPI gate failed:[/] {verdict.summary()}", highlight=False)
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="How many runs to list.")
+@click.option("--project", default=None, help="Only runs of this project.")
+@json_option
+@click.pass_context
+@handles_errors
+def runs(ctx: click.Context, limit: int, project: str | None, as_json: bool) -> None:
+    """List runs, newest first."""
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.pipeline import list_runs
+    from aiforge.workspace import Workspace
+
+    records = list_runs(Workspace.open(_settings(ctx), create=False), limit=limit, project=project)
+    if as_json:
+        print_json([r.to_json(stages=False) for r in records])
+        return
+    rows = [[r.id, r.project, r.status, f"{r.seconds:.1f}s" if r.seconds else None,
+             r.summary.get("learner"), _model_label(r.summary.get("model"))] for r in records]
+    out.print(table("runs", ["run", "project", "status", "duration", "learner", "model"], rows))
+
+
+def _model_label(model: dict[str, Any] | None) -> str | None:
+    return f"{model['name']} v{model['version']} ({model['status']})" if model else None
+
+
+@cli.command()
+@click.argument("run_id")
+@json_option
+@click.pass_context
+@handles_errors
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show one run (id or unique prefix): its stages, metrics and gate."""
+    from aiforge.cli._console import kpi_table, out, print_json, table
+    from aiforge.pipeline import get_run
+    from aiforge.workspace import Workspace
+
+    record = get_run(Workspace.open(_settings(ctx), create=False), run_id)
+    if as_json:
+        print_json(record.to_json())
+        return
+    out.print(f"[bold]run {record.id}[/]  project {record.project}  status [bold]{record.status}[/]")
+    out.print(f"project file {record.spec_path}  code {record.code_version}")
+    stage_rows = [[s.name, s.status, f"{s.seconds:.2f}s" if s.seconds is not None else None,
+                   (s.input_hash or "")[:12], (s.error or "").splitlines()[0] if s.error else None]
+                  for s in record.stages]
+    out.print(table("stages", ["stage", "status", "time", "input hash", "error"], stage_rows))
+    metrics = record.summary.get("metrics", {})
+    if metrics:
+        out.print(table("test metrics", ["metric", "value"], [[k, f"{v:.4f}"] for k, v in metrics.items()]))
+    gate = next((s.outputs.get("verdict") for s in record.stages if s.name == "gate"), None)
+    if gate and gate["results"]:
+        out.print(kpi_table(gate["results"]))
+    if record.error:
+        out.print(f"[red]error:[/] {record.error}", markup=True, highlight=False)
+    if record.summary.get("report"):
+        out.print(f"report: {record.summary['report']}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@json_option
+@click.pass_context
+@handles_errors
+def models(ctx: click.Context, name: str | None, as_json: bool) -> None:
+    """List registered model versions (of NAME, or all) with status, alias and key metrics."""
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.registry import ModelRegistry
+    from aiforge.workspace import Workspace
+
+    versions = ModelRegistry(Workspace.open(_settings(ctx), create=False)).versions(name)
+    if as_json:
+        print_json([v.to_json() for v in versions])
+        return
+    rows = []
+    for v in versions:
+        top = ", ".join(f"{k} {val:.4f}" for k, val in list(v.metrics.items())[:2])
+        rows.append([v.name, v.version, v.status.value, v.alias.value if v.alias else None, v.learner, top,
+                     v.run_id, f"{v.created_at:%Y-%m-%d %H:%M}"])
+    out.print(table("models", ["name", "version", "status", "alias", "learner", "metrics", "run", "created"],
+                    rows))
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--to", "alias", required=True,
+              type=click.Choice(["candidate", "staging", "production", "archived"]),
+              help="The alias to give; the previous staging/production version is archived.")
+@json_option
+@click.pass_context
+@handles_errors
+def promote(ctx: click.Context, name: str, version: int, alias: str, as_json: bool) -> None:
+    """Give model NAME version VERSION an alias. A version rejected by its gate is refused."""
+    from aiforge.cli._console import print_json
+    from aiforge.registry import Alias, ModelRegistry
+    from aiforge.workspace import Workspace
+
+    v = ModelRegistry(Workspace.open(_settings(ctx), create=False)).promote(name, version, Alias(alias))
+    if as_json:
+        print_json(v.to_json())
+    else:
+        click.echo(f"{v.name} v{v.version} is now {alias}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in a web browser.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also copy the report to this file.")
+@json_option
+@click.pass_context
+@handles_errors
+def report(ctx: click.Context, run_id: str, open_browser: bool, output: Path | None, as_json: bool) -> None:
+    """Print the path of RUN_ID's HTML report (self-contained, works offline)."""
+    from aiforge.cli._console import print_json
+    from aiforge.pipeline import get_run
+    from aiforge.pipeline._runs import RunNotFound
+    from aiforge.workspace import Workspace
+
+    workspace = Workspace.open(_settings(ctx), create=False)
+    record = get_run(workspace, run_id)
+    digest = record.summary.get("report_artifact")
+    if not digest:
+        raise RunNotFound(f"run {record.id} has no report (status {record.status})",
+                          hint="reports are written at the end of a run; rerun the project")
+    path = workspace.reports_dir / f"{record.id}.html"
+    if not path.exists():  # rebuilt from the verified artifact if the file was removed
+        path.write_bytes(workspace.artifacts.get_bytes(digest))
+    if output is not None:
+        output.write_bytes(workspace.artifacts.get_bytes(digest))
+        path = output
+    if as_json:
+        print_json({"run_id": record.id, "report": str(path)})
+    else:
+        click.echo(str(path))
+    if open_browser:
+        webbrowser.open(path.absolute().as_uri())
+
+
+def main() -> None:
+    cli(obj={})

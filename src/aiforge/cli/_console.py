@@ -1,0 +1,72 @@
+"""Terminal rendering for the CLI: live stage progress, tables, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from aiforge.pipeline import StageStatus
+
+__all__ = ["RichProgress", "err", "out", "print_json"]
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+_MARK = {
+    StageStatus.SUCCEEDED: "[green]✓[/]",
+    StageStatus.CACHED: "[cyan]↺[/]",
+    StageStatus.FAILED: "[red]✗[/]",
+    StageStatus.INTERRUPTED: "[yellow]![/]",
+}
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+class RichProgress:
+    """One line per finished stage, and a spinner with the current step while a stage runs."""
+
+    def __init__(self, console: Console = err) -> None:
+        self.console = console
+        self._status: Any = None
+
+    def stage_started(self, name: str) -> None:
+        self._status = self.console.status(f"[bold]{name}[/] …", spinner="dots")
+        self._status.start()
+
+    def stage_step(self, name: str, message: str) -> None:
+        if self._status is not None:
+            self._status.update(f"[bold]{name}[/] {message}")
+
+    def stage_finished(self, name: str, status: StageStatus, seconds: float, note: str) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        tag = " [cyan](cached)[/]" if status is StageStatus.CACHED else ""
+        self.console.print(f"{_MARK.get(status, '?')} {name:<9} {seconds:6.2f}s{tag}  [dim]{note}[/]")
+
+
+def kpi_table(results: list[dict[str, Any]]) -> Table:
+    table = Table(title="KPI gate", title_justify="left")
+    for col in ("KPI", "value", "bound", "result", "margin"):
+        table.add_column(col, justify="right" if col in ("value", "margin") else "left")
+    for r in results:
+        value = "—" if r["value"] is None else f"{r['value']:.4f}"
+        margin = "—" if r["margin"] is None else f"{r['margin']:+.4f}"
+        verdict = "[green]pass[/]" if r["passed"] else "[red]FAIL[/]"
+        table.add_row(r["kpi"], value, f"{r['bound']} {r['threshold']:g}", verdict, margin)
+    return table
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*("—" if v is None else str(v) for v in row))
+    return t

@@ -1,0 +1,393 @@
+"""The run report: one self-contained HTML page (inline CSS and SVG plots, nothing fetched) per training run.
+
+It only renders what earlier stages computed; it never recomputes a metric, so the page, the CLI and
+the dashboard always show the same numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from aiforge.evaluate._metrics import METRICS
+from aiforge.spec import TaskKind
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from aiforge.data import DatasetSnapshot, DataSplit
+    from aiforge.evaluate._evaluation import Evaluation
+    from aiforge.evaluate._gate import GateVerdict
+    from aiforge.learn import SelectionReport, TaskInfo
+
+__all__ = ["ReportInput", "render_report"]
+
+MAX_IMPORTANCE_BARS = 20
+MAX_TOP_VALUES = 5
+_DASH = "—"
+_COLOR, _GOOD, _BAD = "#2563eb", "#15803d", "#b91c1c"
+_ID_REF = re.compile(r'(\sid="|href="#|url\(#)')
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;margin:0;
+ background:#f8fafc}
+main{max-width:1100px;margin:0 auto;padding:24px}
+section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px 20px;margin:16px 0}
+h1{margin:0 0 4px;font-size:26px} h2{margin:0 0 12px;font-size:18px} h3{font-size:15px;margin:8px 0}
+.muted{color:#6b7280} .desc{white-space:pre-wrap}
+.badge{display:inline-block;padding:6px 16px;border-radius:6px;font-weight:700;font-size:18px;color:#fff}
+.badge.pass{background:#15803d} .badge.fail{background:#b91c1c}
+table{border-collapse:collapse;width:100%;margin:4px 0}
+th,td{border-bottom:1px solid #e5e7eb;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#f3f4f6;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.fail td{background:#fee2e2;color:#7f1d1d} tr.best td{background:#dcfce7;font-weight:600}
+.plots{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0;flex:1 1 320px}
+figure svg{width:100%;height:auto} figcaption{font-size:12px;color:#6b7280;text-align:center}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
+dt{font-weight:600} dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
+dd dl{font-family:system-ui,sans-serif}
+"""
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    """Everything one run produced that the report shows; ``model`` is ``None`` when nothing was registered.
+
+    ``model`` holds ``name``, ``version``, ``status`` ("accepted" or "rejected") and ``alias``;
+    ``lineage`` holds spec_hash, snapshot, code_version, libraries, seeds and parent_run.
+    """
+
+    project: str
+    description: str
+    run_id: str
+    started_at: str
+    target: str
+    task: TaskInfo
+    snapshot: DatasetSnapshot
+    split: DataSplit
+    selection: SelectionReport
+    evaluation: Evaluation
+    verdict: GateVerdict
+    model: dict[str, Any] | None
+    lineage: dict[str, Any]
+
+
+def render_report(inp: ReportInput) -> str:
+    """The full HTML document for one run."""
+    sections = [
+        _header(inp), _gate(inp.verdict), _metrics(inp.evaluation), _plots(inp),
+        _importance(inp.evaluation), _leaderboard(inp.selection), _data(inp), _lineage(inp.lineage),
+    ]
+    title = f"{inp.project} · run {inp.run_id}"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(sections)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _num(value: Any) -> str:
+    """Ints as they are, floats with 4 decimals (4 significant digits when very large or small)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return _DASH if value is None else _e(value)
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return _DASH
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
+    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+        return f"{value:.4g}"
+    return f"{value:.4f}"
+
+
+def _table(head: list[str], rows: list[tuple[str, list[str]]], numeric: Collection[int] = ()) -> str:
+    """``rows`` are (css class, already-escaped cells); columns in ``numeric`` are right-aligned."""
+    th = "".join(f"<th>{_e(h)}</th>" for h in head)
+    body = []
+    for cls, cells in rows:
+        tds = "".join(f"<td class=\"num\">{c}</td>" if i in numeric else f"<td>{c}</td>"
+                      for i, c in enumerate(cells))
+        body.append(f"<tr class=\"{cls}\">{tds}</tr>" if cls else f"<tr>{tds}</tr>")
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _section(ident: str, title: str, body: str) -> str:
+    return f"<section id=\"{ident}\"><h2>{_e(title)}</h2>{body}</section>"
+
+
+# -- sections -----------------------------------------------------------------------------------
+
+
+def _header(inp: ReportInput) -> str:
+    verdict = inp.verdict
+    badge = ("<span class=\"badge pass\">PASSED</span>" if verdict.passed
+             else "<span class=\"badge fail\">REJECTED</span>")
+    if inp.model is None:
+        model = "no model registered"
+    else:
+        m = inp.model
+        alias = f", alias <b>{_e(m['alias'])}</b>" if m.get("alias") else ""
+        model = (f"<b>{_e(m.get('name', _DASH))}</b> v{_e(m.get('version', _DASH))} "
+                 f"({_e(m.get('status', _DASH))}{alias})")
+    description = f"<p class=\"desc\">{_e(inp.description)}</p>" if inp.description else ""
+    return (
+        f"<section id=\"summary\"><h1>{_e(inp.project)}</h1>{description}"
+        f"<p class=\"muted\">run <b>{_e(inp.run_id)}</b> · started {_e(inp.started_at)}</p>"
+        f"<p>Task: <b>{_e(inp.task.kind.value)}</b> on target <b>{_e(inp.target)}</b>"
+        f" <span class=\"muted\">({_e(inp.task.reason)})</span></p>"
+        f"<p>Model: {model}</p><p>{badge} <span>{_e(verdict.summary())}</span></p></section>"
+    )
+
+
+def _gate(verdict: GateVerdict) -> str:
+    if not verdict.results:
+        return _section("kpis", "KPI gate", f"<p class=\"muted\">{_e(verdict.summary())}</p>")
+    rows = [
+        ("" if r.passed else "fail",
+         [_e(r.kpi), _e(r.metric), _num(r.value), f"{_e(_bound(r.bound))} {_num(r.threshold)}",
+          "pass" if r.passed else "<b>FAIL</b>", _num(r.margin), _e(r.message)])
+        for r in verdict.results
+    ]
+    table = _table(["KPI", "metric", "value", "threshold", "result", "margin", "message"], rows, {2, 3, 5})
+    return _section("kpis", "KPI gate", table)
+
+
+def _bound(bound: str) -> str:
+    return {">=": "≥", "<=": "≤"}.get(bound, bound)
+
+
+def _metrics(ev: Evaluation) -> str:
+    names = list(ev.metrics) + [n for n in ev.baseline if n not in ev.metrics]
+    rows = []
+    for name in names:
+        metric = METRICS.get(name)
+        arrow = "" if metric is None else (" ↑" if metric.higher_is_better else " ↓")
+        rows.append(("", [_e(name) + arrow, _num(ev.metrics.get(name)), _num(ev.baseline.get(name))]))
+    note = (f"<p class=\"muted\">{ev.n_test} held-out rows; the baseline predicts class priors "
+            "(classification) or the training mean (regression). ↑ higher is better, ↓ lower is better.</p>")
+    return _section("metrics", "Test metrics", note + _table(["metric", "model", "baseline"], rows, {1, 2}))
+
+
+def _plots(inp: ReportInput) -> str:
+    ev, kind = inp.evaluation, inp.task.kind
+    figures: list[tuple[str, str]] = []
+    if kind is TaskKind.BINARY and "roc" in ev.curves:
+        figures.append(("ROC curve", _roc_svg(ev)))
+    if kind is TaskKind.BINARY and "pr" in ev.curves:
+        figures.append(("Precision-recall curve", _pr_svg(ev)))
+    if kind.is_classification and ev.confusion:
+        figures.append(("Confusion matrix (rows: actual, columns: predicted)", _confusion_svg(ev.confusion)))
+    if kind is TaskKind.REGRESSION and ev.residuals and ev.residuals.get("y_true"):
+        figures.append(("Predicted vs actual", _scatter_svg(ev.residuals, inp.target)))
+        figures.append(("Residuals (actual − predicted)", _residual_svg(ev.residuals)))
+    if not figures:
+        return _section("plots", "Plots", "<p class=\"muted\">no plots for this run</p>")
+    body = "".join(f"<figure>{svg}<figcaption>{_e(c)}</figcaption></figure>" for c, svg in figures)
+    return _section("plots", "Plots", f"<div class=\"plots\">{body}</div>")
+
+
+def _importance(ev: Evaluation) -> str:
+    if not ev.importance:
+        return _section("importance", "Feature importance", "<p class=\"muted\">not computed</p>")
+    metric = ev.importance_metric or "score"
+    note = (f"<p class=\"muted\">Permutation importance on the test split: the loss in {_e(metric)} when one "
+            f"column is shuffled (top {min(len(ev.importance), MAX_IMPORTANCE_BARS)} of "
+            f"{len(ev.importance)}).</p>")
+    return _section("importance", "Feature importance", note + _importance_svg(ev.importance, metric))
+
+
+def _leaderboard(sel: SelectionReport) -> str:
+    sign = 1.0 if sel.higher_is_better else -1.0
+    order = sorted(sel.candidates, key=lambda c: (c.mean is None, -sign * (c.mean or 0.0)))
+    rows = []
+    for c in order:
+        best = c.learner == sel.best
+        score = _DASH if c.mean is None else f"{_num(c.mean)} ± {_num(c.std)}"
+        learner = _e(c.learner) + (" ★" if best else "")
+        cls = "best" if best else ("fail" if c.status == "failed" else "")
+        rows.append((cls, [learner, _e(c.status), score, f"{c.seconds:.1f}", _e(c.error or "")]))
+    direction = "higher" if sel.higher_is_better else "lower"
+    note = (f"<p class=\"muted\">Objective <b>{_e(sel.objective)}</b> ({direction} is better), "
+            f"{sel.cv_folds}-fold cross-validation on the training split, seed {sel.seed}; "
+            f"best refit in {sel.fit_seconds:.1f} s.</p>")
+    head = ["learner", "status", f"CV {sel.objective} (mean ± std)", "seconds", "error"]
+    features = _dl({k: sel.features.get(k, []) for k in ("numeric", "categorical", "ignored")})
+    return _section("selection", "Model selection",
+                    note + _table(head, rows, {2, 3}) + "<h3>Input columns</h3>" + features)
+
+
+def _data(inp: ReportInput) -> str:
+    snap, split = inp.snapshot, inp.split
+    facts = {
+        "snapshot": snap.id, "rows": snap.n_rows,
+        "rows dropped (missing target)": inp.task.dropped_rows,
+        "train / test rows": f"{split.n_train} / {split.n_test}",
+        "split": f"{'stratified' if split.stratified else 'random'}, seed {split.seed}",
+        "sources": [s.get("location", s.get("name", "")) for s in snap.sources],
+    }
+    if inp.task.classes:
+        facts["classes"] = inp.task.classes
+    rows = []
+    for col in snap.columns:
+        if col.kind == "numeric":
+            summary = f"min {_num(col.min)} · max {_num(col.max)} · mean {_num(col.mean)}"
+        elif col.top_values:
+            summary = ", ".join(f"{_e(v)} ({n})" for v, n in col.top_values[:MAX_TOP_VALUES])
+        else:
+            summary = _DASH
+        name = _e(col.name) + (" <b>(target)</b>" if col.name == inp.target else "")
+        rows.append(("", [name, _e(col.kind), _e(col.dtype), f"{col.missing_rate * 100:.1f}%",
+                          str(col.distinct), summary]))
+    table = _table(["column", "kind", "type", "missing", "distinct", "range / top values"], rows, {3, 4})
+    return _section("data", "Data", _dl(facts) + "<h3>Column profile</h3>" + table)
+
+
+def _lineage(lineage: dict[str, Any]) -> str:
+    body = _dl(lineage) if lineage else "<p class=\"muted\">no lineage recorded</p>"
+    return _section("lineage", "Lineage", body)
+
+
+def _dl(data: dict[str, Any]) -> str:
+    """A definition list; nested dicts become nested lists, lists are comma-separated."""
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_value(v)}</dd>" for k, v in data.items())
+    return f"<dl>{items}</dl>"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return _dl(value) if value else _DASH
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v) for v in value) if value else _DASH
+    if value is None or isinstance(value, float):
+        return _num(value)
+    return _e(value)
+
+
+# -- plots (matplotlib, rendered to inline SVG) ----------------------------------------------------
+
+
+def _plain(text: Any) -> str:
+    """User text for a plot label: ``$`` would otherwise start matplotlib's math mode."""
+    return str(text).replace("$", r"\$")
+
+
+def _figure(width: float = 4.6, height: float = 3.6) -> Figure:
+    # A bare Figure, not pyplot: no global backend switch in the caller's process, nothing to close.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
+
+
+def _svg(fig: Figure, prefix: str) -> str:
+    """The figure as an ``<svg>`` element: text kept as text, ids prefixed to stay unique in the page."""
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "aiforge-report"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    # rewrite ids and references only inside tags (text content has its < and > escaped)
+    return re.sub(r"<[^<>]+>", lambda tag: _ID_REF.sub(rf"\g<1>{prefix}", tag.group(0)), svg)
+
+
+def _roc_svg(ev: Evaluation) -> str:
+    fpr, tpr = ev.curves["roc"]["fpr"], ev.curves["roc"]["tpr"]
+    auc = ev.metrics.get("roc_auc")
+    if auc is None or math.isnan(auc):
+        auc = sum((fpr[i + 1] - fpr[i]) * (tpr[i + 1] + tpr[i]) / 2 for i in range(len(fpr) - 1))
+    fig = _figure()
+    ax = fig.subplots()
+    ax.plot(fpr, tpr, color=_COLOR, lw=2, label=f"model (AUC = {auc:.4f})")
+    ax.plot([0, 1], [0, 1], color="#9ca3af", ls="--", lw=1, label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    return _svg(fig, "roc-")
+
+
+def _pr_svg(ev: Evaluation) -> str:
+    recall, precision = ev.curves["pr"]["recall"], ev.curves["pr"]["precision"]
+    ap = ev.metrics.get("pr_auc")
+    label = "model" if ap is None or math.isnan(ap) else f"model (PR AUC = {ap:.4f})"
+    fig = _figure()
+    ax = fig.subplots()
+    ax.plot(recall, precision, color=_COLOR, lw=2, label=label)
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower left")
+    return _svg(fig, "pr-")
+
+
+def _confusion_svg(confusion: dict[str, Any]) -> str:
+    import numpy as np
+
+    labels = [_plain(label) for label in confusion["labels"]]
+    matrix = np.asarray(confusion["matrix"], dtype=float)
+    n = len(labels)
+    size = min(3.2 + 0.45 * n, 9.0)
+    fig = _figure(size, size)
+    ax = fig.subplots()
+    ax.imshow(matrix, cmap="Blues", vmin=0)
+    if n <= 30:
+        top = matrix.max() or 1.0
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=9,
+                        color="white" if matrix[i, j] > top / 2 else "black")
+    ax.set_xticks(range(n), labels, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), labels)
+    ax.set(xlabel="predicted", ylabel="actual")
+    return _svg(fig, "cm-")
+
+
+def _scatter_svg(residuals: dict[str, list[float]], target: str) -> str:
+    y_true, y_pred = residuals["y_true"], residuals["y_pred"]
+    lo, hi = min(min(y_true), min(y_pred)), max(max(y_true), max(y_pred))
+    fig = _figure()
+    ax = fig.subplots()
+    ax.scatter(y_true, y_pred, s=8, alpha=0.5, color=_COLOR, linewidths=0)
+    ax.plot([lo, hi], [lo, hi], color=_BAD, ls="--", lw=1, label="perfect prediction")
+    ax.set(xlabel=f"actual {_plain(target)}", ylabel=f"predicted {_plain(target)}")
+    ax.legend(loc="upper left")
+    return _svg(fig, "pva-")
+
+
+def _residual_svg(residuals: dict[str, list[float]]) -> str:
+    import numpy as np
+
+    errors = np.asarray(residuals["y_true"], dtype=float) - np.asarray(residuals["y_pred"], dtype=float)
+    fig = _figure()
+    ax = fig.subplots()
+    ax.hist(errors, bins=min(40, max(5, len(errors) // 10)), color=_COLOR, alpha=0.8)
+    ax.axvline(0, color=_BAD, ls="--", lw=1)
+    ax.set(xlabel="residual (actual − predicted)", ylabel="rows")
+    return _svg(fig, "res-")
+
+
+def _importance_svg(importance: list[dict[str, Any]], metric: str) -> str:
+    top = importance[:MAX_IMPORTANCE_BARS][::-1]
+    fig = _figure(7.0, 1.2 + 0.3 * len(top))
+    ax = fig.subplots()
+    means = [float(r["mean"]) for r in top]
+    colors = [_GOOD if m >= 0 else _BAD for m in means]
+    ax.barh([_plain(r["feature"]) for r in top], means, xerr=[float(r.get("std", 0.0)) for r in top],
+            color=colors, alpha=0.85, capsize=3)
+    ax.axvline(0, color="#6b7280", lw=0.8)
+    ax.set_xlabel(f"loss in {_plain(metric)} when the column is shuffled")
+    return _svg(fig, "imp-")

@@ -1,0 +1,44 @@
+"""The pipeline runner: loading a project, running its life cycle stage by stage, reading runs back.
+
+Names are imported on first use, so that checking a project file does not load the database
+or training libraries.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "load_project": "_project",
+    "check_metrics_for_task": "_project",
+    "Preflight": "_preflight",
+    "preflight": "_preflight",
+    "RunResult": "_lifecycle",
+    "code_version": "_lifecycle",
+    "library_versions": "_lifecycle",
+    "run_project": "_lifecycle",
+    "Progress": "_runner",
+    "RunStatus": "_runner",
+    "SilentProgress": "_runner",
+    "StageStatus": "_runner",
+    "RunNotFound": "_runs",
+    "RunRecord": "_runs",
+    "StageRecord": "_runs",
+    "get_run": "_runs",
+    "list_runs": "_runs",
+    "scaffold_project": "_scaffold",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiforge.pipeline' has no attribute {name!r}")
+    return getattr(import_module(f"aiforge.pipeline.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,239 @@
+"""The tabular life cycle: ingest -> validate -> split -> train -> evaluate -> gate -> register -> report.
+
+``preflight`` checks the input first, so a bad project file or bad data changes nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiforge.data import DataSplit, DatasetSnapshot, combine_sources, make_split, write_snapshot
+from aiforge.errors import AiforgeError
+from aiforge.evaluate import Evaluation, GateVerdict, evaluate_gate, evaluate_model
+from aiforge.learn import SelectionReport, TaskInfo, select_and_fit
+from aiforge.pipeline._preflight import Preflight, preflight
+from aiforge.pipeline._runner import Progress, RunRecorder, RunStatus
+from aiforge.registry import ModelRegistry, ModelVersion
+from aiforge.spec import ProjectFile
+from aiforge.workspace import Workspace, WorkspaceSettings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["RunResult", "code_version", "library_versions", "run_project"]
+
+_LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "joblib")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: RunStatus
+    task: TaskInfo
+    selection: SelectionReport
+    evaluation: Evaluation
+    verdict: GateVerdict
+    version: ModelVersion
+    report_path: Path
+
+
+def run_project(
+    project: ProjectFile, settings: WorkspaceSettings, *, force: bool = False, progress: Progress | None = None,
+) -> RunResult:
+    """Run the whole life cycle; the model is registered as candidate or, if a KPI fails, rejected."""
+    checked = preflight(project)
+    workspace = Workspace.open(settings)
+    try:
+        recorder = RunRecorder.start(workspace, project, code_version=code_version(), force=force,
+                                     progress=progress)
+        try:
+            result = _stages(checked, workspace, recorder)
+        except KeyboardInterrupt:
+            recorder.finish(RunStatus.INTERRUPTED, error="interrupted by the user")
+            raise
+        except AiforgeError as exc:
+            recorder.finish(RunStatus.FAILED, error=exc.render())
+            raise
+        except BaseException as exc:
+            recorder.finish(RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+            raise
+        return result
+    finally:
+        workspace.close()
+
+
+def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
+    spec = pf.project.spec
+    store = ws.artifacts
+    target = spec.problem.target
+
+    def ingest(step: Any) -> dict[str, Any]:
+        snap = write_snapshot(combine_sources(pf.sources), pf.sources, store)
+        return {"snapshot": snap.to_json(), "_artifacts": [snap.id]}
+
+    ingest_key = {"sources": [s.content_hash for s in pf.sources],
+                  "spec": [s.model_dump(mode="json") for s in spec.data.sources]}
+    snap = DatasetSnapshot.from_json(rec.stage(
+        "ingest", ingest_key, ingest, note=lambda o: f"snapshot {o['snapshot']['id'][:12]}, "
+        f"{o['snapshot']['n_rows']} rows")["snapshot"])
+
+    validate_key = {"snapshot": snap.id, "problem": spec.problem.model_dump(mode="json")}
+    rec.stage("validate", validate_key, lambda step: {"task": pf.task.to_json(),
+              "features": {"numeric": pf.features.numeric, "categorical": pf.features.categorical,
+                           "ignored": pf.features.ignored}},
+              note=lambda o: o["task"]["reason"])
+
+    frame: pd.DataFrame | None = None
+
+    def labelled() -> pd.DataFrame:
+        nonlocal frame
+        if frame is None:
+            data = snap.load(store)
+            frame = data[data[target].notna()].reset_index(drop=True)
+        return frame
+
+    split_key = {"snapshot": snap.id, "split": spec.data.split.model_dump(mode="json"),
+                 "target": target, "task": pf.task.to_json()}
+
+    def do_split(step: Any) -> dict[str, Any]:
+        s = make_split(labelled()[target], spec.data.split, classification=pf.task.kind.is_classification,
+                       store=store)
+        return {"split": s.to_json(), "_artifacts": [s.artifact]}
+
+    split = DataSplit.from_json(rec.stage(
+        "split", split_key, do_split,
+        note=lambda o: f"{o['split']['n_train']} train / {o['split']['n_test']} test rows")["split"])
+
+    train_key = {**split_key, "split_artifact": split.artifact, "model": spec.model.model_dump(mode="json"),
+                 "features": pf.features.columns, "objective": pf.objective.name,
+                 "libraries": library_versions(), "code": code_version()}
+
+    def train(step: Any) -> dict[str, Any]:
+        import joblib
+
+        train_idx, _ = split.indices(store)
+        data = labelled().iloc[train_idx]
+        model, selection = select_and_fit(data, data[target], pf.task, pf.features, spec.model,
+                                          pf.objective.objective(), on_step=step)
+        buf = io.BytesIO()
+        joblib.dump(model, buf)
+        digest = store.put_bytes(buf.getvalue())
+        return {"model": digest, "selection": selection.to_json(), "trained_in_run": rec.run_id,
+                "_artifacts": [digest]}
+
+    trained = rec.stage("train", train_key, train,
+                        note=lambda o: f"best {o['selection']['best']} "
+                        f"({o['selection']['objective']} {_best_score(o['selection']):.4f} in CV)")
+    selection = SelectionReport.from_json(trained["selection"])
+
+    def evaluate(step: Any) -> dict[str, Any]:
+        import joblib
+
+        model = joblib.load(io.BytesIO(store.get_bytes(trained["model"])))
+        train_idx, test_idx = split.indices(store)
+        data = labelled()
+        test = data.iloc[test_idx]
+        ev = evaluate_model(model, test, test[target], data.iloc[train_idx][target], primary=pf.objective,
+                            importance=spec.checks.importance, seed=spec.model.seed)
+        return {"evaluation": ev.to_json()}
+
+    eval_key = {"model": trained["model"], "split": split.artifact,
+                "checks": spec.checks.model_dump(mode="json"), "objective": pf.objective.name}
+    evaluation = Evaluation.from_json(rec.stage(
+        "evaluate", eval_key, evaluate,
+        note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3])
+    )["evaluation"])
+
+    verdict = GateVerdict.from_json(rec.stage(
+        "gate", None, lambda step: {"verdict": evaluate_gate(spec.kpis, evaluation.metrics).to_json()},
+        cacheable=False, note=lambda o: GateVerdict.from_json(o["verdict"]).summary())["verdict"])
+
+    lineage = {
+        "project_file": str(pf.project.path.absolute()), "spec_hash": pf.project.sha256,
+        "snapshot": snap.id, "split": split.artifact, "code_version": code_version(),
+        "libraries": library_versions(), "seeds": {"split": spec.data.split.seed, "model": spec.model.seed},
+        "parent_run": trained["trained_in_run"], "run": rec.run_id,
+    }
+    registry = ModelRegistry(ws)
+
+    def register(step: Any) -> dict[str, Any]:
+        v = registry.register(name=spec.name, run_id=rec.run_id, artifact=trained["model"],
+                              learner=selection.best, metrics=evaluation.metrics, gate=verdict.to_json(),
+                              lineage=lineage, accepted=verdict.passed)
+        return {"name": v.name, "version": v.version, "status": v.status.value,
+                "alias": v.alias.value if v.alias else None}
+
+    registered = rec.stage("register", None, register, cacheable=False,
+                           note=lambda o: f"{o['name']} v{o['version']} {o['status']}")
+    version = registry.get(registered["name"], registered["version"])
+
+    def report(step: Any) -> dict[str, Any]:
+        from aiforge.evaluate import ReportInput, render_report
+
+        html = render_report(ReportInput(
+            project=spec.name, description=spec.problem.description, run_id=rec.run_id,
+            started_at=f"{version.created_at:%Y-%m-%d %H:%M:%S} UTC", target=target, task=pf.task,
+            snapshot=snap, split=split, selection=selection, evaluation=evaluation, verdict=verdict,
+            model=registered, lineage=lineage,
+        )).encode()
+        digest = store.put_bytes(html)
+        path = ws.reports_dir / f"{rec.run_id}.html"
+        _write_atomically(path, html)
+        return {"artifact": digest, "path": str(path)}
+
+    reported = rec.stage("report", None, report, cacheable=False, note=lambda o: o["path"])
+    status = RunStatus.SUCCEEDED if verdict.passed else RunStatus.REJECTED
+    rec.finish(status, summary={
+        "task": pf.task.kind.value, "learner": selection.best, "metrics": evaluation.metrics,
+        "passed": verdict.passed, "gate": verdict.summary(), "model": registered,
+        "report": reported["path"], "report_artifact": reported["artifact"],
+    })
+    return RunResult(rec.run_id, status, pf.task, selection, evaluation, verdict, version,
+                     Path(reported["path"]))
+
+
+def _best_score(selection: dict[str, Any]) -> float:
+    return next(c["mean"] for c in selection["candidates"] if c["learner"] == selection["best"])
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": sys.version.split()[0]}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+_CODE_VERSION: str | None = None
+
+
+def code_version() -> str:
+    """aiforge's version, plus the git commit of its source tree when it runs from a checkout."""
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        version = metadata.version("aiforge")
+        src = Path(__file__).resolve().parents[1]
+        try:
+            commit = subprocess.run(
+                ["git", "-C", str(src), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                timeout=5, check=False,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = ""
+        _CODE_VERSION = f"{version}+g{commit}" if commit else version
+    return _CODE_VERSION

@@ -1,0 +1,69 @@
+"""Preflight: read the project's data and check it against the project file, writing nothing.
+
+Everything that can be wrong with the user's input is found here, before the workspace is
+touched. It needs no pandas, no scikit-learn and no database, so 'aiforge validate' is instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiforge.data import LoadedSource, combine_sources, read_source
+from aiforge.errors import DataError
+from aiforge.evaluate import METRICS, Metric, default_metric
+from aiforge.learn import FeatureSet, TaskInfo, choose_features, resolve_task
+from aiforge.pipeline._project import check_metrics_for_task
+from aiforge.spec import ProjectFile
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["Preflight", "preflight"]
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The project file and its data, read and checked, before anything is written."""
+
+    project: ProjectFile
+    sources: list[LoadedSource]
+    table: pa.Table
+    task: TaskInfo
+    features: FeatureSet
+    objective: Metric
+
+
+
+def preflight(project: ProjectFile) -> Preflight:
+    """Read every source and check the target, task, KPIs and features. Writes nothing."""
+    spec = project.spec
+    sources = [read_source(s, project.base_dir) for s in spec.data.sources]
+    table = combine_sources(sources)
+    task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
+    check_metrics_for_task(project, task.kind)
+    features = choose_features(table, spec.problem.target)
+    if not features.columns:
+        raise DataError(
+            "no usable input columns besides the target",
+            where=", ".join(s.location for s in sources),
+            found="; ".join(f"{k}: {v}" for k, v in features.ignored.items()) or "only the target column",
+            hint="add feature columns to the data",
+        )
+    labelled = table.num_rows - task.dropped_rows
+    if labelled < 2 * spec.model.search.cv:
+        raise DataError(
+            f"too few labelled rows ({labelled}) for {spec.model.search.cv}-fold cross-validation",
+            where=", ".join(s.location for s in sources), hint="add rows or lower model.search.cv",
+        )
+    return Preflight(project, sources, table, task, features, _objective(project, task))
+
+
+def _objective(project: ProjectFile, task: TaskInfo) -> Metric:
+    spec = project.spec
+    if spec.model.search.metric:
+        return METRICS[spec.model.search.metric]
+    for kpi in spec.kpis:
+        if kpi.metric in METRICS and task.kind in METRICS[kpi.metric].tasks:
+            return METRICS[kpi.metric]
+    return default_metric(task.kind)

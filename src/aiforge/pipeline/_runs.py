@@ -1,0 +1,114 @@
+"""Reading run records back: lists for 'aiforge runs', one run with its stages for 'aiforge show'."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from aiforge.errors import AiforgeError
+from aiforge.pipeline._runner import mark_interrupted_runs
+from aiforge.workspace import RunRow, StageRow, Workspace
+
+__all__ = ["RunNotFound", "RunRecord", "StageRecord", "get_run", "list_runs"]
+
+
+class RunNotFound(AiforgeError):
+    code = "run"
+    http_status = 404
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    name: str
+    status: str
+    input_hash: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    outputs: dict[str, Any]
+    error: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at and self.ended_at:
+            return (self.ended_at - self.started_at).total_seconds()
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "status": self.status, "input_hash": self.input_hash,
+            "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at), "seconds": self.seconds,
+            "outputs": {k: v for k, v in self.outputs.items() if not k.startswith("_")}, "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    project: str
+    status: str
+    spec_path: str
+    spec_hash: str
+    started_at: datetime
+    ended_at: datetime | None
+    code_version: str
+    error: str | None
+    summary: dict[str, Any]
+    stages: list[StageRecord]
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
+
+    def to_json(self, *, stages: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id, "project": self.project, "status": self.status, "spec_path": self.spec_path,
+            "spec_hash": self.spec_hash, "started_at": _iso(self.started_at), "ended_at": _iso(self.ended_at),
+            "seconds": self.seconds, "code_version": self.code_version, "error": self.error,
+            "summary": self.summary,
+        }
+        if stages:
+            out["stages"] = [s.to_json() for s in self.stages]
+        return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _record(row: RunRow, stages: list[StageRow]) -> RunRecord:
+    return RunRecord(
+        id=row.id, project=row.project, status=row.status, spec_path=row.spec_path, spec_hash=row.spec_hash,
+        started_at=row.started_at, ended_at=row.ended_at, code_version=row.code_version, error=row.error,
+        summary=row.summary or {},
+        stages=[StageRecord(s.name, s.status, s.input_hash, s.started_at, s.ended_at, s.outputs or {}, s.error)
+                for s in stages],
+    )
+
+
+def list_runs(workspace: Workspace, *, limit: int = 50, project: str | None = None) -> list[RunRecord]:
+    """Newest first, without stages."""
+    mark_interrupted_runs(workspace)
+    with workspace.session() as s:
+        query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit)
+        if project:
+            query = query.where(RunRow.project == project)
+        return [_record(r, []) for r in s.scalars(query)]
+
+
+def get_run(workspace: Workspace, run_id: str) -> RunRecord:
+    """A run by id or unique id prefix, with its stages in order."""
+    mark_interrupted_runs(workspace)
+    with workspace.session() as s:
+        matches = s.scalars(select(RunRow).where(RunRow.id.startswith(run_id, autoescape=True)).limit(5)).all()
+        if len(matches) != 1:
+            raise RunNotFound(
+                f"no run '{run_id}'" if not matches else f"run id prefix '{run_id}' is ambiguous",
+                found=", ".join(m.id for m in matches) or None,
+                hint="list runs with 'aiforge runs'",
+            )
+        row = matches[0]
+        stages = s.scalars(select(StageRow).where(StageRow.run_id == row.id).order_by(StageRow.position)).all()
+        return _record(row, list(stages))

@@ -1,0 +1,184 @@
+"""The model registry: numbered versions with lineage, gate verdicts and aliases.
+
+A version is inserted only after its model artifact is durable in the artifact store, in one
+transaction, so a crash never leaves a half-registered model. A version rejected by its KPI
+gate is kept for the record but can never take a serving alias.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from aiforge.errors import AiforgeError, RegistryError
+from aiforge.workspace import ModelVersionRow, Workspace
+
+__all__ = ["Alias", "ModelRegistry", "ModelVersion", "PromotionRefused", "VersionStatus"]
+
+
+class Alias(str, Enum):
+    """Where a version stands. ``staging`` and ``production`` are held by one version at a time."""
+
+    CANDIDATE = "candidate"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class VersionStatus(str, Enum):
+    ACCEPTED = "accepted"  # passed every KPI gate
+    REJECTED = "rejected"  # failed a KPI gate: never served
+
+
+_EXCLUSIVE = (Alias.STAGING, Alias.PRODUCTION)
+
+
+class PromotionRefused(AiforgeError):
+    """The version may not take that alias (e.g. it failed its KPI gate)."""
+
+    code = "promotion"
+    exit_code = 1
+    http_status = 409
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: int
+    status: VersionStatus
+    alias: Alias | None
+    run_id: str
+    artifact: str
+    learner: str
+    metrics: dict[str, float]
+    gate: dict[str, Any]
+    lineage: dict[str, Any]
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: ModelVersionRow) -> ModelVersion:
+        return cls(
+            name=row.name, version=row.version, status=VersionStatus(row.status),
+            alias=Alias(row.alias) if row.alias else None, run_id=row.run_id, artifact=row.artifact,
+            learner=row.learner, metrics=row.metrics, gate=row.gate, lineage=row.lineage,
+            created_at=row.created_at,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "version": self.version, "status": self.status.value,
+            "alias": self.alias.value if self.alias else None, "run_id": self.run_id,
+            "artifact": self.artifact, "learner": self.learner, "metrics": self.metrics,
+            "gate": self.gate, "lineage": self.lineage, "created_at": self.created_at.isoformat(),
+        }
+
+
+class ModelRegistry:
+    """Model versions stored in a workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def register(
+        self, *, name: str, run_id: str, artifact: str, learner: str, metrics: dict[str, float],
+        gate: dict[str, Any], lineage: dict[str, Any], accepted: bool,
+    ) -> ModelVersion:
+        """Add a version (``candidate`` if accepted, no alias if rejected).
+
+        Registering the same artifact with the same verdict again returns the existing version.
+        """
+        self.workspace.artifacts.verified_path(artifact)
+        status = VersionStatus.ACCEPTED if accepted else VersionStatus.REJECTED
+        for _attempt in range(5):
+            try:
+                with self.workspace.session() as s:
+                    existing = s.scalars(
+                        select(ModelVersionRow).where(
+                            ModelVersionRow.name == name, ModelVersionRow.artifact == artifact,
+                            ModelVersionRow.status == status.value,
+                        )
+                    ).first()
+                    if existing is not None:
+                        return ModelVersion.from_row(existing)
+                    latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name))
+                    row = ModelVersionRow(
+                        name=name, version=(latest or 0) + 1, status=status.value,
+                        alias=Alias.CANDIDATE.value if accepted else None, run_id=run_id,
+                        artifact=artifact, learner=learner, metrics=metrics, gate=gate,
+                        lineage=lineage, created_at=datetime.now(UTC),
+                    )
+                    s.add(row)
+                    s.flush()
+                    return ModelVersion.from_row(row)
+            except IntegrityError:
+                continue  # another process took this version number: read again and retry
+        raise RegistryError(f"could not allocate a version number for model '{name}'",
+                            hint="too many concurrent registrations; retry")
+
+    def versions(self, name: str | None = None) -> list[ModelVersion]:
+        with self.workspace.session() as s:
+            query = select(ModelVersionRow).order_by(ModelVersionRow.name, ModelVersionRow.version)
+            if name is not None:
+                query = query.where(ModelVersionRow.name == name)
+            return [ModelVersion.from_row(r) for r in s.scalars(query)]
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        with self.workspace.session() as s:
+            return ModelVersion.from_row(self._row(s, name, version))
+
+    def by_alias(self, name: str, alias: Alias) -> ModelVersion | None:
+        with self.workspace.session() as s:
+            row = s.scalars(
+                select(ModelVersionRow)
+                .where(ModelVersionRow.name == name, ModelVersionRow.alias == alias.value)
+                .order_by(ModelVersionRow.version.desc())
+            ).first()
+            return ModelVersion.from_row(row) if row else None
+
+    def promote(self, name: str, version: int, to: Alias) -> ModelVersion:
+        """Give ``version`` the alias ``to``; the previous staging/production holder is archived."""
+        with self.workspace.session() as s:
+            row = self._row(s, name, version)
+            if row.status == VersionStatus.REJECTED.value and to is not Alias.ARCHIVED:
+                failed = [r["message"] for r in row.gate.get("results", []) if not r["passed"]]
+                raise PromotionRefused(
+                    f"{name} v{version} failed its KPI gate and cannot become {to.value}",
+                    found="; ".join(failed) or "rejected",
+                    hint="fix the failing KPI and run again; the new version can then be promoted",
+                )
+            if to in _EXCLUSIVE:
+                for holder in s.scalars(
+                    select(ModelVersionRow).where(
+                        ModelVersionRow.name == name, ModelVersionRow.alias == to.value,
+                        ModelVersionRow.version != version,
+                    )
+                ):
+                    holder.alias = Alias.ARCHIVED.value
+            row.alias = to.value
+            s.flush()
+            return ModelVersion.from_row(row)
+
+    def load_model(self, version: ModelVersion) -> Any:
+        """The fitted model object, after verifying the artifact's hash."""
+        import joblib
+
+        return joblib.load(io.BytesIO(self.workspace.artifacts.get_bytes(version.artifact)))
+
+    def _row(self, s: Any, name: str, version: int) -> ModelVersionRow:
+        row = s.scalars(
+            select(ModelVersionRow).where(ModelVersionRow.name == name, ModelVersionRow.version == version)
+        ).first()
+        if row is None:
+            known = s.scalars(select(ModelVersionRow.version).where(ModelVersionRow.name == name)).all()
+            raise RegistryError(
+                f"model '{name}' has no version {version}",
+                found=f"versions {', '.join(map(str, known))}" if known else f"no model named '{name}'",
+                hint="list versions with 'aiforge models'",
+            )
+        return row
