@@ -1,0 +1,35 @@
+# Two commands set up and use aiforge on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@touch $@
+
+install: $(STAMP)
+
+# Fresh clone -> .venv -> the default example end to end, timed including the install.
+demo:
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory install && \
+	$(BIN)/aiforge validate examples/income/aiforge.yaml && \
+	$(BIN)/aiforge run examples/income/aiforge.yaml; rc=$$?; \
+	$(BIN)/aiforge models; \
+	echo "make demo: $$(( $$(date +%s) - start ))s including the install (exit $$rc)"; exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/ruff check src tests
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) .aiforge .pytest_cache

@@ -1,0 +1,120 @@
+"""Shared fixtures: small real projects on real files, in temporary folders."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ADULT = REPO / "examples" / "income" / "data" / "adult.csv"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never see the developer's workspace or database settings."""
+    for var in ("AIFORGE_WORKSPACE", "AIFORGE_DB_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.chdir(tmp_path)
+
+
+def write_income_project(folder: Path, *, rows: int = 2500, kpis: str = "  - {metric: roc_auc, min: 0.80}",
+                         learners: str = "[linear, lightgbm]", extra: str = "") -> Path:
+    """A small copy of the Adult example (first ``rows`` rows) with its project file."""
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    with ADULT.open(encoding="utf-8") as src, (folder / "data" / "adult.csv").open("w", encoding="utf-8") as dst:
+        for i, line in enumerate(src):
+            if i > rows:
+                break
+            dst.write(line)
+    project = folder / "aiforge.yaml"
+    project.write_text(
+        f"""name: income
+problem:
+  task: binary
+  target: income
+  positive_class: ">50K"
+kpis:
+{kpis}
+data:
+  sources:
+    - {{name: census, type: csv, path: data/adult.csv}}
+  split: {{test_size: 0.25, seed: 7}}
+model:
+  learners: {learners}
+  search: {{cv: 3}}
+  seed: 7
+checks:
+  importance: {{repeats: 2, max_rows: 300}}
+{extra}""",
+        encoding="utf-8",
+    )
+    return project
+
+
+def write_regression_project(folder: Path, *, rows: int = 600) -> Path:
+    """A synthetic regression problem: price from size, rooms and district."""
+    rng = random.Random(3)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    with (folder / "data" / "houses.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["size_m2", "rooms", "district", "price"])
+        for _ in range(rows):
+            size = rng.uniform(30, 200)
+            rooms = rng.randint(1, 6)
+            district = rng.choice(["north", "south", "centre"])
+            price = 2000 * size + 5000 * rooms + {"north": 0, "south": -20000, "centre": 60000}[district]
+            w.writerow([round(size, 1), rooms, district, round(price + rng.gauss(0, 15000), 2)])
+    project = folder / "aiforge.yaml"
+    project.write_text(
+        """name: houses
+problem: {task: auto, target: price}
+kpis:
+  - {metric: r2, min: 0.8}
+data:
+  sources: [{name: houses, type: csv, path: data/houses.csv}]
+model:
+  learners: [linear, hist_gradient_boosting]
+  search: {cv: 3}
+""",
+        encoding="utf-8",
+    )
+    return project
+
+
+@pytest.fixture
+def income_project(tmp_path: Path) -> Path:
+    return write_income_project(tmp_path / "income")
+
+
+@pytest.fixture
+def regression_project(tmp_path: Path) -> Path:
+    return write_regression_project(tmp_path / "houses")
+
+
+AiforgeRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def aiforge(tmp_path: Path) -> AiforgeRunner:
+    """Run the real `aiforge` console script in a subprocess, with its own workspace folder."""
+    workspace = tmp_path / "ws"
+    exe = Path(sys.executable).with_name("aiforge")
+
+    def run(*args: str, timeout: float = 300, check: bool = False) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "AIFORGE_WORKSPACE": str(workspace), "COLUMNS": "200"}
+        proc = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout, env=env,
+                              cwd=tmp_path)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"aiforge {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    run.workspace = workspace  # type: ignore[attr-defined]
+    return run
