@@ -13,8 +13,9 @@ from aiforge.pipeline import StageStatus
 
 __all__ = ["RichProgress", "err", "out", "print_json"]
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# piped output is not cut to 80 columns: logs and CI read it whole
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 _MARK = {
     StageStatus.SUCCEEDED: "[green]✓[/]",

@@ -144,7 +144,6 @@ class TabularModel:
 
     def encode_target(self, y: pd.Series) -> np.ndarray:
         """Labels -> 0..k-1 in ``classes`` order (classification) or floats (regression)."""
-        import numpy as np
 
         if self.task is TaskKind.REGRESSION:
             return y.to_numpy(dtype=float)

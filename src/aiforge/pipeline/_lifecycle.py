@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiforge.data import DataSplit, DatasetSnapshot, combine_sources, make_split, write_snapshot
+from aiforge.data import DatasetSnapshot, DataSplit, combine_sources, make_split, write_snapshot
 from aiforge.errors import AiforgeError
 from aiforge.evaluate import Evaluation, GateVerdict, evaluate_gate, evaluate_model
 from aiforge.learn import SelectionReport, TaskInfo, select_and_fit

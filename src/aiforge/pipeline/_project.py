@@ -8,7 +8,7 @@ from pathlib import Path
 from aiforge.errors import Problem, SpecError
 from aiforge.evaluate import METRICS, metrics_for
 from aiforge.learn import LEARNERS
-from aiforge.spec import ProjectFile, TaskKind, load_project_file
+from aiforge.spec import FieldPath, ProjectFile, TaskKind, load_project_file
 
 __all__ = ["check_metrics_for_task", "load_project"]
 
@@ -50,7 +50,7 @@ def _check_names(project: ProjectFile) -> list[Problem]:
             problems.append(project.problem(("model", "learners", i), f"learner '{name}' is listed twice",
                                             hint="list each learner once"))
         seen.add(name)
-    named = [((("kpis", i, "metric")), k.metric) for i, k in enumerate(spec.kpis)]
+    named: list[tuple[FieldPath, str]] = [(("kpis", i, "metric"), k.metric) for i, k in enumerate(spec.kpis)]
     if spec.model.search.metric is not None:
         named.append((("model", "search", "metric"), spec.model.search.metric))
     for path, metric in named:
@@ -72,7 +72,7 @@ def _check_names(project: ProjectFile) -> list[Problem]:
 def _metric_task_problems(project: ProjectFile, task: TaskKind) -> list[Problem]:
     spec = project.spec
     valid = [m.name for m in metrics_for(task)]
-    named = [((("kpis", i, "metric")), k.metric) for i, k in enumerate(spec.kpis)]
+    named: list[tuple[FieldPath, str]] = [(("kpis", i, "metric"), k.metric) for i, k in enumerate(spec.kpis)]
     if spec.model.search.metric is not None:
         named.append((("model", "search", "metric"), spec.model.search.metric))
     return [

@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -30,7 +30,7 @@ Outputs = dict[str, Any]
 Step = Callable[[str], None]
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"  # the model passed its gate and was registered as a candidate
     REJECTED = "rejected"  # the model failed a KPI gate and was registered as rejected
@@ -38,7 +38,7 @@ class RunStatus(str, Enum):
     INTERRUPTED = "interrupted"
 
 
-class StageStatus(str, Enum):
+class StageStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     CACHED = "cached"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,7 +22,7 @@ from aiforge.workspace import ModelVersionRow, Workspace
 __all__ = ["Alias", "ModelRegistry", "ModelVersion", "PromotionRefused", "VersionStatus"]
 
 
-class Alias(str, Enum):
+class Alias(StrEnum):
     """Where a version stands. ``staging`` and ``production`` are held by one version at a time."""
 
     CANDIDATE = "candidate"
@@ -31,7 +31,7 @@ class Alias(str, Enum):
     ARCHIVED = "archived"
 
 
-class VersionStatus(str, Enum):
+class VersionStatus(StrEnum):
     ACCEPTED = "accepted"  # passed every KPI gate
     REJECTED = "rejected"  # failed a KPI gate: never served
 

@@ -7,7 +7,7 @@ the packages that own each registry check the names themselves (see
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,7 +32,7 @@ __all__ = [
 DEFAULT_LEARNERS = ["linear", "random_forest", "hist_gradient_boosting", "lightgbm"]
 
 
-class TaskKind(str, Enum):
+class TaskKind(StrEnum):
     """What kind of prediction the project makes."""
 
     BINARY = "binary"
