@@ -108,13 +108,6 @@ def test_unknown_lazy_pipeline_name_raises_attribute_error() -> None:
         pipeline.nope  # noqa: B018
 
 
-# Known defect: aiforge/cli/_console.py imports aiforge.pipeline.StageStatus, which loads
-# pipeline/_runner.py and with it SQLAlchemy; both --json output and every rendered error go
-# through _console. Strict, so that the fix turns these into failures until the mark is removed.
-CONSOLE_LOADS_SQLALCHEMY = pytest.mark.xfail(
-    strict=True, reason="cli/_console.py imports pipeline.StageStatus -> pipeline/_runner.py -> sqlalchemy",
-)
-
 PROBE = """
 import json, sys
 from aiforge.cli import cli
@@ -133,9 +126,8 @@ print("\\nPROBE " + json.dumps({"rc": rc, "heavy": heavy}))
         pytest.param(["--help"], id="help"),
         pytest.param(["validate", "{project}"], id="validate"),
         pytest.param(["validate", "--no-data", "{project}"], id="validate-no-data"),
-        pytest.param(["validate", "--json", "{project}"], id="validate-json", marks=CONSOLE_LOADS_SQLALCHEMY),
-        pytest.param(["validate", "{project}.missing"], id="validate-bad-input",
-                     marks=CONSOLE_LOADS_SQLALCHEMY),
+        pytest.param(["validate", "--json", "{project}"], id="validate-json"),
+        pytest.param(["validate", "{project}.missing"], id="validate-bad-input"),
     ],
 )
 def test_cli_loads_no_heavy_library(tmp_path: Path, args: list[str]) -> None:

@@ -496,17 +496,14 @@ def test_spec_problems_come_before_registry_checks(tmp_path: Path) -> None:
     assert [p.message for p in err.problems] == ["unknown key 'modle'"]
 
 
-# --- known defects, kept visible: each flips to XPASS (a failure) once fixed ---------------------
-
-
-@pytest.mark.xfail(strict=True, reason="duplicate YAML keys are silently merged (the last one wins)")
-def test_duplicate_key_is_an_error() -> None:
+def test_duplicate_key_is_an_error_naming_both_lines() -> None:
     text = VALID + "problem:\n  target: age\n"
     err = spec_error(text)
-    assert "problem" in err.message
+    assert err.message == "key 'problem' is written twice"
+    assert err.found is not None and "first on line" in err.found
 
 
-@pytest.mark.xfail(strict=True, reason="an unknown source type is reported as the whole source mapping")
 def test_unknown_source_type_names_only_the_type() -> None:
     err = spec_error(edit("type: csv", "type: xls"))
     assert err.message == "unknown source type 'xls'"
+    assert err.found == "xls" and err.where is not None and "(data.sources[0].type)" in err.where

@@ -7,9 +7,8 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
-
-from aiforge.pipeline import StageStatus
 
 __all__ = ["RichProgress", "err", "out", "print_json"]
 
@@ -17,11 +16,11 @@ __all__ = ["RichProgress", "err", "out", "print_json"]
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
-_MARK = {
-    StageStatus.SUCCEEDED: "[green]✓[/]",
-    StageStatus.CACHED: "[cyan]↺[/]",
-    StageStatus.FAILED: "[red]✗[/]",
-    StageStatus.INTERRUPTED: "[yellow]![/]",
+_MARK = {  # by StageStatus value; the pipeline (and its database layer) is not imported to render errors
+    "succeeded": "[green]✓[/]",
+    "cached": "[cyan]↺[/]",
+    "failed": "[red]✗[/]",
+    "interrupted": "[yellow]![/]",
 }
 
 
@@ -44,12 +43,12 @@ class RichProgress:
         if self._status is not None:
             self._status.update(f"[bold]{name}[/] {message}")
 
-    def stage_finished(self, name: str, status: StageStatus, seconds: float, note: str) -> None:
+    def stage_finished(self, name: str, status: str, seconds: float, note: str) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
-        tag = " [cyan](cached)[/]" if status is StageStatus.CACHED else ""
-        self.console.print(f"{_MARK.get(status, '?')} {name:<9} {seconds:6.2f}s{tag}  [dim]{note}[/]")
+        tag = " [cyan](cached)[/]" if status == "cached" else ""
+        self.console.print(f"{_MARK.get(str(status), '?')} {name:<9} {seconds:6.2f}s{tag}  [dim]{escape(note)}[/]")
 
 
 def kpi_table(results: list[dict[str, Any]]) -> Table:

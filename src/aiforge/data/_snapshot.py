@@ -129,7 +129,7 @@ def profile_table(table: pa.Table) -> list[ColumnProfile]:
                 )
             else:
                 out.append(ColumnProfile(name, str(t), "numeric", missing, distinct))
-        elif pa.types.is_boolean(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        elif pa.types.is_boolean(t) or _is_text(t):
             counts = pc.value_counts(col.drop_null()).to_pylist()
             counts.sort(key=lambda d: (-d["counts"], str(d["values"])))
             top = [(str(d["values"]), int(d["counts"])) for d in counts[:10]]
@@ -140,3 +140,9 @@ def profile_table(table: pa.Table) -> list[ColumnProfile]:
         else:
             out.append(ColumnProfile(name, str(t), "other", missing, distinct))
     return out
+
+
+def _is_text(t: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t))

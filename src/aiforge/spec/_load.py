@@ -101,7 +101,11 @@ def parse_project_text(text: str, path: Path) -> ProjectFile:
         raise SpecError("project file is not valid YAML", where=str(path), found=str(exc)) from exc
     lines: dict[FieldPath, int] = {}
     if node is not None:
-        _index_lines(node, (), lines)
+        duplicates: list[Problem] = []
+        _index_lines(node, (), lines, path, duplicates)
+        if duplicates:
+            first, *rest = duplicates
+            raise SpecError(first.message, where=first.where, found=first.found, hint=first.hint, more=rest)
     if not isinstance(data, dict):
         raise SpecError(
             "project file must be a mapping of sections",
@@ -122,16 +126,26 @@ def parse_project_text(text: str, path: Path) -> ProjectFile:
     return ProjectFile(path=path, text=text, spec=spec, lines=lines)
 
 
-def _index_lines(node: yaml.Node, prefix: FieldPath, out: dict[FieldPath, int]) -> None:
+def _index_lines(
+    node: yaml.Node, prefix: FieldPath, out: dict[FieldPath, int], file: Path, duplicates: list[Problem]
+) -> None:
+    """Record the line of every key and item; a key written twice in one mapping is a problem."""
     out.setdefault(prefix, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             path = (*prefix, str(key.value))
-            out[path] = key.start_mark.line + 1
-            _index_lines(value, path, out)
+            line = key.start_mark.line + 1
+            if path in out and path != prefix:
+                duplicates.append(Problem(
+                    f"key '{key.value}' is written twice", where=f"{file}:{line} ({_dotted(path)})",
+                    found=f"first on line {out[path]}, again on line {line}",
+                    hint="YAML keeps only the last one; merge the two into one",
+                ))
+            out[path] = line
+            _index_lines(value, path, out, file, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index_lines(item, (*prefix, i), out)
+            _index_lines(item, (*prefix, i), out, file, duplicates)
 
 
 def _where(file: Path, lines: dict[FieldPath, int], path: FieldPath) -> str:
@@ -204,10 +218,12 @@ def _problem_from(err: Any, file: Path, lines: dict[FieldPath, int]) -> Problem:
             found=found, hint="use one of the listed values",
         )
     if kind == "union_tag_invalid":
-        expected = str(err.get("ctx", {}).get("expected_tags", ""))
+        ctx = err.get("ctx", {})
+        tag = str(ctx.get("tag", ""))
         return Problem(
-            f"unknown source type {found}", where=where, expected=f"type: one of {expected}",
-            found=found, hint="each source needs a 'type:' key naming its kind",
+            f"unknown source type '{tag}'", where=_where(file, lines, (*loc, "type")),
+            expected=f"type: one of {ctx.get('expected_tags', '')}", found=tag,
+            hint="each source needs a 'type:' key naming its kind",
         )
     if kind == "union_tag_not_found":
         return Problem(

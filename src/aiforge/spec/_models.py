@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
 __all__ = [
     "Budget",
@@ -61,14 +61,16 @@ class ProblemSpec(_Strict):
     )
     description: str = Field("", description="What the model is for, in a sentence; shown in the report.")
 
-    @model_validator(mode="after")
-    def _positive_class_needs_classification(self) -> ProblemSpec:
-        if self.positive_class is not None and self.task in (TaskKind.REGRESSION, TaskKind.MULTICLASS):
+    @field_validator("positive_class")
+    @classmethod
+    def _positive_class_needs_classification(cls, value: object, info: ValidationInfo) -> object:
+        task = info.data.get("task")
+        if value is not None and task in (TaskKind.REGRESSION, TaskKind.MULTICLASS):
             raise ValueError(
-                f"positive_class only applies to binary tasks, but task is '{self.task.value}'; "
+                f"positive_class only applies to binary tasks, but task is '{task.value}'; "
                 "remove positive_class or set task: binary"
             )
-        return self
+        return value
 
 
 class Kpi(_Strict):
@@ -119,7 +121,7 @@ class SplitSpec(_Strict):
 
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     stratify: bool = Field(True, description="Keep class proportions in both splits (classification).")
-    seed: int = 42
+    seed: StrictInt = 42
 
 
 class DataSpec(_Strict):
@@ -133,13 +135,13 @@ class Budget(_Strict):
     """When selection stops: after this many seconds, and/or this many candidates."""
 
     seconds: float | None = Field(None, gt=0)
-    trials: int | None = Field(None, ge=1)
+    trials: StrictInt | None = Field(None, ge=1)
 
 
 class SearchSpec(_Strict):
     """How candidates are compared: k-fold cross-validation on the training split."""
 
-    cv: int = Field(5, ge=2, le=20, description="Number of cross-validation folds.")
+    cv: StrictInt = Field(5, ge=2, le=20, description="Number of cross-validation folds.")
     metric: str | None = Field(
         None,
         description="The metric candidates are ranked by; default: the first KPI that applies, else "
@@ -153,16 +155,16 @@ class ModelSpec(_Strict):
 
     learners: list[str] = Field(default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1)
     search: SearchSpec = SearchSpec()
-    seed: int = Field(42, description="Seed for every random choice in training.")
-    n_jobs: int = Field(-1, description="Cores to use; -1 means all.")
+    seed: StrictInt = Field(42, description="Seed for every random choice in training.")
+    n_jobs: StrictInt = Field(-1, description="Cores to use; -1 means all.")
 
 
 class ImportanceCheck(_Strict):
     """Permutation importance of each input column on the held-out split."""
 
     enabled: bool = True
-    repeats: int = Field(3, ge=1, le=50)
-    max_rows: int = Field(2000, ge=50)
+    repeats: StrictInt = Field(3, ge=1, le=50)
+    max_rows: StrictInt = Field(2000, ge=50)
 
 
 class Checks(_Strict):
