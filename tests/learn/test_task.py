@@ -104,6 +104,14 @@ def test_a_positive_word_is_found_even_when_it_sorts_first() -> None:
     assert _task(["yes", "zebra"], task="binary").positive_class == "yes"
 
 
+@pytest.mark.parametrize(
+    ("values", "kind"), [([0.5, 1.7, 2.2, 3.9], "regression"), (["a", "b", "c", "a"], "multiclass")]
+)
+def test_a_positive_class_on_an_auto_task_that_is_not_binary_is_an_error(values: list[Any], kind: str) -> None:
+    with pytest.raises(DataError, match=rf"positive_class is set, but .* makes this a {kind} task"):
+        _task(values, positive="zzz")
+
+
 def test_a_wrong_positive_class_lists_the_labels() -> None:
     with pytest.raises(DataError, match=r"positive_class '>50k' is not a label of target 'y'") as info:
         _task(["<=50K", ">50K"], positive=">50k")

@@ -94,6 +94,12 @@ def resolve_task(problem: ProblemSpec, table: pa.Table, *, where: str) -> TaskIn
     else:
         reason = f"task: {task.value} set in the project file"
 
+    if problem.positive_class is not None and task is not TaskKind.BINARY:
+        raise DataError(
+            f"positive_class is set, but the target '{target}' makes this a {task.value} task",
+            where=where, found=f"{reason}; positive_class {problem.positive_class!r}",
+            hint="remove positive_class, or set task: binary with a two-valued target",
+        )
     if task is TaskKind.REGRESSION:
         if not numeric:
             raise DataError(

@@ -8,6 +8,7 @@ gate is kept for the record but can never take a serving alias.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -95,7 +96,7 @@ class ModelRegistry:
         """
         self.workspace.artifacts.verified_path(artifact)
         status = VersionStatus.ACCEPTED if accepted else VersionStatus.REJECTED
-        for _attempt in range(5):
+        for attempt in range(20):
             try:
                 with self.workspace.session() as s:
                     existing = s.scalars(
@@ -116,8 +117,8 @@ class ModelRegistry:
                     s.add(row)
                     s.flush()
                     return ModelVersion.from_row(row)
-            except IntegrityError:
-                continue  # another process took this version number: read again and retry
+            except IntegrityError:  # another process took this version number: read again and retry
+                time.sleep(0.01 * (attempt + 1))
         raise RegistryError(f"could not allocate a version number for model '{name}'",
                             hint="too many concurrent registrations; retry")
 

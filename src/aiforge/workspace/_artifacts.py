@@ -12,7 +12,7 @@ from aiforge.errors import ArtifactError
 
 __all__ = ["ArtifactStore"]
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
 
 
@@ -29,7 +29,7 @@ class ArtifactStore:
         self.root = root
 
     def path(self, digest: str) -> Path:
-        if not _DIGEST.match(digest):
+        if not _DIGEST.fullmatch(digest):
             raise ArtifactError(
                 "not an artifact address", expected="64 lower-case hex digits", found=repr(digest)
             )

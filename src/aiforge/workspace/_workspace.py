@@ -64,15 +64,17 @@ class Workspace:
     @classmethod
     def open(cls, settings: WorkspaceSettings, *, create: bool = True) -> Workspace:
         """Open (and if needed create and migrate) the workspace."""
-        if not settings.root.exists():
-            if not create:
-                raise WorkspaceError(
-                    "no workspace here yet",
-                    where=str(settings.root),
-                    hint="run 'aiforge run aiforge.yaml' first, or point --workspace / "
-                    "AIFORGE_WORKSPACE at an existing one",
-                )
-            settings.root.mkdir(parents=True)
+        missing = not settings.root.exists() or (
+            settings.db_url is None and not (settings.root / "aiforge.db").exists()
+        )
+        if missing and not create:
+            raise WorkspaceError(
+                "no workspace here yet",
+                where=str(settings.root),
+                hint="run 'aiforge run aiforge.yaml' first, or point --workspace / "
+                "AIFORGE_WORKSPACE at an existing one",
+            )
+        settings.root.mkdir(parents=True, exist_ok=True)
         (settings.root / "reports").mkdir(exist_ok=True)
         engine = _engine(settings.url)
         _migrate(engine)
@@ -98,12 +100,19 @@ def _engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # the driver's own BEGIN is replaced below
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # take the write lock at the start: read-then-write transactions (the next version
+            # number, say) cannot interleave between processes
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
