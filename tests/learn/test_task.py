@@ -12,7 +12,9 @@ import pytest
 
 from aiforge.errors import DataError
 from aiforge.learn import (
+    LEARNERS,
     FeatureSet,
+    Learner,
     Objective,
     SelectionReport,
     TabularModel,
@@ -273,7 +275,7 @@ def test_a_classifier_speaks_the_users_labels(kind: TaskKind, labels: list[str])
     assert (report.objective, report.cv_folds, report.seed) == ("accuracy", 3, 5)
     assert report.features == {"numeric": ["x1", "x2"], "categorical": ["colour"], "ignored": {}}
     assert f"refit {report.best} on the whole training split" in steps
-    assert "linear: fold 1/3" in steps[0]
+    assert steps[0].startswith("trial 1: linear accuracy")
 
 
 def test_a_binary_model_puts_the_positive_class_in_column_one() -> None:
@@ -301,25 +303,36 @@ def test_a_trial_budget_skips_the_later_learners() -> None:
 
     assert [(c.learner, c.status) for c in report.candidates] == [("linear", "ok"),
                                                                    ("hist_gradient_boosting", "skipped")]
-    assert report.candidates[1].error == "trial budget spent"
+    assert report.candidates[1].error == "budget spent before it was tried"
     assert report.candidates[1].fold_scores == []
+    assert [t.learner for t in report.trials] == ["linear"]
     assert model.learner == report.best == "linear"
 
 
-def test_a_learner_that_fails_is_reported_and_the_others_still_compete() -> None:
-    _, model, report = _fit(TaskKind.BINARY, ["no_such_learner", "linear"], budget=Budget(trials=1))
+class _Broken(Learner):
+    name = "broken"
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        raise RuntimeError("this learner cannot be built")
+
+
+def test_a_learner_that_fails_is_reported_and_the_others_still_compete(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(LEARNERS, "broken", _Broken)
+    _, model, report = _fit(TaskKind.BINARY, ["broken", "linear"])
 
     failed, ok = report.candidates
-    assert (failed.learner, failed.status) == ("no_such_learner", "failed")
-    assert failed.error is not None and failed.error.startswith("KeyError")
-    assert (ok.learner, ok.status) == ("linear", "ok")  # a failure does not use up the trial budget
+    assert (failed.learner, failed.status) == ("broken", "failed")
+    assert failed.error == "RuntimeError: this learner cannot be built"
+    assert (ok.learner, ok.status) == ("linear", "ok")
+    assert [t.status for t in report.trials] == ["failed", "complete"]
     assert model.learner == "linear"
 
 
-def test_when_every_learner_fails_training_fails() -> None:
-    with pytest.raises(TrainingFailed, match="every candidate learner failed") as info:
-        _fit(TaskKind.BINARY, ["no_such_learner"])
-    assert "no_such_learner: KeyError" in (info.value.found or "")
+def test_when_every_learner_fails_training_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(LEARNERS, "broken", _Broken)
+    with pytest.raises(TrainingFailed, match="no trial completed") as info:
+        _fit(TaskKind.BINARY, ["broken"])
+    assert "broken: RuntimeError" in (info.value.found or "")
     assert info.value.exit_code == 1
 
 

@@ -24,6 +24,7 @@ A session, from scratch:
   aiforge validate aiforge.yaml      # exit 0 when valid, 2 with a located error otherwise
   aiforge run aiforge.yaml           # ingest -> validate -> split -> train -> evaluate -> gate -> register
   aiforge runs                       # what ran, newest first (add --json for scripts)
+  aiforge trials RUN_ID              # every configuration the search tried, best first
   aiforge models                     # registered versions and their aliases
   aiforge promote churn 1 --to production
 
@@ -216,6 +217,41 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         out.print(f"[red]error:[/] {record.error}", markup=True, highlight=False)
     if record.summary.get("report"):
         out.print(f"report: {record.summary['report']}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--sort", type=click.Choice(["score", "number"]), default="score", show_default=True,
+              help="Best first, or in the order they ran.")
+@click.option("--limit", default=30, show_default=True, help="How many trials to list (0: all).")
+@json_option
+@click.pass_context
+@handles_errors
+def trials(ctx: click.Context, run_id: str, sort: str, limit: int, as_json: bool) -> None:
+    """List the search trials of RUN_ID: learner, configuration, CV score, time and status."""
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.pipeline import get_run, run_trials
+    from aiforge.workspace import Workspace
+
+    record = get_run(Workspace.open(_settings(ctx), create=False), run_id)
+    selection, rows = run_trials(record)
+    if as_json:
+        print_json({"run_id": record.id, "search": selection, "trials": rows})
+        return
+    sign = 1.0 if selection["higher_is_better"] else -1.0
+    if sort == "score":
+        rows = sorted(rows, key=lambda t: (t["score"] is None, -sign * (t["score"] or 0.0), t["number"]))
+    shown = rows[:limit] if limit else rows
+    out.print(f"{len(rows)} trials, strategy {selection.get('strategy', 'defaults')}, objective "
+              f"{selection['objective']}, best {selection['best']}")
+    body = [[t["number"] + 1, t["learner"], t["status"], "—" if t["score"] is None else f"{t['score']:.4f}",
+             f"{t['seconds']:.1f}s", ", ".join(f"{k}={_short(v)}" for k, v in t["params"].items())]
+            for t in shown]
+    out.print(table("trials", ["#", "learner", "status", selection["objective"], "time", "params"], body))
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @cli.command()

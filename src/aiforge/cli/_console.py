@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import deque
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["RichProgress", "err", "out", "print_json"]
 
@@ -29,19 +31,25 @@ def print_json(value: Any) -> None:
 
 
 class RichProgress:
-    """One line per finished stage, and a spinner with the current step while a stage runs."""
+    """One line per finished stage; while a stage runs, a spinner over its latest steps (the trials)."""
 
-    def __init__(self, console: Console = err) -> None:
+    def __init__(self, console: Console = err, *, recent: int = 8) -> None:
         self.console = console
         self._status: Any = None
+        self._recent: deque[str] = deque(maxlen=recent)
 
     def stage_started(self, name: str) -> None:
+        self._recent.clear()
         self._status = self.console.status(f"[bold]{name}[/] …", spinner="dots")
         self._status.start()
 
     def stage_step(self, name: str, message: str) -> None:
-        if self._status is not None:
-            self._status.update(f"[bold]{name}[/] {message}")
+        if self._status is None:
+            return
+        self._recent.append(message)
+        lines = [Text.from_markup(f"[bold]{name}[/] {escape(message)}")]
+        lines += [Text(f"  {line}", style="dim") for line in list(self._recent)[-2::-1]]
+        self._status.update(Group(*lines))
 
     def stage_finished(self, name: str, status: str, seconds: float, note: str) -> None:
         if self._status is not None:

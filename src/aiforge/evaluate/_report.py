@@ -222,13 +222,43 @@ def _leaderboard(sel: SelectionReport) -> str:
         cls = "best" if best else ("fail" if c.status == "failed" else "")
         rows.append((cls, [learner, _e(c.status), score, f"{c.seconds:.1f}", _e(c.error or "")]))
     direction = "higher" if sel.higher_is_better else "lower"
-    note = (f"<p class=\"muted\">Objective <b>{_e(sel.objective)}</b> ({direction} is better), "
-            f"{sel.cv_folds}-fold cross-validation on the training split, seed {sel.seed}; "
+    counts = {status: sum(t.status == status for t in sel.trials) for status in ("complete", "pruned", "failed")}
+    note = (f"<p class=\"muted\">Strategy <b>{_e(sel.strategy)}</b>: {len(sel.trials)} trials "
+            f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed) in "
+            f"{sel.search_seconds:.1f} s. Objective <b>{_e(sel.objective)}</b> ({direction} is better), "
+            f"{sel.cv_folds}-fold {_e(sel.cv_strategy)} cross-validation on the training split, seed {sel.seed}; "
             f"best refit in {sel.fit_seconds:.1f} s.</p>")
-    head = ["learner", "status", f"CV {sel.objective} (mean ± std)", "seconds", "error"]
+    head = ["learner", "status", f"CV {sel.objective} (mean ± std)", "trials", "seconds", "error"]
+    rows = [(cls, [*cells[:3], str(c.trials), *cells[3:]]) for (cls, cells), c in zip(rows, order, strict=True)]
     features = _dl({k: sel.features.get(k, []) for k in ("numeric", "categorical", "ignored")})
+    history = ""
+    if any(t.status == "complete" for t in sel.trials) and len(sel.trials) > 1:
+        history = f"<figure>{_history_svg(sel)}<figcaption>Optimisation history</figcaption></figure>"
+    best_config = "<h3>Best configuration</h3>" + _dl({"learner": sel.best, **sel.best_params})
     return _section("selection", "Model selection",
-                    note + _table(head, rows, {2, 3}) + "<h3>Input columns</h3>" + features)
+                    note + _table(head, rows, {2, 3, 4}) + history + best_config + "<h3>Input columns</h3>" + features)
+
+
+def _history_svg(sel: SelectionReport) -> str:
+    """Each trial's CV score by trial number, one colour per learner, and the best so far."""
+    fig = _figure(7.5, 3.4)
+    ax = fig.subplots()
+    done = [t for t in sel.trials if t.status == "complete" and t.score is not None]
+    palette = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#4b5563", "#db2777"]
+    for i, learner in enumerate(sorted({t.learner for t in done})):
+        mine = [t for t in done if t.learner == learner]
+        ax.scatter([t.number + 1 for t in mine], [float(t.score or 0.0) for t in mine], s=18,
+                   color=palette[i % len(palette)], label=_plain(learner), zorder=3)
+    best: list[float] = []
+    for t in sorted(done, key=lambda t: t.number):
+        score = float(t.score or 0.0)
+        better = not best or (score > best[-1] if sel.higher_is_better else score < best[-1])
+        best.append(score if better else best[-1])
+    ax.step([t.number + 1 for t in sorted(done, key=lambda t: t.number)], best, where="post", color="#111827",
+            lw=1.2, label="best so far")
+    ax.set(xlabel="trial", ylabel=f"CV {_plain(sel.objective)}")
+    ax.legend(loc="best", fontsize=7, ncols=2)
+    return _svg(fig, "hist-")
 
 
 def _data(inp: ReportInput) -> str:

@@ -2,6 +2,7 @@
 
 from aiforge.learn._learners import LEARNERS, Learner, register
 from aiforge.learn._model import FeatureSet, TabularModel, choose_features
+from aiforge.learn._search import TrialRecord
 from aiforge.learn._select import (
     CandidateResult,
     Objective,
@@ -9,18 +10,23 @@ from aiforge.learn._select import (
     TrainingFailed,
     select_and_fit,
 )
+from aiforge.learn._space import Choice, FloatRange, IntRange
 from aiforge.learn._task import TaskInfo, resolve_task
 
 __all__ = [
     "LEARNERS",
     "CandidateResult",
+    "Choice",
     "FeatureSet",
+    "FloatRange",
+    "IntRange",
     "Learner",
     "Objective",
     "SelectionReport",
     "TabularModel",
     "TaskInfo",
     "TrainingFailed",
+    "TrialRecord",
     "choose_features",
     "register",
     "resolve_task",

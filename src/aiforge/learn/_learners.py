@@ -1,22 +1,29 @@
 """The learner registry: each learner is one small class, registered by the name the project file uses.
 
-Heavy libraries are imported inside ``build`` so that listing or validating names stays instant.
+A learner declares its search space as a function of data size and task (the FLAML shape), a
+known-good starting configuration, and how to build its estimator. Heavy libraries are imported
+inside ``build``/``fit`` so that listing or validating names stays instant.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any, ClassVar, Literal
 
 from aiforge.errors import MissingDependency
+from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import TaskKind
 
 __all__ = ["LEARNERS", "Learner", "register"]
 
 Encoding = Literal["onehot", "ordinal"]
+ALL_TASKS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
+EARLY_STOPPING_ROUNDS = 50
+MAX_BOOSTING_ROUNDS = 3000
 
 
 class Learner:
-    """Base of a learner: how to encode its inputs and build its scikit-learn estimator.
+    """Base of a learner: its search space, its inputs' encoding, and how to build and fit it.
 
     Adding one is one class and one registration::
 
@@ -24,26 +31,56 @@ class Learner:
         class Knn(Learner):
             name = "knn"
             description = "k-nearest neighbours"
-            def build(self, task, seed, n_jobs, categorical):
+            encoding = "onehot"
+            scale = True
+
+            @classmethod
+            def search_space(cls, n_rows, task):
+                return {"n_neighbors": IntRange(3, 50, log=True)}
+
+            def build(self, task, seed, n_jobs, categorical, params):
                 from sklearn.neighbors import KNeighborsClassifier
-                return KNeighborsClassifier(n_jobs=n_jobs)
+                return KNeighborsClassifier(n_jobs=n_jobs, **params)
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
     encoding: ClassVar[Encoding] = "ordinal"
     scale: ClassVar[bool] = False
-    tasks: ClassVar[frozenset[TaskKind]] = frozenset(
-        {TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION}
-    )
+    tasks: ClassVar[frozenset[TaskKind]] = ALL_TASKS
+    requires: ClassVar[str | None] = None  # import name of an optional dependency
+    extra: ClassVar[str | None] = None  # the pip extra that installs it
 
-    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int]) -> Any:
+    @classmethod
+    def available(cls) -> bool:
+        return cls.requires is None or importlib.util.find_spec(cls.requires) is not None
+
+    @classmethod
+    def missing_message(cls) -> MissingDependency:
+        return MissingDependency(
+            f"learner '{cls.name}' needs the optional package '{cls.requires}'",
+            hint=f"pip install 'aiforge[{cls.extra}]', or remove '{cls.name}' from model.learners",
+        )
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        return {}
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        """A configuration known to work well, tried first by every strategy."""
+        return {}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         """The unfitted estimator; ``categorical`` are the positions of ordinal-encoded categories."""
         raise NotImplementedError
 
-    def fit_params(self, categorical_positions: list[int]) -> dict[str, Any]:
-        """Extra keyword arguments for the estimator's ``fit`` (e.g. which inputs are categorical)."""
-        return {}
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None) -> int | None:
+        """Fit on encoded inputs; with ``eval_set``, learners that boost stop early and return
+        the best number of rounds (used again when the winner is refit)."""
+        estimator.fit(X, y)
+        return None
 
 
 LEARNERS: dict[str, type[Learner]] = {}
@@ -63,59 +100,205 @@ class Linear(Learner):
     encoding = "onehot"
     scale = True
 
-    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int]) -> Any:
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        if task is TaskKind.REGRESSION:
+            return {"alpha": FloatRange(1e-3, 1e3, log=True)}
+        return {"C": FloatRange(1e-3, 1e2, log=True), "class_weight": Choice((None, "balanced"))}
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        return {"alpha": 1.0} if task is TaskKind.REGRESSION else {"C": 1.0, "class_weight": None}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         if task is TaskKind.REGRESSION:
             from sklearn.linear_model import Ridge
 
-            return Ridge(alpha=1.0)
+            return Ridge(**params)
         from sklearn.linear_model import LogisticRegression
 
-        return LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+        return LogisticRegression(max_iter=2000, random_state=seed, **params)
+
+
+class _Forest(Learner):
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        space: SearchSpace = {
+            "n_estimators": IntRange(100, 500, log=True),
+            "max_features": FloatRange(0.1, 1.0),
+            "min_samples_leaf": IntRange(1, 32, log=True),
+        }
+        if task.is_classification:
+            space["class_weight"] = Choice((None, "balanced"))
+        return space
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        config: dict[str, Any] = {"n_estimators": 200, "max_features": 0.5 if task.is_classification else 0.7,
+                                  "min_samples_leaf": 2}
+        if task.is_classification:
+            config["max_features"] = 0.3
+            config["class_weight"] = None
+        return config
 
 
 @register
-class RandomForest(Learner):
+class RandomForest(_Forest):
     name = "random_forest"
-    description = "random forest of 200 trees"
+    description = "random forest (bootstrap samples, best split among a share of the features)"
 
-    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int]) -> Any:
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
         cls = RandomForestRegressor if task is TaskKind.REGRESSION else RandomForestClassifier
-        return cls(n_estimators=200, min_samples_leaf=2, max_features="sqrt" if task.is_classification
-                   else 0.5, n_jobs=n_jobs, random_state=seed)
+        return cls(n_jobs=n_jobs, random_state=seed, **params)
+
+
+@register
+class ExtraTrees(_Forest):
+    name = "extra_trees"
+    description = "extremely randomised trees (random split thresholds)"
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
+
+        cls = ExtraTreesRegressor if task is TaskKind.REGRESSION else ExtraTreesClassifier
+        return cls(n_jobs=n_jobs, random_state=seed, **params)
 
 
 @register
 class HistGradientBoosting(Learner):
     name = "hist_gradient_boosting"
-    description = "scikit-learn histogram gradient boosting with native categorical splits"
+    description = "scikit-learn histogram gradient boosting with native categorical splits and early stopping"
 
-    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int]) -> Any:
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        return {
+            "learning_rate": FloatRange(0.01, 0.3, log=True),
+            "max_leaf_nodes": IntRange(8, 256, log=True),
+            "min_samples_leaf": IntRange(5, 200, log=True),
+            "l2_regularization": FloatRange(1e-4, 10.0, log=True),
+            "max_features": FloatRange(0.4, 1.0),
+        }
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        return {"learning_rate": 0.08, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+                "l2_regularization": 1e-4, "max_features": 1.0}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
         cls = HistGradientBoostingRegressor if task is TaskKind.REGRESSION else HistGradientBoostingClassifier
-        return cls(max_iter=300, learning_rate=0.08, early_stopping=True, validation_fraction=0.1,
-                   n_iter_no_change=20, categorical_features=categorical or None, random_state=seed)
+        return cls(max_iter=500, early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
+                   categorical_features=categorical or None, random_state=seed, **params)
 
 
 @register
 class LightGBM(Learner):
     name = "lightgbm"
-    description = "LightGBM gradient boosted trees with native categorical splits"
+    description = "LightGBM gradient boosted trees, native categorical splits, early stopping on the validation fold"
 
-    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int]) -> Any:
-        try:
-            import lightgbm
-        except ImportError as exc:  # pragma: no cover - lightgbm is a core dependency
-            raise MissingDependency(
-                "learner 'lightgbm' needs the lightgbm package",
-                hint="pip install lightgbm, or remove it from model.learners",
-            ) from exc
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        return {
+            "learning_rate": FloatRange(0.01, 0.3, log=True),
+            "num_leaves": IntRange(4, max(8, min(1024, n_rows // 10)), log=True),
+            "min_child_samples": IntRange(2, 200, log=True),
+            "colsample_bytree": FloatRange(0.4, 1.0),
+            "subsample": FloatRange(0.5, 1.0),
+            "reg_lambda": FloatRange(1e-3, 10.0, log=True),
+            "reg_alpha": FloatRange(1e-3, 10.0, log=True),
+        }
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        return {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 0.8,
+                "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        import lightgbm
+
         cls = lightgbm.LGBMRegressor if task is TaskKind.REGRESSION else lightgbm.LGBMClassifier
-        return cls(n_estimators=400, learning_rate=0.05, num_leaves=31, min_child_samples=20,
-                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
-                   n_jobs=n_jobs, deterministic=True, force_col_wise=True, verbose=-1)
+        settings = {"n_estimators": MAX_BOOSTING_ROUNDS, **params}
+        return cls(subsample_freq=1, random_state=seed, n_jobs=n_jobs, deterministic=True,
+                   force_col_wise=True, verbose=-1, **settings)
 
-    def fit_params(self, categorical_positions: list[int]) -> dict[str, Any]:
-        return {"categorical_feature": categorical_positions} if categorical_positions else {}
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None) -> int | None:
+        import lightgbm
+
+        kwargs: dict[str, Any] = {"categorical_feature": categorical} if categorical else {}
+        if eval_set is None:
+            estimator.fit(X, y, **kwargs)
+            return None
+        estimator.fit(X, y, eval_X=(eval_set[0],), eval_y=(eval_set[1],), callbacks=[lightgbm.early_stopping(
+            EARLY_STOPPING_ROUNDS, verbose=False)], **kwargs)
+        return int(estimator.best_iteration_ or estimator.n_estimators)
+
+
+@register
+class KNearestNeighbours(Learner):
+    name = "knn"
+    description = "k-nearest neighbours on scaled, one-hot encoded inputs"
+    encoding = "onehot"
+    scale = True
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        return {"n_neighbors": IntRange(3, max(4, min(100, n_rows // 20)), log=True),
+                "weights": Choice(("uniform", "distance"))}
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        return {"n_neighbors": 15, "weights": "distance"}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+        cls = KNeighborsRegressor if task is TaskKind.REGRESSION else KNeighborsClassifier
+        return cls(n_jobs=n_jobs, **params)
+
+
+@register
+class XGBoost(Learner):
+    name = "xgboost"
+    description = "XGBoost gradient boosted trees (optional: pip install 'aiforge[xgboost]', the CPU-only wheel)"
+    requires = "xgboost"
+    extra = "xgboost"
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        return {
+            "learning_rate": FloatRange(0.01, 0.3, log=True),
+            "max_depth": IntRange(3, 10),
+            "min_child_weight": FloatRange(0.5, 50.0, log=True),
+            "subsample": FloatRange(0.5, 1.0),
+            "colsample_bytree": FloatRange(0.4, 1.0),
+            "reg_lambda": FloatRange(1e-3, 10.0, log=True),
+        }
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        return {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
+                "colsample_bytree": 0.8, "reg_lambda": 1.0}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        try:
+            import xgboost
+        except ImportError as exc:
+            raise self.missing_message() from exc
+        cls = xgboost.XGBRegressor if task is TaskKind.REGRESSION else xgboost.XGBClassifier
+        settings = {"n_estimators": MAX_BOOSTING_ROUNDS, **params}
+        return cls(tree_method="hist", random_state=seed, n_jobs=n_jobs,
+                   early_stopping_rounds=EARLY_STOPPING_ROUNDS if "n_estimators" not in params else None,
+                   **settings)
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None) -> int | None:
+        if eval_set is None:
+            estimator.set_params(early_stopping_rounds=None)
+            estimator.fit(X, y, verbose=False)
+            return None
+        estimator.fit(X, y, eval_set=[eval_set], verbose=False)
+        return int(estimator.best_iteration + 1)

@@ -32,17 +32,17 @@ class FeatureSet:
         return [*self.numeric, *self.categorical]
 
 
-def choose_features(table: pa.Table, target: str) -> FeatureSet:
+def choose_features(table: pa.Table, target: str, exclude: dict[str, str] | None = None) -> FeatureSet:
     """Split the input columns into numeric and categorical; ignore what a tabular model cannot use."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     numeric: list[str] = []
     categorical: list[str] = []
-    ignored: dict[str, str] = {}
+    ignored: dict[str, str] = dict(exclude or {})
     n = max(table.num_rows, 1)
     for name in table.column_names:
-        if name == target:
+        if name == target or name in ignored:
             continue
         col = table.column(name)
         t = col.type

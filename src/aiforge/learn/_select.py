@@ -1,4 +1,4 @@
-"""Algorithm selection: every candidate learner is cross-validated on the training split, the best refit."""
+"""Algorithm selection: search learners and configurations by cross-validation, refit the best trial."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiforge.errors import AiforgeError
 from aiforge.learn._learners import LEARNERS
 from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, encode_labels
+from aiforge.learn._search import SearchContext, TrialRecord, run_search
 from aiforge.learn._task import TaskInfo
 from aiforge.spec import ModelSpec, TaskKind
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["CandidateResult", "Objective", "SelectionReport", "TrainingFailed", "select_and_fit"]
+__all__ = ["CandidateResult", "Objective", "SelectionReport", "TrainingFailed", "make_folds", "select_and_fit"]
 
 StepCallback = Callable[[str], None]
 
@@ -41,6 +42,8 @@ class Objective:
 
 @dataclass(frozen=True)
 class CandidateResult:
+    """A learner's best trial: the leaderboard row of the report."""
+
     learner: str
     status: str  # ok | failed | skipped
     fold_scores: list[float] = field(default_factory=list)
@@ -48,11 +51,13 @@ class CandidateResult:
     std: float | None = None
     seconds: float = 0.0
     error: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    trials: int = 0
 
 
 @dataclass(frozen=True)
 class SelectionReport:
-    """How the model was chosen: the leaderboard, the winner and the settings that made it."""
+    """How the model was chosen: every trial, the leaderboard, the winner and the settings."""
 
     objective: str
     higher_is_better: bool
@@ -62,18 +67,45 @@ class SelectionReport:
     candidates: list[CandidateResult]
     features: dict[str, Any]
     fit_seconds: float
+    strategy: str = "defaults"
+    cv_strategy: str = "kfold"
+    best_params: dict[str, Any] = field(default_factory=dict)
+    search_seconds: float = 0.0
+    trials: list[TrialRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SelectionReport:
-        return cls(**{**data, "candidates": [CandidateResult(**c) for c in data["candidates"]]})
+        return cls(**{**data, "candidates": [CandidateResult(**c) for c in data["candidates"]],
+                      "trials": [TrialRecord(**t) for t in data.get("trials", [])]})
 
 
 def resolve_n_jobs(n_jobs: int) -> int:
     cores = os.cpu_count() or 1
     return cores if n_jobs in (-1, 0) else max(1, min(n_jobs, cores))
+
+
+def make_folds(X: pd.DataFrame, y: np.ndarray, task: TaskKind, spec: ModelSpec) -> tuple[str, list[Any]]:
+    """The cross-validation folds on the training split, as (train positions, validation positions)."""
+    import numpy as np
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit
+
+    search = spec.search
+    strategy = search.cv_strategy
+    if strategy == "auto":
+        strategy = "stratified" if task.is_classification else "kfold"
+    positions = np.zeros(len(y))
+    if strategy == "stratified":
+        return strategy, list(StratifiedKFold(search.cv, shuffle=True, random_state=spec.seed).split(positions, y))
+    if strategy == "kfold":
+        return strategy, list(KFold(search.cv, shuffle=True, random_state=spec.seed).split(positions))
+    if strategy == "group":
+        groups = X[search.group_column].astype(str).to_numpy()
+        return strategy, list(GroupKFold(search.cv, shuffle=True, random_state=spec.seed).split(positions, y, groups))
+    order = np.argsort(X[search.time_column].to_numpy(), kind="stable")
+    return strategy, [(order[tr], order[va]) for tr, va in TimeSeriesSplit(search.cv).split(order)]
 
 
 def select_and_fit(
@@ -86,75 +118,83 @@ def select_and_fit(
     *,
     on_step: StepCallback | None = None,
 ) -> tuple[TabularModel, SelectionReport]:
-    """Cross-validate each candidate in ``spec.learners``, refit the best on all of ``X``."""
-    import numpy as np
-    from sklearn.model_selection import KFold, StratifiedKFold
+    """Search ``spec.learners`` by cross-validation on ``X``, then refit the best trial on all of ``X``."""
 
     step = on_step or (lambda _msg: None)
-    n_jobs = resolve_n_jobs(spec.n_jobs)
+    cores = resolve_n_jobs(spec.n_jobs)
     y_enc = y.to_numpy(dtype=float) if task.kind is TaskKind.REGRESSION else encode_labels(y, task.classes)
-    if task.kind.is_classification:
-        folds = StratifiedKFold(n_splits=spec.search.cv, shuffle=True, random_state=spec.seed)
-    else:
-        folds = KFold(n_splits=spec.search.cv, shuffle=True, random_state=spec.seed)
-    splits = list(folds.split(np.zeros(len(y_enc)), y_enc))
-    budget = spec.search.budget
+    cv_strategy, folds = make_folds(X, y_enc, task.kind, spec)
+    parallel = 1 if spec.search.strategy == "defaults" and len(spec.learners) == 1 else cores
+    ctx = SearchContext(X=X, y=y_enc, task=task.kind, features=features, folds=folds, score=objective.fn,
+                        higher_is_better=objective.higher_is_better, seed=spec.seed,
+                        threads_per_trial=max(1, cores // parallel))
+    best_so_far: list[TrialRecord] = []
+
+    def on_trial(record: TrialRecord) -> None:
+        if record.status == "complete" and (
+            not best_so_far or ctx.signed(record.score or 0.0) > ctx.signed(best_so_far[0].score or 0.0)
+        ):
+            best_so_far[:] = [record]
+        shown = f"{record.score:.4f}" if record.score is not None else record.status
+        lead = best_so_far[0] if best_so_far else None
+        lead_text = f" · best {lead.score:.4f} {lead.learner}" if lead else ""
+        step(f"trial {record.number + 1}: {record.learner} {objective.name} {shown}{lead_text}")
+
     started = time.perf_counter()
-    results: list[CandidateResult] = []
-    for index, name in enumerate(spec.learners):
-        out_of_time = budget.seconds is not None and time.perf_counter() - started > budget.seconds
-        out_of_trials = budget.trials is not None and index >= budget.trials
-        if results and any(r.status == "ok" for r in results) and (out_of_time or out_of_trials):
-            why = "time budget spent" if out_of_time else "trial budget spent"
-            results.append(CandidateResult(name, "skipped", error=why))
-            step(f"{name}: skipped ({why})")
-            continue
-        t0 = time.perf_counter()
-        scores: list[float] = []
-        try:
-            for k, (tr, va) in enumerate(splits):
-                pipe, fit_kw = _pipeline(name, task.kind, features, spec.seed, n_jobs)
-                pipe.fit(X.iloc[tr][features.columns], y_enc[tr], **fit_kw)
-                scores.append(float(objective.fn(y_enc[va], _output(pipe, task.kind, X.iloc[va][features.columns]))))
-                step(f"{name}: fold {k + 1}/{len(splits)} {objective.name}={scores[-1]:.4f}")
-        except Exception as exc:  # a learner that fails is reported, not fatal
-            results.append(CandidateResult(name, "failed", scores, seconds=time.perf_counter() - t0,
-                                           error=f"{type(exc).__name__}: {exc}"))
-            step(f"{name}: failed ({type(exc).__name__})")
-            continue
-        results.append(CandidateResult(name, "ok", scores, float(np.mean(scores)), float(np.std(scores)),
-                                       time.perf_counter() - t0))
-    ok = [r for r in results if r.status == "ok"]
-    if not ok:
-        errors = "; ".join(f"{r.learner}: {r.error}" for r in results)
-        raise TrainingFailed("every candidate learner failed", found=errors,
-                             hint="check the data types of the input columns, or try other learners")
-    sign = 1.0 if objective.higher_is_better else -1.0
-    best = max(ok, key=lambda r: (sign * (r.mean or 0.0), -spec.learners.index(r.learner)))
+    trials = run_search(ctx, list(spec.learners), spec.search, n_rows=len(X), parallel=parallel, on_trial=on_trial)
+    search_seconds = time.perf_counter() - started
+    complete = [t for t in trials if t.status == "complete"]
+    if not complete:
+        errors = "; ".join(f"{t.learner}: {t.error}" for t in trials if t.error)[:2000]
+        raise TrainingFailed("no trial completed", found=errors or "no trial ran",
+                             hint="check the input columns' types, try other learners, or raise the budget")
+    best = max(complete, key=lambda t: (ctx.signed(t.score or 0.0), -t.number))
+    params = dict(best.params)
+    if best.rounds is not None:  # early stopping chose the rounds on validation folds; refit uses as many
+        params["n_estimators"] = max(1, int(best.rounds * (1 + 1 / max(1, len(folds)))))
     t0 = time.perf_counter()
-    pipe, fit_kw = _pipeline(best.learner, task.kind, features, spec.seed, n_jobs)
-    pipe.fit(X[features.columns], y_enc, **fit_kw)
+    pipe = _fit_pipeline(best.learner, task.kind, features, spec.seed, cores, params, X, y_enc)
     step(f"refit {best.learner} on the whole training split")
     model = TabularModel(pipe, task.kind, task.classes, features, best.learner, target=str(y.name))
     report = SelectionReport(
-        objective=objective.name, higher_is_better=objective.higher_is_better, cv_folds=spec.search.cv,
-        seed=spec.seed, best=best.learner, candidates=results,
-        features={"numeric": features.numeric, "categorical": features.categorical,
-                  "ignored": features.ignored},
-        fit_seconds=time.perf_counter() - t0,
+        objective=objective.name, higher_is_better=objective.higher_is_better, cv_folds=len(folds),
+        seed=spec.seed, best=best.learner, candidates=_leaderboard(trials, list(spec.learners), ctx),
+        features={"numeric": features.numeric, "categorical": features.categorical, "ignored": features.ignored},
+        fit_seconds=time.perf_counter() - t0, strategy=spec.search.strategy, cv_strategy=cv_strategy,
+        best_params=params, search_seconds=search_seconds, trials=trials,
     )
     return model, report
 
 
-def _pipeline(name: str, task: TaskKind, features: FeatureSet, seed: int, n_jobs: int) -> tuple[Any, dict]:
+def _leaderboard(trials: list[TrialRecord], learners: list[str], ctx: SearchContext) -> list[CandidateResult]:
+    import numpy as np
+
+    rows = []
+    for name in learners:
+        mine = [t for t in trials if t.learner == name]
+        done = [t for t in mine if t.status == "complete"]
+        seconds = float(sum(t.seconds for t in mine))
+        if done:
+            top = max(done, key=lambda t: (ctx.signed(t.score or 0.0), -t.number))
+            rows.append(CandidateResult(name, "ok", top.fold_scores, top.score, float(np.std(top.fold_scores)),
+                                        seconds, None, top.params, len(mine)))
+        elif mine:
+            errors = [t.error for t in mine if t.error]
+            status = "failed" if any(t.status == "failed" for t in mine) else "skipped"
+            rows.append(CandidateResult(name, status, seconds=seconds, error=errors[0] if errors else None,
+                                        trials=len(mine)))
+        else:
+            rows.append(CandidateResult(name, "skipped", error="budget spent before it was tried"))
+    return rows
+
+
+def _fit_pipeline(name: str, task: TaskKind, features: FeatureSet, seed: int, n_jobs: int,
+                  params: dict[str, Any], X: pd.DataFrame, y: np.ndarray) -> Any:
     from sklearn.pipeline import Pipeline
 
     learner = LEARNERS[name]()
     pre, categorical = build_preprocessor(features, encoding=learner.encoding, scale=learner.scale)
-    estimator = learner.build(task, seed, n_jobs, categorical)
-    fit_kw = {f"model__{k}": v for k, v in learner.fit_params(categorical).items()}
-    return Pipeline([("prep", pre), ("model", estimator)]), fit_kw
-
-
-def _output(pipe: Any, task: TaskKind, X: pd.DataFrame) -> np.ndarray:
-    return pipe.predict(X) if task is TaskKind.REGRESSION else pipe.predict_proba(X)
+    encoded = pre.fit_transform(X[features.columns])
+    estimator = learner.build(task, seed, n_jobs, categorical, params)
+    learner.fit(estimator, encoded, y, categorical)
+    return Pipeline([("prep", pre), ("model", estimator)])

@@ -42,7 +42,10 @@ def preflight(project: ProjectFile) -> Preflight:
     table = combine_sources(sources)
     task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
     check_metrics_for_task(project, task.kind)
-    features = choose_features(table, spec.problem.target)
+    _check_cv_columns(project, table, task)
+    search = spec.model.search
+    exclude = {search.group_column: "it holds the cross-validation groups"} if search.group_column else {}
+    features = choose_features(table, spec.problem.target, exclude)
     if not features.columns:
         raise DataError(
             "no usable input columns besides the target",
@@ -67,3 +70,19 @@ def _objective(project: ProjectFile, task: TaskInfo) -> Metric:
         if kpi.metric in METRICS and task.kind in METRICS[kpi.metric].tasks:
             return METRICS[kpi.metric]
     return default_metric(task.kind)
+
+
+def _check_cv_columns(project: ProjectFile, table: pa.Table, task: TaskInfo) -> None:
+    search = project.spec.model.search
+    for field_name, column in (("group_column", search.group_column), ("time_column", search.time_column)):
+        if column is not None and column not in table.column_names:
+            raise DataError(
+                f"{field_name} '{column}' is not a column of the data",
+                where=project.where(("model", "search", field_name)),
+                expected=f"one of {', '.join(table.column_names[:30])}", found=column,
+            )
+    if search.cv_strategy == "stratified" and not task.kind.is_classification:
+        raise DataError(
+            "cv_strategy: stratified needs a classification task", where=project.where(("model", "search",
+            "cv_strategy")), found=f"a {task.kind.value} task", hint="use cv_strategy: kfold or auto",
+        )

@@ -44,6 +44,9 @@ def _check_names(project: ProjectFile) -> list[Problem]:
                 ("model", "learners", i), f"unknown learner '{name}'",
                 expected=f"one of {', '.join(sorted(LEARNERS))}", found=name, hint=_did_you_mean(name, LEARNERS),
             ))
+        elif not LEARNERS[name].available():
+            missing = LEARNERS[name].missing_message()
+            problems.append(project.problem(("model", "learners", i), missing.message, hint=missing.hint))
     seen: set[str] = set()
     for i, name in enumerate(spec.model.learners):
         if name in seen:

@@ -12,7 +12,7 @@ from aiforge.errors import AiforgeError
 from aiforge.pipeline._runner import mark_interrupted_runs
 from aiforge.workspace import RunRow, StageRow, Workspace
 
-__all__ = ["RunNotFound", "RunRecord", "StageRecord", "get_run", "list_runs"]
+__all__ = ["RunNotFound", "RunRecord", "StageRecord", "get_run", "list_runs", "run_trials"]
 
 
 class RunNotFound(AiforgeError):
@@ -112,3 +112,16 @@ def get_run(workspace: Workspace, run_id: str) -> RunRecord:
         row = matches[0]
         stages = s.scalars(select(StageRow).where(StageRow.run_id == row.id).order_by(StageRow.position)).all()
         return _record(row, list(stages))
+
+
+def run_trials(record: RunRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The search settings and every trial of a run's train stage (cached stages carry them too)."""
+    train = next((s for s in record.stages if s.name == "train" and "selection" in s.outputs), None)
+    if train is None:
+        raise RunNotFound(
+            f"run {record.id} has no trials", found=f"status {record.status}",
+            hint="trials are recorded when the train stage finishes",
+        )
+    selection = dict(train.outputs["selection"])
+    trials = selection.pop("trials", [])
+    return selection, trials

@@ -29,7 +29,7 @@ __all__ = [
     "TaskKind",
 ]
 
-DEFAULT_LEARNERS = ["linear", "random_forest", "hist_gradient_boosting", "lightgbm"]
+DEFAULT_LEARNERS = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"]
 
 
 class TaskKind(StrEnum):
@@ -132,22 +132,54 @@ class DataSpec(_Strict):
 
 
 class Budget(_Strict):
-    """When selection stops: after this many seconds, and/or this many candidates."""
+    """When the search stops: after this many seconds and/or this many trials (the first reached).
+
+    Without a budget, ``defaults`` and ``grid`` try everything; ``random`` and ``bayesian`` stop
+    after 30 trials.
+    """
 
     seconds: float | None = Field(None, gt=0)
     trials: StrictInt | None = Field(None, ge=1)
 
 
 class SearchSpec(_Strict):
-    """How candidates are compared: k-fold cross-validation on the training split."""
+    """How candidate configurations are found and compared (cross-validation on the training split)."""
 
+    strategy: Literal["defaults", "grid", "random", "bayesian"] = Field(
+        "defaults",
+        description="defaults: each learner once with its known-good configuration; grid: every "
+        "combination of grid_points values per hyperparameter; random: random sampling; bayesian: "
+        "Optuna TPE. Every strategy starts from the known-good configurations.",
+    )
     cv: StrictInt = Field(5, ge=2, le=20, description="Number of cross-validation folds.")
+    cv_strategy: Literal["auto", "stratified", "kfold", "group", "time_series"] = Field(
+        "auto", description="auto: stratified for classification, kfold for regression."
+    )
+    group_column: str | None = Field(
+        None, description="For cv_strategy: group — rows of a group stay in one fold; the column is not a feature."
+    )
+    time_column: str | None = Field(
+        None, description="For cv_strategy: time_series — rows are ordered by this column; each fold "
+        "validates on rows later than those it trains on.",
+    )
+    pruner: Literal["none", "median", "successive_halving", "hyperband"] = Field(
+        "successive_halving", description="Stops unpromising trials after their first folds (random, bayesian)."
+    )
+    grid_points: StrictInt = Field(3, ge=1, le=10, description="Values per numeric hyperparameter (grid).")
     metric: str | None = Field(
         None,
         description="The metric candidates are ranked by; default: the first KPI that applies, else "
         "roc_auc (binary), accuracy (multiclass), rmse (regression).",
     )
     budget: Budget = Budget()
+
+    @model_validator(mode="after")
+    def _cv_columns(self) -> SearchSpec:
+        if self.cv_strategy == "group" and not self.group_column:
+            raise ValueError("cv_strategy: group needs group_column: the column that holds the groups")
+        if self.cv_strategy == "time_series" and not self.time_column:
+            raise ValueError("cv_strategy: time_series needs time_column: the column that orders the rows")
+        return self
 
 
 class ModelSpec(_Strict):
@@ -156,7 +188,10 @@ class ModelSpec(_Strict):
     learners: list[str] = Field(default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1)
     search: SearchSpec = SearchSpec()
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
-    n_jobs: StrictInt = Field(-1, description="Cores to use; -1 means all.")
+    n_jobs: StrictInt = Field(
+        -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
+        "set 1 for results that are identical run after run under a trial budget.",
+    )
 
 
 class ImportanceCheck(_Strict):

@@ -1,0 +1,265 @@
+"""The search engine: trials of (learner, configuration) scored by cross-validation.
+
+Strategies: ``defaults`` (each learner's known-good configuration), ``grid``, ``random`` and
+``bayesian`` (Optuna TPE), all starting from the known-good configurations. Trials run in
+parallel threads when several cores are given; unpromising ones are pruned after their first
+folds; the search stops at a time or trial budget. Inputs are encoded once per fold and
+encoding, and shared by every trial.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiforge.learn._learners import LEARNERS, Learner
+from aiforge.learn._model import FeatureSet, build_preprocessor
+from aiforge.spec import SearchSpec, TaskKind
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["SearchContext", "TrialRecord", "run_search"]
+
+DEFAULT_TRIALS = 30
+Score = Callable[["np.ndarray", "np.ndarray"], float]
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One configuration tried: its cross-validation scores, time and fate."""
+
+    number: int
+    learner: str
+    params: dict[str, Any]
+    status: str  # complete | pruned | failed
+    fold_scores: list[float] = field(default_factory=list)
+    score: float | None = None
+    seconds: float = 0.0
+    rounds: int | None = None  # boosting rounds chosen by early stopping (median over folds)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Pruned(Exception):
+    pass
+
+
+@dataclass
+class SearchContext:
+    """The data and settings every trial shares."""
+
+    X: pd.DataFrame
+    y: np.ndarray
+    task: TaskKind
+    features: FeatureSet
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    score: Score
+    higher_is_better: bool
+    seed: int
+    threads_per_trial: int
+    _encoded: dict[tuple[str, bool, int], tuple[Any, Any, list[int]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def encoded(self, learner: type[Learner], k: int) -> tuple[Any, Any, list[int]]:
+        """Fold ``k``'s training and validation inputs, encoded the way ``learner`` needs (cached)."""
+        key = (learner.encoding, learner.scale, k)
+        with self._lock:
+            hit = self._encoded.get(key)
+        if hit is None:
+            train, valid = self.folds[k]
+            pre, categorical = build_preprocessor(self.features, encoding=learner.encoding, scale=learner.scale)
+            columns = self.features.columns
+            Xt = pre.fit_transform(self.X.iloc[train][columns])
+            Xv = pre.transform(self.X.iloc[valid][columns])
+            hit = (Xt, Xv, categorical)
+            with self._lock:
+                self._encoded[key] = hit
+        return hit
+
+    def signed(self, value: float) -> float:
+        return value if self.higher_is_better else -value
+
+    def evaluate(self, number: int, name: str, params: dict[str, Any], *, deadline: float | None,
+                 report: Callable[[float, int], bool] | None = None) -> TrialRecord:
+        """Cross-validate one configuration; ``report(running_score, fold)`` returning True prunes it."""
+        import numpy as np
+
+        learner = LEARNERS[name]()
+        started = time.perf_counter()
+        scores: list[float] = []
+        rounds: list[int] = []
+        try:
+            for k, (train, valid) in enumerate(self.folds):
+                Xt, Xv, categorical = self.encoded(type(learner), k)
+                estimator = learner.build(self.task, self.seed, self.threads_per_trial, categorical, dict(params))
+                best = learner.fit(estimator, Xt, self.y[train], categorical, eval_set=(Xv, self.y[valid]))
+                if best is not None:
+                    rounds.append(best)
+                out = estimator.predict(Xv) if self.task is TaskKind.REGRESSION else estimator.predict_proba(Xv)
+                scores.append(float(self.score(self.y[valid], out)))
+                last = k == len(self.folds) - 1
+                if not last and report is not None and report(self.signed(float(np.mean(scores))), k):
+                    raise _Pruned("pruned: worse than other trials after the same folds")
+                if not last and deadline is not None and time.perf_counter() > deadline:
+                    raise _Pruned("stopped: the time budget ran out")
+        except _Pruned as why:
+            return TrialRecord(number, name, params, "pruned", scores, None, time.perf_counter() - started,
+                               None, str(why))
+        except Exception as exc:  # a configuration that fails is recorded, not fatal
+            return TrialRecord(number, name, params, "failed", scores, None, time.perf_counter() - started,
+                               None, f"{type(exc).__name__}: {exc}"[:500])
+        return TrialRecord(number, name, params, "complete", scores, float(np.mean(scores)),
+                           time.perf_counter() - started, int(statistics.median(rounds)) if rounds else None)
+
+
+def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, parallel: int,
+               on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
+    """All trials of the search, in the order they were numbered."""
+    started = time.perf_counter()
+    budget = spec.budget
+    deadline = started + budget.seconds if budget.seconds else None
+    if spec.strategy in ("defaults", "grid"):
+        configs = _enumerated(learners, spec, n_rows, ctx.task)
+        limit = budget.trials
+        return _run_listed(ctx, configs, limit=limit, deadline=deadline, parallel=parallel, on_trial=on_trial)
+    trials = budget.trials or (None if budget.seconds else DEFAULT_TRIALS)
+    return _run_optuna(ctx, learners, spec, n_rows=n_rows, n_trials=trials, deadline=deadline,
+                       parallel=parallel, on_trial=on_trial)
+
+
+def _enumerated(learners: list[str], spec: SearchSpec, n_rows: int, task: TaskKind) -> Iterator[tuple[str, dict]]:
+    """Known-good configurations first, then (grid) every grid point, round-robin over learners."""
+    seen: set[tuple[str, str]] = set()
+
+    def fresh(name: str, params: dict[str, Any]) -> bool:
+        key = (name, repr(sorted(params.items())))
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    for name in learners:
+        params = LEARNERS[name].init_config(n_rows, task)
+        if fresh(name, params):
+            yield name, params
+    if spec.strategy != "grid":
+        return
+    grids = []
+    for name in learners:
+        space = LEARNERS[name].search_space(n_rows, task)
+        names = list(space)
+        values = [space[p].grid(spec.grid_points) for p in names]
+        grids.append((name, (dict(zip(names, combo, strict=True)) for combo in itertools.product(*values))))
+    while grids:
+        for entry in list(grids):
+            name, points = entry
+            for params in points:
+                if fresh(name, params):
+                    yield name, params
+                    break
+            else:
+                grids.remove(entry)
+
+
+def _run_listed(ctx: SearchContext, configs: Iterator[tuple[str, dict]], *, limit: int | None,
+                deadline: float | None, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
+    records: list[TrialRecord] = []
+    lock = threading.Lock()
+    numbered = enumerate(configs)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if (limit is not None and len(records) >= limit) or _late(deadline, records):
+                    return
+                try:
+                    number, (name, params) = next(numbered)
+                except StopIteration:
+                    return
+            record = ctx.evaluate(number, name, params, deadline=deadline)
+            with lock:
+                records.append(record)
+            on_trial(record)
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        for future in [pool.submit(worker) for _ in range(parallel)]:
+            future.result()
+    return sorted(records, key=lambda r: r.number)
+
+
+def _late(deadline: float | None, records: list[TrialRecord]) -> bool:
+    """Past the deadline, once at least one trial has completed (a search never returns empty)."""
+    done = any(r.status == "complete" for r in records)
+    return deadline is not None and time.perf_counter() > deadline and done
+
+
+def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, n_trials: int | None,
+                deadline: float | None, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if spec.strategy == "random":
+            sampler: Any = optuna.samplers.RandomSampler(seed=ctx.seed)
+        else:
+            sampler = optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, group=True,
+                                                 n_startup_trials=max(5, len(learners)), constant_liar=parallel > 1)
+        study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_pruner(spec))
+    spaces = {name: LEARNERS[name].search_space(n_rows, ctx.task) for name in learners}
+    for name in learners:
+        init = LEARNERS[name].init_config(n_rows, ctx.task)
+        study.enqueue_trial({"learner": name, **{f"{name}.{p}": v for p, v in init.items()}})
+    records: list[TrialRecord] = []
+    lock = threading.Lock()
+
+    def objective(trial: Any) -> float:
+        if _late(deadline, records):
+            study.stop()
+            raise optuna.TrialPruned("the time budget ran out")
+        name = trial.suggest_categorical("learner", learners)
+        params = {p: domain.suggest(trial, f"{name}.{p}") for p, domain in spaces[name].items()}
+
+        def report(value: float, step: int) -> bool:
+            trial.report(value, step)
+            return bool(trial.should_prune())
+
+        record = ctx.evaluate(trial.number, name, params, deadline=deadline, report=report)
+        with lock:
+            records.append(record)
+        on_trial(record)
+        if record.status == "pruned":
+            raise optuna.TrialPruned(record.error)
+        if record.status == "failed":
+            return float("-inf")
+        assert record.score is not None
+        return ctx.signed(record.score)
+
+    timeout = max(0.0, deadline - time.perf_counter()) if deadline is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=parallel, catch=())
+    return sorted(records, key=lambda r: r.number)
+
+
+def _pruner(spec: SearchSpec) -> Any:
+    import optuna
+
+    if spec.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.cv, reduction_factor=3)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
