@@ -235,6 +235,17 @@ def _leaderboard(sel: SelectionReport) -> str:
     if any(t.status == "complete" for t in sel.trials) and len(sel.trials) > 1:
         history = f"<figure>{_history_svg(sel)}<figcaption>Optimisation history</figcaption></figure>"
     best_config = "<h3>Best configuration</h3>" + _dl({"learner": sel.best, **sel.best_params})
+    if sel.ensemble:
+        ens = sel.ensemble
+        verdict = "kept: it beat" if ens["kept"] else "not kept: it did not beat"
+        best_config += (
+            f"<h3>Ensemble</h3><p class=\"muted\">Greedy selection over the best trials' out-of-fold "
+            f"predictions scored {_num(ens['score'])}; {verdict} the best single trial "
+            f"({_num(ens['best_single_score'])}) on the same rows.</p>"
+            + _table(["trial", "learner", "weight"],
+                     [("", [str(m["trial"] + 1), _e(m["learner"]), _num(m["weight"])]) for m in ens["members"]],
+                     {2})
+        )
     return _section("selection", "Model selection",
                     note + _table(head, rows, {2, 3, 4}) + history + best_config + "<h3>Input columns</h3>" + features)
 

@@ -68,8 +68,26 @@ class SearchContext:
     higher_is_better: bool
     seed: int
     threads_per_trial: int
+    keep_oof: int = 0  # how many of the best trials keep their out-of-fold predictions (for ensembling)
+    oof: dict[int, tuple[float, Any]] = field(default_factory=dict)  # trial -> (signed score, predictions)
     _encoded: dict[tuple[str, bool, int], tuple[Any, Any, list[int]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def validated_rows(self) -> np.ndarray:
+        """Rows that some fold validates on (all rows, except the earliest ones in time-series CV)."""
+        import numpy as np
+
+        return np.unique(np.concatenate([valid for _, valid in self.folds]))
+
+    def _keep(self, number: int, score: float, predictions: Any) -> None:
+        if self.keep_oof <= 0:
+            return
+        with self._lock:
+            self.oof[number] = (self.signed(score), predictions)
+            if len(self.oof) > self.keep_oof:
+                worst = min(self.oof, key=lambda n: (self.oof[n][0], -n))
+                del self.oof[worst]
 
     def encoded(self, learner: type[Learner], k: int) -> tuple[Any, Any, list[int]]:
         """Fold ``k``'s training and validation inputs, encoded the way ``learner`` needs (cached)."""
@@ -99,6 +117,7 @@ class SearchContext:
         started = time.perf_counter()
         scores: list[float] = []
         rounds: list[int] = []
+        predictions: Any = None
         try:
             for k, (train, valid) in enumerate(self.folds):
                 Xt, Xv, categorical = self.encoded(type(learner), k)
@@ -107,6 +126,9 @@ class SearchContext:
                 if best is not None:
                     rounds.append(best)
                 out = estimator.predict(Xv) if self.task is TaskKind.REGRESSION else estimator.predict_proba(Xv)
+                if predictions is None:
+                    predictions = np.full((len(self.y), *np.shape(out)[1:]), np.nan)
+                predictions[valid] = out
                 scores.append(float(self.score(self.y[valid], out)))
                 last = k == len(self.folds) - 1
                 if not last and report is not None and report(self.signed(float(np.mean(scores))), k):
@@ -119,6 +141,7 @@ class SearchContext:
         except Exception as exc:  # a configuration that fails is recorded, not fatal
             return TrialRecord(number, name, params, "failed", scores, None, time.perf_counter() - started,
                                None, f"{type(exc).__name__}: {exc}"[:500])
+        self._keep(number, float(np.mean(scores)), predictions)
         return TrialRecord(number, name, params, "complete", scores, float(np.mean(scores)),
                            time.perf_counter() - started, int(statistics.median(rounds)) if rounds else None)
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import AiforgeError
+from aiforge.learn._ensemble import WeightedEnsemble, select_ensemble
 from aiforge.learn._learners import LEARNERS
 from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, encode_labels
 from aiforge.learn._search import SearchContext, TrialRecord, run_search
@@ -70,8 +71,10 @@ class SelectionReport:
     strategy: str = "defaults"
     cv_strategy: str = "kfold"
     best_params: dict[str, Any] = field(default_factory=dict)
+    best_score: float | None = None
     search_seconds: float = 0.0
     trials: list[TrialRecord] = field(default_factory=list)
+    ensemble: dict[str, Any] | None = None  # the greedy selection, kept or not, with its members
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -127,7 +130,8 @@ def select_and_fit(
     parallel = 1 if spec.search.strategy == "defaults" and len(spec.learners) == 1 else cores
     ctx = SearchContext(X=X, y=y_enc, task=task.kind, features=features, folds=folds, score=objective.fn,
                         higher_is_better=objective.higher_is_better, seed=spec.seed,
-                        threads_per_trial=max(1, cores // parallel))
+                        threads_per_trial=max(1, cores // parallel),
+                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else 0)
     best_so_far: list[TrialRecord] = []
 
     def on_trial(record: TrialRecord) -> None:
@@ -149,21 +153,49 @@ def select_and_fit(
         raise TrainingFailed("no trial completed", found=errors or "no trial ran",
                              hint="check the input columns' types, try other learners, or raise the budget")
     best = max(complete, key=lambda t: (ctx.signed(t.score or 0.0), -t.number))
-    params = dict(best.params)
-    if best.rounds is not None:  # early stopping chose the rounds on validation folds; refit uses as many
-        params["n_estimators"] = max(1, int(best.rounds * (1 + 1 / max(1, len(folds)))))
+    choice = None
+    if ctx.oof:
+        choice = select_ensemble({n: p for n, (_, p) in ctx.oof.items()}, y_enc, ctx.validated_rows, objective.fn,
+                                 objective.higher_is_better, rounds=spec.ensemble.rounds)
+    by_number = {t.number: t for t in trials}
     t0 = time.perf_counter()
-    pipe = _fit_pipeline(best.learner, task.kind, features, spec.seed, cores, params, X, y_enc)
-    step(f"refit {best.learner} on the whole training split")
-    model = TabularModel(pipe, task.kind, task.classes, features, best.learner, target=str(y.name))
+    if choice is not None and choice.kept:
+        members = []
+        for number, weight in choice.weights.items():
+            member = by_number[number]
+            step(f"refit ensemble member: trial {number + 1} {member.learner}")
+            members.append((_fit_pipeline(member.learner, task.kind, features, spec.seed, cores,
+                                          _refit_params(member, len(folds)), X, y_enc), weight))
+        estimator: Any = WeightedEnsemble(members, task.kind)
+        name, params = "ensemble", {"members": len(members)}
+        score: float | None = choice.score
+    else:
+        params = _refit_params(best, len(folds))
+        estimator = _fit_pipeline(best.learner, task.kind, features, spec.seed, cores, params, X, y_enc)
+        name, score = best.learner, best.score
+        step(f"refit {best.learner} on the whole training split")
+    model = TabularModel(estimator, task.kind, task.classes, features, name, target=str(y.name))
+    ensemble = None
+    if choice is not None:
+        ensemble = {**choice.to_json(), "members": [
+            {"trial": n, "learner": by_number[n].learner, "weight": w} for n, w in choice.weights.items()]}
     report = SelectionReport(
         objective=objective.name, higher_is_better=objective.higher_is_better, cv_folds=len(folds),
-        seed=spec.seed, best=best.learner, candidates=_leaderboard(trials, list(spec.learners), ctx),
+        seed=spec.seed, best=name, candidates=_leaderboard(trials, list(spec.learners), ctx),
         features={"numeric": features.numeric, "categorical": features.categorical, "ignored": features.ignored},
         fit_seconds=time.perf_counter() - t0, strategy=spec.search.strategy, cv_strategy=cv_strategy,
-        best_params=params, search_seconds=search_seconds, trials=trials,
+        best_params=params, best_score=score, search_seconds=search_seconds, trials=trials, ensemble=ensemble,
     )
     return model, report
+
+
+def _refit_params(trial: TrialRecord, folds: int) -> dict[str, Any]:
+    """The trial's configuration; boosting refits with the rounds early stopping chose, scaled to the
+    larger training set."""
+    params = dict(trial.params)
+    if trial.rounds is not None:
+        params["n_estimators"] = max(1, int(trial.rounds * (1 + 1 / max(1, folds))))
+    return params
 
 
 def _leaderboard(trials: list[TrialRecord], learners: list[str], ctx: SearchContext) -> list[CandidateResult]:

@@ -130,7 +130,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
     trained = rec.stage("train", train_key, train,
                         note=lambda o: f"best {o['selection']['best']} "
-                        f"({o['selection']['objective']} {_best_score(o['selection']):.4f} in CV)")
+                        f"({o['selection']['objective']} {o['selection']['best_score']:.4f} in CV, "
+                        f"{len(o['selection']['trials'])} trials)")
     selection = SelectionReport.from_json(trained["selection"])
 
     def evaluate(step: Any) -> dict[str, Any]:
@@ -197,10 +198,6 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     })
     return RunResult(rec.run_id, status, pf.task, selection, evaluation, verdict, version,
                      Path(reported["path"]))
-
-
-def _best_score(selection: dict[str, Any]) -> float:
-    return next(c["mean"] for c in selection["candidates"] if c["learner"] == selection["best"])
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "Checks",
     "CsvSource",
     "DataSpec",
+    "EnsembleSpec",
     "ImportanceCheck",
     "Kpi",
     "ModelSpec",
@@ -182,11 +183,20 @@ class SearchSpec(_Strict):
         return self
 
 
+class EnsembleSpec(_Strict):
+    """Greedy ensemble selection over the best trials' out-of-fold predictions."""
+
+    enabled: bool = Field(True, description="Try an ensemble; it is kept only when it wins on validation.")
+    candidates: StrictInt = Field(15, ge=2, le=100, description="How many of the best trials may join.")
+    rounds: StrictInt = Field(20, ge=2, le=200, description="Rounds of greedy selection (with replacement).")
+
+
 class ModelSpec(_Strict):
     """Which learners compete, and how they are compared."""
 
     learners: list[str] = Field(default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1)
     search: SearchSpec = SearchSpec()
+    ensemble: EnsembleSpec = EnsembleSpec()
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
