@@ -71,7 +71,7 @@ SHAPE_CASES = [
     pytest.param(
         edit("  seed: 7\n", "  sed: 7\n"),
         r"^unknown key 'sed'$", r"aiforge\.yaml:15 \(model\.sed\)$",
-        r"did you mean 'seed'\?.*valid keys here: learners, n_jobs, search, seed$",
+        r"did you mean 'seed'\?.*valid keys here: ensemble, learners, n_jobs, search, seed, threshold$",
         id="unknown-nested-key",
     ),
     pytest.param(

@@ -2,7 +2,7 @@
 
 from aiforge.evaluate._evaluation import Evaluation, evaluate_model
 from aiforge.evaluate._gate import GateVerdict, KpiResult, evaluate_gate
-from aiforge.evaluate._metrics import METRICS, Metric, compute_metrics, default_metric, metrics_for
+from aiforge.evaluate._metrics import METRICS, Metric, compute_metrics, decided, default_metric, metrics_for
 from aiforge.evaluate._report import ReportInput, render_report
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Metric",
     "ReportInput",
     "compute_metrics",
+    "decided",
     "default_metric",
     "evaluate_gate",
     "evaluate_model",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiforge.evaluate._metrics import Metric, compute_metrics
+from aiforge.evaluate._metrics import Metric, compute_metrics, decided
 from aiforge.learn import TabularModel
 from aiforge.spec import ImportanceCheck, TaskKind
 
@@ -55,11 +55,13 @@ def evaluate_model(
 
     y = model.encode_target(y_test)
     output = model.raw_output(X_test)
-    metrics = compute_metrics(model.task, y, output)
+    threshold = getattr(model, "threshold", 0.5)
+    metrics = compute_metrics(model.task, y, output, threshold)
     baseline = compute_metrics(model.task, y, _baseline_output(model, y_train, len(y)))
     confusion = curves = residuals = None
     if model.task.is_classification:
-        confusion = _confusion(y, output, model.classes)
+        decisions = decided(output, threshold) if model.task is TaskKind.BINARY else output
+        confusion = _confusion(y, decisions, model.classes)
         curves = _curves(y, output) if model.task is TaskKind.BINARY else {}
     else:
         rng = np.random.default_rng(seed)

@@ -16,7 +16,7 @@ from aiforge.spec import TaskKind
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["METRICS", "Metric", "compute_metrics", "default_metric", "metrics_for"]
+__all__ = ["METRICS", "Metric", "compute_metrics", "decided", "default_metric", "metrics_for"]
 
 B, M, R = TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION
 Score = Callable[["np.ndarray", "np.ndarray"], float]
@@ -29,6 +29,7 @@ class Metric:
     higher_is_better: bool
     description: str
     fn: Score
+    labels: bool = False  # scores decisions (argmax, or a tuned binary threshold), not probabilities
 
     def __call__(self, y: np.ndarray, output: np.ndarray) -> float:
         return float(self.fn(y, output))
@@ -40,9 +41,10 @@ class Metric:
 METRICS: dict[str, Metric] = {}
 
 
-def _metric(name: str, tasks: set[TaskKind], higher: bool, description: str) -> Callable[[Score], Score]:
+def _metric(name: str, tasks: set[TaskKind], higher: bool, description: str,
+            labels: bool = False) -> Callable[[Score], Score]:
     def register(fn: Score) -> Score:
-        METRICS[name] = Metric(name, frozenset(tasks), higher, description, fn)
+        METRICS[name] = Metric(name, frozenset(tasks), higher, description, fn, labels)
         return fn
 
     return register
@@ -68,47 +70,47 @@ def _pr_auc(y: np.ndarray, p: np.ndarray) -> float:
     return average_precision_score(y, p[:, 1])
 
 
-@_metric("accuracy", {B, M}, True, "share of correct predictions")
+@_metric("accuracy", {B, M}, True, "share of correct predictions", labels=True)
 def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
     return float((_labels(p) == y).mean())
 
 
-@_metric("balanced_accuracy", {B, M}, True, "mean recall over classes")
+@_metric("balanced_accuracy", {B, M}, True, "mean recall over classes", labels=True)
 def _balanced_accuracy(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import balanced_accuracy_score
 
     return balanced_accuracy_score(y, _labels(p))
 
 
-@_metric("f1", {B}, True, "F1 score of the positive class")
+@_metric("f1", {B}, True, "F1 score of the positive class", labels=True)
 def _f1(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
     return f1_score(y, _labels(p), zero_division=0)
 
 
-@_metric("precision", {B}, True, "precision of the positive class")
+@_metric("precision", {B}, True, "precision of the positive class", labels=True)
 def _precision(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import precision_score
 
     return precision_score(y, _labels(p), zero_division=0)
 
 
-@_metric("recall", {B}, True, "recall of the positive class")
+@_metric("recall", {B}, True, "recall of the positive class", labels=True)
 def _recall(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import recall_score
 
     return recall_score(y, _labels(p), zero_division=0)
 
 
-@_metric("f1_macro", {M}, True, "unweighted mean of per-class F1")
+@_metric("f1_macro", {M}, True, "unweighted mean of per-class F1", labels=True)
 def _f1_macro(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
     return f1_score(y, _labels(p), average="macro", labels=list(range(p.shape[1])), zero_division=0)
 
 
-@_metric("f1_weighted", {M}, True, "per-class F1 weighted by class frequency")
+@_metric("f1_weighted", {M}, True, "per-class F1 weighted by class frequency", labels=True)
 def _f1_weighted(y: np.ndarray, p: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
@@ -162,12 +164,24 @@ def default_metric(task: TaskKind) -> Metric:
     return METRICS[_DEFAULTS[task]]
 
 
-def compute_metrics(task: TaskKind, y: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    """Every metric that applies to ``task``; one that cannot be computed here is NaN."""
+def decided(output: np.ndarray, threshold: float) -> np.ndarray:
+    """Binary probabilities turned into one-hot decisions at ``threshold`` (for label metrics)."""
+    import numpy as np
+
+    positive = (output[:, 1] >= threshold).astype(float)
+    return np.column_stack([1.0 - positive, positive])
+
+
+def compute_metrics(task: TaskKind, y: np.ndarray, output: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Every metric that applies to ``task``; one that cannot be computed here is NaN.
+
+    For binary tasks, label metrics score the decisions at ``threshold``.
+    """
+    labels = decided(output, threshold) if task is TaskKind.BINARY and threshold != 0.5 else output
     out: dict[str, float] = {}
     for metric in metrics_for(task):
         try:
-            out[metric.name] = metric(y, output)
+            out[metric.name] = metric(y, labels if metric.labels else output)
         except ValueError:
             out[metric.name] = float("nan")
     return out

@@ -235,6 +235,13 @@ def _leaderboard(sel: SelectionReport) -> str:
     if any(t.status == "complete" for t in sel.trials) and len(sel.trials) > 1:
         history = f"<figure>{_history_svg(sel)}<figcaption>Optimisation history</figcaption></figure>"
     best_config = "<h3>Best configuration</h3>" + _dl({"learner": sel.best, **sel.best_params})
+    if sel.threshold:
+        th = sel.threshold
+        goal = f"maximise {th['goal']}" + (f" subject to {th['constraint']}" if th.get("constraint") else "")
+        outcome = (f"{_e(th['goal'])} {_num(th['score'])} out of fold (at 0.5: {_num(th['score_at_0_5'])})"
+                   if th["feasible"] else "no threshold met the constraint; 0.5 is used")
+        best_config += (f"<h3>Decision threshold</h3><p>{_num(th['threshold'])} — tuned to {_e(goal)} on "
+                        f"out-of-fold predictions: {outcome}.</p>")
     if sel.ensemble:
         ens = sel.ensemble
         verdict = "kept: it beat" if ens["kept"] else "not kept: it did not beat"

@@ -12,6 +12,7 @@ from aiforge.learn._select import (
 )
 from aiforge.learn._space import Choice, FloatRange, IntRange
 from aiforge.learn._task import TaskInfo, resolve_task
+from aiforge.learn._threshold import ThresholdGoal, tune_threshold
 
 __all__ = [
     "LEARNERS",
@@ -25,10 +26,12 @@ __all__ = [
     "SelectionReport",
     "TabularModel",
     "TaskInfo",
+    "ThresholdGoal",
     "TrainingFailed",
     "TrialRecord",
     "choose_features",
     "register",
     "resolve_task",
     "select_and_fit",
+    "tune_threshold",
 ]

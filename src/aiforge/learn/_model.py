@@ -110,13 +110,14 @@ class TabularModel:
     """
 
     def __init__(self, pipeline: Any, task: TaskKind, classes: list[Any], features: FeatureSet,
-                 learner: str, target: str) -> None:
+                 learner: str, target: str, threshold: float = 0.5) -> None:
         self.pipeline = pipeline
         self.task = task
         self.classes = classes
         self.features = features
         self.learner = learner
         self.target = target
+        self.threshold = threshold  # binary: the positive class is predicted at probability >= threshold
 
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         return X[self.features.columns]
@@ -124,6 +125,9 @@ class TabularModel:
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         import numpy as np
 
+        if self.task is TaskKind.BINARY:
+            positive = self.predict_proba(X)[:, 1] >= self.threshold
+            return np.asarray(self.classes, dtype=object)[positive.astype(int)]
         out = self.pipeline.predict(self._frame(X))
         if self.task is TaskKind.REGRESSION:
             return np.asarray(out, dtype=float)

@@ -14,6 +14,7 @@ from aiforge.learn._learners import LEARNERS
 from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, encode_labels
 from aiforge.learn._search import SearchContext, TrialRecord, run_search
 from aiforge.learn._task import TaskInfo
+from aiforge.learn._threshold import ThresholdGoal, tune_threshold
 from aiforge.spec import ModelSpec, TaskKind
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class SelectionReport:
     search_seconds: float = 0.0
     trials: list[TrialRecord] = field(default_factory=list)
     ensemble: dict[str, Any] | None = None  # the greedy selection, kept or not, with its members
+    threshold: dict[str, Any] | None = None  # binary: the tuned decision threshold and what it achieves
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,6 +121,7 @@ def select_and_fit(
     spec: ModelSpec,
     objective: Objective,
     *,
+    threshold_goal: ThresholdGoal | None = None,
     on_step: StepCallback | None = None,
 ) -> tuple[TabularModel, SelectionReport]:
     """Search ``spec.learners`` by cross-validation on ``X``, then refit the best trial on all of ``X``."""
@@ -131,7 +134,7 @@ def select_and_fit(
     ctx = SearchContext(X=X, y=y_enc, task=task.kind, features=features, folds=folds, score=objective.fn,
                         higher_is_better=objective.higher_is_better, seed=spec.seed,
                         threads_per_trial=max(1, cores // parallel),
-                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else 0)
+                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else int(threshold_goal is not None))
     best_so_far: list[TrialRecord] = []
 
     def on_trial(record: TrialRecord) -> None:
@@ -154,7 +157,7 @@ def select_and_fit(
                              hint="check the input columns' types, try other learners, or raise the budget")
     best = max(complete, key=lambda t: (ctx.signed(t.score or 0.0), -t.number))
     choice = None
-    if ctx.oof:
+    if ctx.oof and spec.ensemble.enabled:
         choice = select_ensemble({n: p for n, (_, p) in ctx.oof.items()}, y_enc, ctx.validated_rows, objective.fn,
                                  objective.higher_is_better, rounds=spec.ensemble.rounds)
     by_number = {t.number: t for t in trials}
@@ -174,7 +177,15 @@ def select_and_fit(
         estimator = _fit_pipeline(best.learner, task.kind, features, spec.seed, cores, params, X, y_enc)
         name, score = best.learner, best.score
         step(f"refit {best.learner} on the whole training split")
-    model = TabularModel(estimator, task.kind, task.classes, features, name, target=str(y.name))
+    tuned = None
+    if threshold_goal is not None and task.kind is TaskKind.BINARY:
+        weights = choice.weights if choice is not None and choice.kept else {best.number: 1.0}
+        oof = sum(w * ctx.oof[n][1] for n, w in weights.items())
+        rows = ctx.validated_rows
+        tuned = tune_threshold(y_enc[rows], oof[rows][:, 1], threshold_goal)
+        step(f"decision threshold {tuned['threshold']:.4f} for {tuned['goal']}")
+    model = TabularModel(estimator, task.kind, task.classes, features, name, target=str(y.name),
+                         threshold=tuned["threshold"] if tuned else 0.5)
     ensemble = None
     if choice is not None:
         ensemble = {**choice.to_json(), "members": [
@@ -185,6 +196,7 @@ def select_and_fit(
         features={"numeric": features.numeric, "categorical": features.categorical, "ignored": features.ignored},
         fit_seconds=time.perf_counter() - t0, strategy=spec.search.strategy, cv_strategy=cv_strategy,
         best_params=params, best_score=score, search_seconds=search_seconds, trials=trials, ensemble=ensemble,
+        threshold=tuned,
     )
     return model, report
 

@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -16,15 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.data import DatasetSnapshot, DataSplit, combine_sources, make_split, write_snapshot
 from aiforge.errors import AiforgeError
-from aiforge.evaluate import Evaluation, GateVerdict, evaluate_gate, evaluate_model
-from aiforge.learn import SelectionReport, TaskInfo, select_and_fit
+from aiforge.evaluate import METRICS, Evaluation, GateVerdict, Metric, decided, evaluate_gate, evaluate_model
+from aiforge.learn import SelectionReport, TaskInfo, ThresholdGoal, select_and_fit
 from aiforge.pipeline._preflight import Preflight, preflight
 from aiforge.pipeline._runner import Progress, RunRecorder, RunStatus
 from aiforge.registry import ModelRegistry, ModelVersion
-from aiforge.spec import ProjectFile
+from aiforge.spec import ModelSpec, ProjectFile
 from aiforge.workspace import Workspace, WorkspaceSettings
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 __all__ = ["RunResult", "code_version", "library_versions", "run_project"]
@@ -121,7 +123,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         train_idx, _ = split.indices(store)
         data = labelled().iloc[train_idx]
         model, selection = select_and_fit(data, data[target], pf.task, pf.features, spec.model,
-                                          pf.objective.objective(), on_step=step)
+                                          pf.objective.objective(), threshold_goal=threshold_goal(spec.model),
+                                          on_step=step)
         buf = io.BytesIO()
         joblib.dump(model, buf)
         digest = store.put_bytes(buf.getvalue())
@@ -198,6 +201,28 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     })
     return RunResult(rec.run_id, status, pf.task, selection, evaluation, verdict, version,
                      Path(reported["path"]))
+
+
+def threshold_goal(model: ModelSpec) -> ThresholdGoal | None:
+    """The project's threshold section as scores of (truth, positive probability, threshold)."""
+    spec = model.threshold
+    if spec is None:
+        return None
+    target = METRICS[spec.maximise]
+
+    def at(metric: Metric) -> Callable[[np.ndarray, np.ndarray, float], float]:
+        import numpy as np
+
+        return lambda y, p, t: metric(y, decided(np.column_stack([1 - p, p]), t))
+
+    bound = spec.subject_to
+    return ThresholdGoal(
+        label=spec.maximise, score=at(target),
+        constraint=at(METRICS[bound.metric]) if bound else None,
+        minimum=bound.min if bound else None, maximum=bound.max if bound else None,
+        constraint_label=f"{bound.metric} {'>= ' + str(bound.min) if bound.min is not None else ''}"
+        f"{' <= ' + str(bound.max) if bound.max is not None else ''}".strip() if bound else None,
+    )
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

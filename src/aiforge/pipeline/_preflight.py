@@ -66,9 +66,11 @@ def _objective(project: ProjectFile, task: TaskInfo) -> Metric:
     spec = project.spec
     if spec.model.search.metric:
         return METRICS[spec.model.search.metric]
+    tuned = spec.model.threshold is not None  # decisions are tuned later: rank by a threshold-free metric
     for kpi in spec.kpis:
-        if kpi.metric in METRICS and task.kind in METRICS[kpi.metric].tasks:
-            return METRICS[kpi.metric]
+        metric = METRICS.get(kpi.metric)
+        if metric is not None and task.kind in metric.tasks and not (tuned and metric.labels):
+            return metric
     return default_metric(task.kind)
 
 

@@ -53,9 +53,7 @@ def _check_names(project: ProjectFile) -> list[Problem]:
             problems.append(project.problem(("model", "learners", i), f"learner '{name}' is listed twice",
                                             hint="list each learner once"))
         seen.add(name)
-    named: list[tuple[FieldPath, str]] = [(("kpis", i, "metric"), k.metric) for i, k in enumerate(spec.kpis)]
-    if spec.model.search.metric is not None:
-        named.append((("model", "search", "metric"), spec.model.search.metric))
+    named = _named_metrics(project)
     for path, metric in named:
         if metric not in METRICS:
             problems.append(project.problem(
@@ -75,10 +73,20 @@ def _check_names(project: ProjectFile) -> list[Problem]:
 def _metric_task_problems(project: ProjectFile, task: TaskKind) -> list[Problem]:
     spec = project.spec
     valid = [m.name for m in metrics_for(task)]
-    named: list[tuple[FieldPath, str]] = [(("kpis", i, "metric"), k.metric) for i, k in enumerate(spec.kpis)]
-    if spec.model.search.metric is not None:
-        named.append((("model", "search", "metric"), spec.model.search.metric))
-    return [
+    named = _named_metrics(project)
+    problems = []
+    threshold = spec.model.threshold
+    if threshold is not None:
+        if task is not TaskKind.BINARY:
+            problems.append(project.problem(("model", "threshold"), f"a decision threshold applies to binary "
+                                            f"tasks, but this is a {task.value} task", hint="remove model.threshold"))
+        elif threshold.maximise in METRICS and not METRICS[threshold.maximise].labels:
+            labels = [m.name for m in metrics_for(task) if m.labels]
+            problems.append(project.problem(
+                ("model", "threshold", "maximise"), f"'{threshold.maximise}' does not depend on the threshold",
+                expected=f"a metric of decisions: {', '.join(labels)}", found=threshold.maximise,
+            ))
+    return problems + [
         project.problem(
             path, f"metric '{metric}' does not apply to a {task.value} task",
             expected=f"a {task.value} metric: {', '.join(valid)}", found=metric,
@@ -87,6 +95,19 @@ def _metric_task_problems(project: ProjectFile, task: TaskKind) -> list[Problem]
         for path, metric in named
         if metric in METRICS and task not in METRICS[metric].tasks
     ]
+
+
+def _named_metrics(project: ProjectFile) -> list[tuple[FieldPath, str]]:
+    """Every metric name the project file uses, with where it is written."""
+    spec = project.spec
+    named: list[tuple[FieldPath, str]] = [(("kpis", i, "metric"), k.metric) for i, k in enumerate(spec.kpis)]
+    if spec.model.search.metric is not None:
+        named.append((("model", "search", "metric"), spec.model.search.metric))
+    if spec.model.threshold is not None:
+        named.append((("model", "threshold", "maximise"), spec.model.threshold.maximise))
+        if spec.model.threshold.subject_to is not None:
+            named.append((("model", "threshold", "subject_to", "metric"), spec.model.threshold.subject_to.metric))
+    return named
 
 
 def _did_you_mean(name: str, options: object) -> str:

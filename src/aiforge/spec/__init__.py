@@ -17,6 +17,7 @@ from aiforge.spec._models import (
     SourceSpec,
     SplitSpec,
     TaskKind,
+    ThresholdSpec,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "SourceSpec",
     "SplitSpec",
     "TaskKind",
+    "ThresholdSpec",
     "load_project_file",
     "parse_project_text",
 ]

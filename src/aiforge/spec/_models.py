@@ -28,6 +28,7 @@ __all__ = [
     "SourceSpec",
     "SplitSpec",
     "TaskKind",
+    "ThresholdSpec",
 ]
 
 DEFAULT_LEARNERS = ["linear", "random_forest", "extra_trees", "hist_gradient_boosting", "lightgbm"]
@@ -191,12 +192,20 @@ class EnsembleSpec(_Strict):
     rounds: StrictInt = Field(20, ge=2, le=200, description="Rounds of greedy selection (with replacement).")
 
 
+class ThresholdSpec(_Strict):
+    """Binary tasks: tune the decision threshold on out-of-fold predictions (default 0.5)."""
+
+    maximise: str = Field(description="A label metric to maximise: f1, precision, recall, accuracy, balanced_accuracy.")
+    subject_to: Kpi | None = Field(None, description="A bound that must hold, e.g. {metric: recall, min: 0.8}.")
+
+
 class ModelSpec(_Strict):
     """Which learners compete, and how they are compared."""
 
     learners: list[str] = Field(default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1)
     search: SearchSpec = SearchSpec()
     ensemble: EnsembleSpec = EnsembleSpec()
+    threshold: ThresholdSpec | None = None
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
