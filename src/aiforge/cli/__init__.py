@@ -235,13 +235,13 @@ def trials(ctx: click.Context, run_id: str, sort: str, limit: int, as_json: bool
 
     record = get_run(Workspace.open(_settings(ctx), create=False), run_id)
     selection, rows = run_trials(record)
-    if as_json:
-        print_json({"run_id": record.id, "search": selection, "trials": rows})
-        return
     sign = 1.0 if selection["higher_is_better"] else -1.0
     if sort == "score":
         rows = sorted(rows, key=lambda t: (t["score"] is None, -sign * (t["score"] or 0.0), t["number"]))
     shown = rows[:limit] if limit else rows
+    if as_json:
+        print_json({"run_id": record.id, "search": selection, "trials": shown, "total": len(rows)})
+        return
     out.print(f"{len(rows)} trials, strategy {selection.get('strategy', 'defaults')}, objective "
               f"{selection['objective']}, best {selection['best']}")
     body = [[t["number"] + 1, t["learner"], t["status"], "—" if t["score"] is None else f"{t['score']:.4f}",

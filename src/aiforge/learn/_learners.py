@@ -213,8 +213,10 @@ class LightGBM(Learner):
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
-        return {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20, "colsample_bytree": 0.8,
-                "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
+        leaves = cls.search_space(n_rows, task)["num_leaves"]
+        assert isinstance(leaves, IntRange)
+        return {"learning_rate": 0.05, "num_leaves": min(31, leaves.high), "min_child_samples": 20,
+                "colsample_bytree": 0.8, "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         import lightgbm
@@ -251,7 +253,9 @@ class KNearestNeighbours(Learner):
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
-        return {"n_neighbors": 15, "weights": "distance"}
+        neighbours = cls.search_space(n_rows, task)["n_neighbors"]
+        assert isinstance(neighbours, IntRange)
+        return {"n_neighbors": min(15, neighbours.high), "weights": "distance"}
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor

@@ -109,7 +109,8 @@ class SearchContext:
         return value if self.higher_is_better else -value
 
     def evaluate(self, number: int, name: str, params: dict[str, Any], *, deadline: float | None,
-                 report: Callable[[float, int], bool] | None = None) -> TrialRecord:
+                 report: Callable[[float, int], bool] | None = None,
+                 anything_done: Callable[[], bool] = lambda: True) -> TrialRecord:
         """Cross-validate one configuration; ``report(running_score, fold)`` returning True prunes it."""
         import numpy as np
 
@@ -133,7 +134,7 @@ class SearchContext:
                 last = k == len(self.folds) - 1
                 if not last and report is not None and report(self.signed(float(np.mean(scores))), k):
                     raise _Pruned("pruned: worse than other trials after the same folds")
-                if not last and deadline is not None and time.perf_counter() > deadline:
+                if not last and deadline is not None and time.perf_counter() > deadline and anything_done():
                     raise _Pruned("stopped: the time budget ran out")
         except _Pruned as why:
             return TrialRecord(number, name, params, "pruned", scores, None, time.perf_counter() - started,
@@ -181,9 +182,7 @@ def _enumerated(learners: list[str], spec: SearchSpec, n_rows: int, task: TaskKi
     grids = []
     for name in learners:
         space = LEARNERS[name].search_space(n_rows, task)
-        names = list(space)
-        values = [space[p].grid(spec.grid_points) for p in names]
-        grids.append((name, (dict(zip(names, combo, strict=True)) for combo in itertools.product(*values))))
+        grids.append((name, _grid_points(space, spec.grid_points)))
     while grids:
         for entry in list(grids):
             name, points = entry
@@ -193,6 +192,12 @@ def _enumerated(learners: list[str], spec: SearchSpec, n_rows: int, task: TaskKi
                     break
             else:
                 grids.remove(entry)
+
+
+def _grid_points(space: dict[str, Any], points: int) -> Iterator[dict[str, Any]]:
+    names = list(space)
+    for combo in itertools.product(*(space[p].grid(points) for p in names)):
+        yield dict(zip(names, combo, strict=True))
 
 
 def _run_listed(ctx: SearchContext, configs: Iterator[tuple[str, dict]], *, limit: int | None,
@@ -210,7 +215,8 @@ def _run_listed(ctx: SearchContext, configs: Iterator[tuple[str, dict]], *, limi
                     number, (name, params) = next(numbered)
                 except StopIteration:
                     return
-            record = ctx.evaluate(number, name, params, deadline=deadline)
+            record = ctx.evaluate(number, name, params, deadline=deadline,
+                                  anything_done=lambda: _completed(records))
             with lock:
                 records.append(record)
             on_trial(record)
@@ -221,10 +227,13 @@ def _run_listed(ctx: SearchContext, configs: Iterator[tuple[str, dict]], *, limi
     return sorted(records, key=lambda r: r.number)
 
 
+def _completed(records: list[TrialRecord]) -> bool:
+    return any(r.status == "complete" for r in records)
+
+
 def _late(deadline: float | None, records: list[TrialRecord]) -> bool:
     """Past the deadline, once at least one trial has completed (a search never returns empty)."""
-    done = any(r.status == "complete" for r in records)
-    return deadline is not None and time.perf_counter() > deadline and done
+    return deadline is not None and time.perf_counter() > deadline and _completed(records)
 
 
 def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, n_trials: int | None,
@@ -258,7 +267,8 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
             trial.report(value, step)
             return bool(trial.should_prune())
 
-        record = ctx.evaluate(trial.number, name, params, deadline=deadline, report=report)
+        record = ctx.evaluate(trial.number, name, params, deadline=deadline, report=report,
+                              anything_done=lambda: _completed(records))
         with lock:
             records.append(record)
         on_trial(record)
@@ -269,10 +279,9 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
         assert record.score is not None
         return ctx.signed(record.score)
 
-    timeout = max(0.0, deadline - time.perf_counter()) if deadline is not None else None
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the deadline is enforced by _late and study.stop(), after a first success
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.optimize(objective, n_trials=n_trials, timeout=timeout, n_jobs=parallel, catch=())
+        study.optimize(objective, n_trials=n_trials, n_jobs=parallel, catch=())
     return sorted(records, key=lambda r: r.number)
 
 

@@ -109,8 +109,12 @@ def make_folds(X: pd.DataFrame, y: np.ndarray, task: TaskKind, spec: ModelSpec) 
     if strategy == "group":
         groups = X[search.group_column].astype(str).to_numpy()
         return strategy, list(GroupKFold(search.cv, shuffle=True, random_state=spec.seed).split(positions, y, groups))
-    order = np.argsort(X[search.time_column].to_numpy(), kind="stable")
-    return strategy, [(order[tr], order[va]) for tr, va in TimeSeriesSplit(search.cv).split(order)]
+    # split the distinct times, so that rows sharing a time value stay on one side of every fold
+    times, which = np.unique(X[search.time_column].to_numpy(), return_inverse=True)
+    folds = []
+    for tr, va in TimeSeriesSplit(search.cv).split(times):
+        folds.append((np.flatnonzero(np.isin(which, tr)), np.flatnonzero(np.isin(which, va))))
+    return strategy, folds
 
 
 def select_and_fit(

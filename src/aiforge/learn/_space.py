@@ -42,7 +42,8 @@ class FloatRange:
         return float(trial.suggest_float(name, self.low, self.high, log=self.log))
 
     def grid(self, points: int) -> list[float]:
-        return [float(f"{v:.6g}") for v in _spaced(self.low, self.high, points, self.log)]
+        values = _spaced(self.low, self.high, points, self.log)
+        return [min(self.high, max(self.low, float(f"{v:.6g}"))) for v in values]
 
 
 @dataclass(frozen=True)
