@@ -38,8 +38,9 @@ def test_trials_lists_the_search_of_a_run(aiforge, tmp_path: Path) -> None:
     aiforge("run", str(project), check=True)
     [run] = _json(aiforge("runs", "--json"))
 
-    listed = _json(aiforge("trials", run["id"], "--json"))
+    listed = _json(aiforge("trials", run["id"], "--sort", "number", "--json"))
     trials = listed["trials"]
+    assert listed["total"] == TRIALS
     assert listed["run_id"] == run["id"]
     assert listed["search"]["strategy"] == "bayesian" and listed["search"]["cv_folds"] == 3
     assert "trials" not in listed["search"]
@@ -53,8 +54,11 @@ def test_trials_lists_the_search_of_a_run(aiforge, tmp_path: Path) -> None:
     assert [t["learner"] for t in trials[:3]] == ["linear", "lightgbm", "hist_gradient_boosting"]
     assert any(t["status"] == "complete" for t in trials)
 
-    by_number = _json(aiforge("trials", run["id"], "--sort", "number", "--json"))["trials"]
-    assert [t["number"] for t in by_number] == list(range(TRIALS))
+    assert [t["number"] for t in trials] == list(range(TRIALS))
+    best_first = _json(aiforge("trials", run["id"], "--limit", "2", "--json"))["trials"]
+    assert len(best_first) == 2 and best_first[0]["status"] == "complete"
+    scores = [t["score"] for t in trials if t["score"] is not None]
+    assert best_first[0]["score"] == max(scores)
 
     table = aiforge("trials", run["id"], "--sort", "number")
     assert table.returncode == 0, table.stderr
