@@ -136,13 +136,17 @@ def status_section(res: Results, source: Path) -> list[str]:
     if partial:
         missing = []
         if missing_budgets:
-            missing.append("budgets " + ", ".join(f"{b:g} s" for b in missing_budgets) + " (not run at all)")
+            missing.append(("budget " if len(missing_budgets) == 1 else "budgets ")
+                           + ", ".join(f"{b:g} s" for b in missing_budgets) + " (not run at all)")
         missing_seeds = [s for s in FULL_SEEDS if s not in ran_seeds]
         if missing_seeds:
-            missing.append("seeds " + ", ".join(map(str, missing_seeds)) + " (not run at all)")
+            missing.append(("seed " if len(missing_seeds) == 1 else "seeds ") + ", ".join(map(str, missing_seeds))
+                           + " (not run at all)")
         out.append("Missing from the full configuration: " + ("; ".join(missing) or "some (tool, data set) runs")
-                   + ". Every score below is therefore a single-seed figure where the table above shows one "
-                   "seed: treat differences smaller than a seed-to-seed spread as noise. To complete the "
+                   + ". Scores below are medians over the seeds that ran (" + "; ".join(
+                       f"{b:g} s: {len({int(r['seed']) for r in res.records if float(r['budget']) == b})} of "
+                       f"{len(FULL_SEEDS)}" for b in ran_budgets)
+                   + "): treat differences smaller than the seed-to-seed spread as noise. To complete the "
                    "benchmark (resumes, skipping the runs already recorded):")
         out += ["", "```", "bash benchmarks/automl/setup.sh", ".venv/bin/python benchmarks/automl/run.py "
                 "--budgets 30,120 --seeds 0,1,2 --datasets all --tools all",
@@ -151,12 +155,14 @@ def status_section(res: Results, source: Path) -> list[str]:
 
 
 def machine_section(res: Results) -> list[str]:
-    machines = {json.dumps(r["machine"], sort_keys=True) for r in res.records}
+    hardware = {json.dumps({k: v for k, v in r["machine"].items() if k != "aiforge_commit"}, sort_keys=True)
+                for r in res.records}
     out = ["## Machine", ""]
-    for m in map(json.loads, sorted(machines)):
-        out.append(f"- {m['cores']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM; {m['os']}; Python {m['python']}; "
-                   f"aiforge checked out at commit `{m.get('aiforge_commit') or 'unknown'}` when the runner started "
-                   "(aiforge is installed editable: the runs used the working tree as it was at each run)")
+    for m in map(json.loads, sorted(hardware)):
+        out.append(f"- {m['cores']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM; {m['os']}; Python {m['python']}")
+    commits = Counter(r["machine"].get("aiforge_commit") or "unknown" for r in res.records)
+    out.append("- aiforge: installed editable, so each run used the working tree as it was then; the checked-out "
+               "commit when the runner started: " + ", ".join(f"`{c[:12]}` ({n} runs)" for c, n in commits.items()))
     loads = [r["loadavg_1m"][0] for r in res.records if r.get("loadavg_1m")]
     if loads:
         out.append(f"- 1-minute load average when each run started: median {statistics.median(loads):.2f}, "
