@@ -31,7 +31,7 @@ from aiforge.learn import (
     resolve_task,
     select_and_fit,
 )
-from aiforge.learn._learners import MAX_BOOSTING_ROUNDS, Linear
+from aiforge.learn._learners import MAX_BOOSTING_ROUNDS, Linear, by_priority
 from aiforge.learn._search import SearchContext
 from aiforge.learn._select import make_folds
 from aiforge.learn._space import Domain
@@ -246,7 +246,8 @@ def test_defaults_tries_each_learners_known_good_configuration_once() -> None:
     _, model, report = _select(TaskKind.BINARY, learners, SearchSpec(strategy="defaults", cv=3))
 
     assert [(t.number, t.learner, t.params, t.status) for t in report.trials] == [
-        (i, name, LEARNERS[name].init_config(ROWS, TaskKind.BINARY), "complete") for i, name in enumerate(learners)
+        (i, name, LEARNERS[name].init_config(ROWS, TaskKind.BINARY), "complete")
+        for i, name in enumerate(by_priority(learners))
     ]
     assert [(c.learner, c.status, c.trials) for c in report.candidates] == [(n, "ok", 1) for n in learners]
     assert report.strategy == "defaults" and model.learner == report.best
@@ -294,7 +295,7 @@ def test_a_trial_budget_records_exactly_that_many_trials_starting_from_the_known
 
     assert [t.number for t in report.trials] == list(range(8))
     assert [(t.learner, t.params) for t in report.trials[:3]] == [
-        (name, LEARNERS[name].init_config(ROWS, TaskKind.BINARY)) for name in learners
+        (name, LEARNERS[name].init_config(ROWS, TaskKind.BINARY)) for name in by_priority(learners)
     ]
     for t in report.trials:
         assert t.status in ("complete", "pruned"), t.error
@@ -655,5 +656,11 @@ def test_the_selection_report_round_trips_through_json_with_its_trials() -> None
 
     assert again == report
     assert len(again.trials) == 6 and all(isinstance(t, TrialRecord) for t in again.trials)
-    assert data["trials"][0]["params"] == LEARNERS["linear"].init_config(ROWS, TaskKind.BINARY)
+    assert data["trials"][0]["params"] == LEARNERS["lightgbm"].init_config(ROWS, TaskKind.BINARY)
     assert data["strategy"] == "bayesian"
+
+
+def test_known_good_configurations_run_cheap_and_strong_learners_first() -> None:
+    # under a tight budget on a large table, boosting must have run once before slow learners
+    assert by_priority(["knn", "random_forest", "linear", "extra_trees", "hist_gradient_boosting", "lightgbm"]) == [
+        "lightgbm", "hist_gradient_boosting", "linear", "extra_trees", "random_forest", "knn"]

@@ -14,7 +14,7 @@ from aiforge.errors import MissingDependency
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import TaskKind
 
-__all__ = ["LEARNERS", "Learner", "register"]
+__all__ = ["LEARNERS", "Learner", "by_priority", "register"]
 
 Encoding = Literal["onehot", "ordinal"]
 ALL_TASKS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
@@ -48,6 +48,7 @@ class Learner:
     encoding: ClassVar[Encoding] = "ordinal"
     scale: ClassVar[bool] = False
     tasks: ClassVar[frozenset[TaskKind]] = ALL_TASKS
+    priority: ClassVar[int] = 50  # known-good configs are tried cheapest-and-strongest first (lower first)
     requires: ClassVar[str | None] = None  # import name of an optional dependency
     extra: ClassVar[str | None] = None  # the pip extra that installs it
 
@@ -86,6 +87,15 @@ class Learner:
 LEARNERS: dict[str, type[Learner]] = {}
 
 
+def by_priority(names: list[str]) -> list[str]:
+    """Learner names, those whose first trial is usually cheap and strong first (then as listed).
+
+    Under a tight time budget on a large table, a slow first trial (a forest, a linear model on
+    many one-hot columns) must not spend the budget before gradient boosting has run once.
+    """
+    return sorted(names, key=lambda n: (LEARNERS[n].priority, names.index(n)))
+
+
 def register(cls: type[Learner]) -> type[Learner]:
     if cls.name in LEARNERS:
         raise ValueError(f"a learner named '{cls.name}' is already registered")
@@ -96,6 +106,7 @@ def register(cls: type[Learner]) -> type[Learner]:
 @register
 class Linear(Learner):
     name = "linear"
+    priority = 30
     description = "L2-regularised logistic regression (classification) or ridge regression"
     encoding = "onehot"
     scale = True
@@ -145,6 +156,7 @@ class _Forest(Learner):
 @register
 class RandomForest(_Forest):
     name = "random_forest"
+    priority = 50
     description = "random forest (bootstrap samples, best split among a share of the features)"
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
@@ -157,6 +169,7 @@ class RandomForest(_Forest):
 @register
 class ExtraTrees(_Forest):
     name = "extra_trees"
+    priority = 40
     description = "extremely randomised trees (random split thresholds)"
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
@@ -169,6 +182,7 @@ class ExtraTrees(_Forest):
 @register
 class HistGradientBoosting(Learner):
     name = "hist_gradient_boosting"
+    priority = 20
     description = "scikit-learn histogram gradient boosting with native categorical splits and early stopping"
 
     @classmethod
@@ -197,6 +211,7 @@ class HistGradientBoosting(Learner):
 @register
 class LightGBM(Learner):
     name = "lightgbm"
+    priority = 10
     description = "LightGBM gradient boosted trees, native categorical splits, early stopping on the validation fold"
 
     @classmethod
@@ -242,6 +257,7 @@ class LightGBM(Learner):
 @register
 class KNearestNeighbours(Learner):
     name = "knn"
+    priority = 60
     description = "k-nearest neighbours on scaled, one-hot encoded inputs"
     encoding = "onehot"
     scale = True
@@ -267,6 +283,7 @@ class KNearestNeighbours(Learner):
 @register
 class XGBoost(Learner):
     name = "xgboost"
+    priority = 25
     description = "XGBoost gradient boosted trees (optional: pip install 'aiforge[xgboost]', the CPU-only wheel)"
     requires = "xgboost"
     extra = "xgboost"

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aiforge.learn._learners import LEARNERS, Learner
+from aiforge.learn._learners import LEARNERS, Learner, by_priority
 from aiforge.learn._model import FeatureSet, build_preprocessor
 from aiforge.spec import SearchSpec, TaskKind
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["SearchContext", "TrialRecord", "run_search"]
 
 DEFAULT_TRIALS = 30
+REFIT_SHARE = 0.15
 Score = Callable[["np.ndarray", "np.ndarray"], float]
 
 
@@ -152,7 +153,8 @@ def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_r
     """All trials of the search, in the order they were numbered."""
     started = time.perf_counter()
     budget = spec.budget
-    deadline = started + budget.seconds if budget.seconds else None
+    # the budget covers the search and the final refit: the search itself stops at REFIT_SHARE of it
+    deadline = started + budget.seconds * (1 - REFIT_SHARE) if budget.seconds else None
     if spec.strategy in ("defaults", "grid"):
         configs = _enumerated(learners, spec, n_rows, ctx.task)
         limit = budget.trials
@@ -165,6 +167,7 @@ def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_r
 def _enumerated(learners: list[str], spec: SearchSpec, n_rows: int, task: TaskKind) -> Iterator[tuple[str, dict]]:
     """Known-good configurations first, then (grid) every grid point, round-robin over learners."""
     seen: set[tuple[str, str]] = set()
+    learners = by_priority(learners)
 
     def fresh(name: str, params: dict[str, Any]) -> bool:
         key = (name, repr(sorted(params.items())))
@@ -250,7 +253,7 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
                                                  n_startup_trials=max(5, len(learners)), constant_liar=parallel > 1)
         study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_pruner(spec))
     spaces = {name: LEARNERS[name].search_space(n_rows, ctx.task) for name in learners}
-    for name in learners:
+    for name in by_priority(learners):
         init = LEARNERS[name].init_config(n_rows, ctx.task)
         study.enqueue_trial({"learner": name, **{f"{name}.{p}": v for p, v in init.items()}})
     records: list[TrialRecord] = []
