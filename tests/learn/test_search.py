@@ -33,7 +33,7 @@ from aiforge.learn import (
 )
 from aiforge.learn._learners import MAX_BOOSTING_ROUNDS, Linear, by_priority
 from aiforge.learn._search import SearchContext
-from aiforge.learn._select import make_folds
+from aiforge.learn._select import _refit_estimate, ensemble_refit_fits, make_folds
 from aiforge.learn._space import Domain
 from aiforge.pipeline import load_project, preflight
 from aiforge.spec import (
@@ -664,3 +664,19 @@ def test_known_good_configurations_run_cheap_and_strong_learners_first() -> None
     # under a tight budget on a large table, boosting must have run once before slow learners
     assert by_priority(["knn", "random_forest", "linear", "extra_trees", "hist_gradient_boosting", "lightgbm"]) == [
         "lightgbm", "hist_gradient_boosting", "linear", "extra_trees", "random_forest", "knn"]
+
+
+
+@pytest.mark.parametrize(
+    ("needed", "left", "single", "fits"),
+    [(10.0, 20.0, 2.0, True), (30.0, 20.0, 2.0, False), (3.0, -5.0, 4.0, True), (5.0, -5.0, 4.0, False)],
+)
+def test_an_ensemble_is_refit_only_when_its_members_fit_the_time_left(
+    needed: float, left: float, single: float, fits: bool
+) -> None:
+    assert ensemble_refit_fits(needed, left, single) is fits
+
+
+def test_the_refit_estimate_scales_a_trials_time_per_fold_to_the_whole_split() -> None:
+    trial = TrialRecord(0, "linear", {}, "complete", [0.9, 0.9, 0.9], 0.9, seconds=6.0)
+    assert _refit_estimate(trial, 3) == pytest.approx(2.0 * 4 / 3)

@@ -245,6 +245,8 @@ def _leaderboard(sel: SelectionReport) -> str:
     if sel.ensemble:
         ens = sel.ensemble
         verdict = "kept: it beat" if ens["kept"] else "not kept: it did not beat"
+        if ens.get("dropped_for_time"):
+            verdict = "not kept, for lack of time to refit its members, although it beat"
         best_config += (
             f"<h3>Ensemble</h3><p class=\"muted\">Greedy selection over the best trials' out-of-fold "
             f"predictions scored {_num(ens['score'])}; {verdict} the best single trial "

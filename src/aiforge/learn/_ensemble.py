@@ -31,6 +31,7 @@ class EnsembleChoice:
     best_single_score: float  # pooled out-of-fold score of the best single trial, same rows
     best_single: int
     kept: bool
+    dropped_for_time: bool = False  # it won, but refitting its members would overrun the time budget
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import AiforgeError
@@ -165,6 +165,13 @@ def select_and_fit(
         choice = select_ensemble({n: p for n, (_, p) in ctx.oof.items()}, y_enc, ctx.validated_rows, objective.fn,
                                  objective.higher_is_better, rounds=spec.ensemble.rounds)
     by_number = {t.number: t for t in trials}
+    if choice is not None and choice.kept and spec.search.budget.seconds:
+        left = spec.search.budget.seconds - (time.perf_counter() - started)
+        needed = sum(_refit_estimate(by_number[n], len(folds)) for n in choice.weights)
+        if not ensemble_refit_fits(needed, left, _refit_estimate(best, len(folds))):
+            step(f"ensemble dropped: refitting its {len(choice.weights)} members would take ~{needed:.0f} s, "
+                 f"{max(left, 0):.0f} s of the budget are left")
+            choice = replace(choice, kept=False, dropped_for_time=True)
     t0 = time.perf_counter()
     if choice is not None and choice.kept:
         members = []
@@ -203,6 +210,19 @@ def select_and_fit(
         threshold=tuned,
     )
     return model, report
+
+
+def ensemble_refit_fits(needed: float, left: float, single: float) -> bool:
+    """Whether refitting an ensemble's members (``needed`` s) fits the budget's ``left`` seconds.
+
+    A single model is refit whatever is left, so the ensemble may always take as long as it would.
+    """
+    return needed <= max(left, single)
+
+
+def _refit_estimate(trial: TrialRecord, folds: int) -> float:
+    """Seconds to refit a trial on the whole training split, from its time per fold."""
+    return trial.seconds / max(1, len(trial.fold_scores) or folds) * (1 + 1 / max(1, folds))
 
 
 def _refit_params(trial: TrialRecord, folds: int) -> dict[str, Any]:
