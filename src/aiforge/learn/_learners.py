@@ -131,6 +131,13 @@ class Linear(Learner):
         return LogisticRegression(max_iter=2000, random_state=seed, **params)
 
 
+def _with_class_weight(space: SearchSpace, task: TaskKind) -> SearchSpace:
+    """Classification: whether classes are weighted by inverse frequency is searched too (imbalance)."""
+    if task.is_classification:
+        space["class_weight"] = Choice((None, "balanced"))
+    return space
+
+
 class _Forest(Learner):
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -187,18 +194,20 @@ class HistGradientBoosting(Learner):
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
-        return {
+        space: SearchSpace = {
             "learning_rate": FloatRange(0.01, 0.3, log=True),
             "max_leaf_nodes": IntRange(8, 256, log=True),
             "min_samples_leaf": IntRange(5, 200, log=True),
             "l2_regularization": FloatRange(1e-4, 10.0, log=True),
             "max_features": FloatRange(0.4, 1.0),
         }
+        return _with_class_weight(space, task)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
-        return {"learning_rate": 0.08, "max_leaf_nodes": 31, "min_samples_leaf": 20,
-                "l2_regularization": 1e-4, "max_features": 1.0}
+        config = {"learning_rate": 0.08, "max_leaf_nodes": 31, "min_samples_leaf": 20,
+                  "l2_regularization": 1e-4, "max_features": 1.0}
+        return {**config, "class_weight": None} if task.is_classification else config
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -216,7 +225,7 @@ class LightGBM(Learner):
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
-        return {
+        space: SearchSpace = {
             "learning_rate": FloatRange(0.01, 0.3, log=True),
             "num_leaves": IntRange(4, max(8, min(1024, n_rows // 10)), log=True),
             "min_child_samples": IntRange(2, 200, log=True),
@@ -225,13 +234,15 @@ class LightGBM(Learner):
             "reg_lambda": FloatRange(1e-3, 10.0, log=True),
             "reg_alpha": FloatRange(1e-3, 10.0, log=True),
         }
+        return _with_class_weight(space, task)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
         leaves = cls.search_space(n_rows, task)["num_leaves"]
         assert isinstance(leaves, IntRange)
-        return {"learning_rate": 0.05, "num_leaves": min(31, leaves.high), "min_child_samples": 20,
-                "colsample_bytree": 0.8, "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
+        config = {"learning_rate": 0.05, "num_leaves": min(31, leaves.high), "min_child_samples": 20,
+                  "colsample_bytree": 0.8, "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
+        return {**config, "class_weight": None} if task.is_classification else config
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         import lightgbm
