@@ -10,10 +10,26 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from aiforge.learn import Objective
 
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "examples" / "income" / "data" / "adult.csv"
+
+
+def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.mean(np.argmax(proba, axis=1) == y))
+
+
+def _neg_rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    return -float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+# simple objectives for tests that call the learn package directly (higher is better for both)
+ACCURACY = Objective("accuracy", True, _accuracy)
+NEG_RMSE = Objective("neg_rmse", True, _neg_rmse)
 
 
 @pytest.fixture(autouse=True)

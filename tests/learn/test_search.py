@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import ACCURACY, NEG_RMSE
 
 from aiforge.errors import DataError, SpecError
 from aiforge.learn import (
@@ -52,16 +53,6 @@ ROWS = 400  # large enough that every learner's known-good configuration lies in
 DEADLINE_ERROR = "stopped: the time budget ran out"
 
 
-def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
-    return float(np.mean(np.argmax(proba, axis=1) == y))
-
-
-def _neg_rmse(y: np.ndarray, pred: np.ndarray) -> float:
-    return -float(np.sqrt(np.mean((y - pred) ** 2)))
-
-
-ACCURACY = Objective("accuracy", True, _accuracy)
-NEG_RMSE = Objective("neg_rmse", True, _neg_rmse)
 
 
 def _objective(kind: TaskKind) -> Objective:

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import ACCURACY, NEG_RMSE
 
 from aiforge.errors import DataError
 from aiforge.learn import (
     LEARNERS,
     FeatureSet,
     Learner,
-    Objective,
     SelectionReport,
     TabularModel,
     TaskInfo,
@@ -210,16 +210,6 @@ def test_distinct_text_in_a_small_table_is_not_called_an_identifier() -> None:
 # --- selection and fitting -----------------------------------------------------------------------
 
 
-def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
-    return float(np.mean(np.argmax(proba, axis=1) == y))
-
-
-def _neg_rmse(y: np.ndarray, pred: np.ndarray) -> float:
-    return -float(np.sqrt(np.mean((y - pred) ** 2)))
-
-
-ACCURACY = Objective("accuracy", True, _accuracy)
-RMSE = Objective("neg_rmse", True, _neg_rmse)
 
 
 def _frame(kind: TaskKind, n: int = 150, seed: int = 0) -> pd.DataFrame:
@@ -244,7 +234,7 @@ def _fit(kind: TaskKind, learners: list[str], *, seed: int = 5, budget: Budget |
     task = resolve_task(ProblemSpec(task=kind, target="y"), table, where=WHERE)
     features = choose_features(table, "y")
     spec = ModelSpec(learners=learners, search=SearchSpec(cv=3, budget=budget or Budget()), seed=seed, n_jobs=1)
-    objective = RMSE if kind is TaskKind.REGRESSION else ACCURACY
+    objective = NEG_RMSE if kind is TaskKind.REGRESSION else ACCURACY
     model, report = select_and_fit(frame.drop(columns="y"), frame["y"], task, features, spec, objective,
                                    on_step=steps.append if steps is not None else None)
     return frame, model, report
@@ -291,7 +281,7 @@ def test_a_regressor_predicts_numbers_and_has_no_probabilities() -> None:
 
     predicted = model.predict(frame)
     assert predicted.dtype == float and predicted.shape == (len(frame),)
-    assert _neg_rmse(frame["y"].to_numpy(), predicted) > -0.5 * frame["y"].std()
+    assert NEG_RMSE.fn(frame["y"].to_numpy(), predicted) > -0.5 * frame["y"].std()
     assert model.classes == []
     with pytest.raises(TypeError, match="not defined for a regression model"):
         model.predict_proba(frame)

@@ -152,12 +152,18 @@ class _Forest(Learner):
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
-        config: dict[str, Any] = {"n_estimators": 100, "max_features": 0.5 if task.is_classification else 0.7,
-                                  "min_samples_leaf": 2}
         if task.is_classification:
-            config["max_features"] = 0.3
-            config["class_weight"] = None
-        return config
+            return {"n_estimators": 100, "max_features": 0.3, "min_samples_leaf": 2, "class_weight": None}
+        return {"n_estimators": 100, "max_features": 0.7, "min_samples_leaf": 2}
+
+    estimators: ClassVar[tuple[str, str]]  # scikit-learn ensemble classes: (classifier, regressor)
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        from sklearn import ensemble
+
+        classifier, regressor = self.estimators
+        cls = getattr(ensemble, regressor if task is TaskKind.REGRESSION else classifier)
+        return cls(n_jobs=n_jobs, random_state=seed, **params)
 
 
 @register
@@ -165,12 +171,7 @@ class RandomForest(_Forest):
     name = "random_forest"
     priority = 50
     description = "random forest (bootstrap samples, best split among a share of the features)"
-
-    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
-        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-
-        cls = RandomForestRegressor if task is TaskKind.REGRESSION else RandomForestClassifier
-        return cls(n_jobs=n_jobs, random_state=seed, **params)
+    estimators = ("RandomForestClassifier", "RandomForestRegressor")
 
 
 @register
@@ -178,12 +179,7 @@ class ExtraTrees(_Forest):
     name = "extra_trees"
     priority = 40
     description = "extremely randomised trees (random split thresholds)"
-
-    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
-        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
-
-        cls = ExtraTreesRegressor if task is TaskKind.REGRESSION else ExtraTreesClassifier
-        return cls(n_jobs=n_jobs, random_state=seed, **params)
+    estimators = ("ExtraTreesClassifier", "ExtraTreesRegressor")
 
 
 @register
