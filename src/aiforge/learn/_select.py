@@ -127,8 +127,13 @@ def select_and_fit(
     *,
     threshold_goal: ThresholdGoal | None = None,
     on_step: StepCallback | None = None,
+    on_trial: Callable[[TrialRecord], None] | None = None,
 ) -> tuple[TabularModel, SelectionReport]:
-    """Search ``spec.learners`` by cross-validation on ``X``, then refit the best trial on all of ``X``."""
+    """Search ``spec.learners`` by cross-validation on ``X``, then refit the best trial on all of ``X``.
+
+    ``on_step`` gets a line of text per event; ``on_trial`` gets every finished trial as it ends
+    (from the search's worker threads), for faces that show a live leaderboard.
+    """
 
     step = on_step or (lambda _msg: None)
     cores = resolve_n_jobs(spec.n_jobs)
@@ -141,7 +146,7 @@ def select_and_fit(
                         keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else int(threshold_goal is not None))
     best_so_far: list[TrialRecord] = []
 
-    def on_trial(record: TrialRecord) -> None:
+    def trial_done(record: TrialRecord) -> None:
         if record.status == "complete" and (
             not best_so_far or ctx.signed(record.score or 0.0) > ctx.signed(best_so_far[0].score or 0.0)
         ):
@@ -150,9 +155,11 @@ def select_and_fit(
         lead = best_so_far[0] if best_so_far else None
         lead_text = f" · best {lead.score:.4f} {lead.learner}" if lead else ""
         step(f"trial {record.number + 1}: {record.learner} {objective.name} {shown}{lead_text}")
+        if on_trial is not None:
+            on_trial(record)
 
     started = time.perf_counter()
-    trials = run_search(ctx, list(spec.learners), spec.search, n_rows=len(X), parallel=parallel, on_trial=on_trial)
+    trials = run_search(ctx, list(spec.learners), spec.search, n_rows=len(X), parallel=parallel, on_trial=trial_done)
     search_seconds = time.perf_counter() - started
     complete = [t for t in trials if t.status == "complete"]
     if not complete:
