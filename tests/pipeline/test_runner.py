@@ -63,6 +63,9 @@ class Recording:
     def stage_step(self, name: str, message: str) -> None:
         self.events.append(("step", name, message))
 
+    def stage_trial(self, name: str, trial: dict[str, Any]) -> None:
+        self.events.append(("trial", name, str(trial["number"])))
+
     def stage_finished(self, name: str, status: StageStatus, seconds: float, note: str) -> None:
         self.events.append(("finished", name, status.value, note))
 

@@ -229,7 +229,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @handles_errors
 def trials(ctx: click.Context, run_id: str, sort: str, limit: int, as_json: bool) -> None:
     """List the search trials of RUN_ID: learner, configuration, CV score, time and status."""
-    from aiforge.cli._console import out, print_json, table
+    from aiforge.cli._console import out, params_text, print_json, table
     from aiforge.pipeline import get_run, run_trials
     from aiforge.workspace import Workspace
 
@@ -245,13 +245,9 @@ def trials(ctx: click.Context, run_id: str, sort: str, limit: int, as_json: bool
     out.print(f"{len(rows)} trials, strategy {selection.get('strategy', 'defaults')}, objective "
               f"{selection['objective']}, best {selection['best']}")
     body = [[t["number"] + 1, t["learner"], t["status"], "—" if t["score"] is None else f"{t['score']:.4f}",
-             f"{t['seconds']:.1f}s", ", ".join(f"{k}={_short(v)}" for k, v in t["params"].items())]
+             f"{t['seconds']:.1f}s", params_text(t["params"])]
             for t in shown]
     out.print(table("trials", ["#", "learner", "status", selection["objective"], "time", "params"], body))
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 @cli.command()

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import deque
+import threading
+import time
+from collections import Counter, deque
 from typing import Any
 
-from rich.console import Console, Group
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
 from rich.markup import escape
+from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["RichProgress", "err", "out", "print_json"]
+__all__ = ["RichProgress", "err", "kpi_table", "out", "params_text", "print_json", "table"]
 
 # piped output is not cut to 80 columns: logs and CI read it whole
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -31,32 +36,105 @@ def print_json(value: Any) -> None:
 
 
 class RichProgress:
-    """One line per finished stage; while a stage runs, a spinner over its latest steps (the trials)."""
+    """One line per finished stage; while a stage runs, a live view of it.
 
-    def __init__(self, console: Console = err, *, recent: int = 8) -> None:
+    The view is a spinner over the stage's latest steps, or, once search trials arrive, a leaderboard:
+    the best trials first, counts by status, the best score, elapsed time against the budget and the
+    latest trial. Steps and trials come from the search's worker threads; ``_lock`` guards what they
+    change, and the view is built from a copy taken under it. Rich's ``Live`` draws on a terminal only,
+    so piped output gets the finished-stage lines alone.
+    """
+
+    def __init__(self, console: Console = err, *, recent: int = 8, rows: int = 8) -> None:
         self.console = console
-        self._status: Any = None
+        self.rows = rows
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+        self._name = ""
+        self._started = 0.0
         self._recent: deque[str] = deque(maxlen=recent)
+        self._trials: list[dict[str, Any]] = []
+        self._after_trials = ""  # the latest step since the latest trial (refit, threshold), shown under the board
+        self._spinner = Spinner("dots", style="status.spinner")
 
     def stage_started(self, name: str) -> None:
-        self._recent.clear()
-        self._status = self.console.status(f"[bold]{name}[/] …", spinner="dots")
-        self._status.start()
+        with self._lock:
+            self._name, self._started = name, time.monotonic()
+            self._recent.clear()
+            self._trials.clear()
+            self._after_trials = ""
+        self._live = Live(console=self.console, get_renderable=self.view, refresh_per_second=8, transient=True)
+        self._live.start()
 
     def stage_step(self, name: str, message: str) -> None:
-        if self._status is None:
-            return
-        self._recent.append(message)
-        lines = [Text.from_markup(f"[bold]{name}[/] {escape(message)}")]
-        lines += [Text(f"  {line}", style="dim") for line in list(self._recent)[-2::-1]]
-        self._status.update(Group(*lines))
+        with self._lock:
+            self._recent.append(message)
+            self._after_trials = message
+
+    def stage_trial(self, name: str, trial: dict[str, Any]) -> None:
+        with self._lock:
+            self._trials.append(trial)
+            self._after_trials = ""
 
     def stage_finished(self, name: str, status: str, seconds: float, note: str) -> None:
-        if self._status is not None:
-            self._status.stop()
-            self._status = None
+        live, self._live = self._live, None
+        if live is not None:
+            live.stop()  # transient: the view is cleared before the stage's line is printed
         tag = " [cyan](cached)[/]" if status == "cached" else ""
         self.console.print(f"{_MARK.get(str(status), '?')} {name:<9} {seconds:6.2f}s{tag}  [dim]{escape(note)}[/]")
+
+    def view(self) -> RenderableType:
+        """What the live display shows now (rich's refresh thread calls this several times a second)."""
+        with self._lock:
+            name, recent, trials, after = self._name, list(self._recent), list(self._trials), self._after_trials
+            elapsed = time.monotonic() - self._started
+        if not trials:
+            self._spinner.update(text=Text.from_markup(
+                f"[bold]{name}[/] {escape(recent[-1]) if recent else '…'}"))
+            return Group(self._spinner, *(Text(f"  {line}", style="dim") for line in recent[-2::-1]))
+        board = self._leaderboard(name, trials, elapsed)
+        return Group(board, Text(f"  {after}", style="dim")) if after else board
+
+    def _leaderboard(self, name: str, trials: list[dict[str, Any]], elapsed: float) -> RenderableType:
+        last = trials[-1]
+        objective, sign = last["objective"], 1.0 if last["higher_is_better"] else -1.0
+        ranked = sorted((t for t in trials if t["status"] == "complete" and t["score"] is not None),
+                        key=lambda t: (-sign * t["score"], t["number"]))
+        counts = Counter(t["status"] for t in trials)
+        budget = [f"{elapsed:.0f}s" + (f" / {last['budget_seconds']:g}s" if last["budget_seconds"] else "")]
+        if last["budget_trials"]:
+            budget.append(f"{len(trials)} / {last['budget_trials']} trials")
+        best = (f"best {objective} [bold]{ranked[0]['score']:.4f}[/] ({escape(ranked[0]['learner'])} "
+                f"#{ranked[0]['number'] + 1})" if ranked else "no trial complete yet")
+        self._spinner.update(text=Text.from_markup(
+            f"[bold]{name}[/] {len(trials)} trials: [green]{counts['complete']} complete[/], "
+            f"[yellow]{counts['pruned']} pruned[/], [red]{counts['failed']} failed[/] · {best} · {', '.join(budget)}"))
+        board = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+        board.add_column("#", justify="right")
+        board.add_column("learner")
+        board.add_column("status")
+        board.add_column(f"{objective} {'↑' if sign > 0 else '↓'}", justify="right")
+        board.add_column("time (s)", justify="right")
+        board.add_column("params", max_width=80, no_wrap=True, overflow="ellipsis")
+        shown = ranked[: self.rows]
+        for t in shown:
+            board.add_row(*_trial_cells(t), style="bold" if t is last else None)
+        if all(t is not last for t in shown):
+            board.add_section()
+            board.add_row(*_trial_cells(last), style="dim")
+        return Group(self._spinner, board)
+
+
+def _trial_cells(trial: dict[str, Any]) -> list[str]:
+    status = {"complete": "[green]complete[/]", "pruned": "[yellow]pruned[/]"}.get(trial["status"], "[red]failed[/]")
+    score = "—" if trial["score"] is None else f"{trial['score']:.4f}"
+    detail = escape(trial["error"].splitlines()[0]) if trial["error"] else escape(params_text(trial["params"]))
+    return [str(trial["number"] + 1), escape(trial["learner"]), status, score, f"{trial['seconds']:.1f}", detail]
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """A configuration on one line: ``k=v`` pairs, floats to four significant digits."""
+    return ", ".join(f"{k}={f'{v:.4g}' if isinstance(v, float) else v}" for k, v in params.items())
 
 
 def kpi_table(results: list[dict[str, Any]]) -> Table:

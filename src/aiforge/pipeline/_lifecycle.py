@@ -9,6 +9,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from aiforge.data import DatasetSnapshot, DataSplit, combine_sources, make_split, write_snapshot
 from aiforge.errors import AiforgeError
 from aiforge.evaluate import METRICS, Evaluation, GateVerdict, Metric, decided, evaluate_gate, evaluate_model
-from aiforge.learn import SelectionReport, TaskInfo, ThresholdGoal, select_and_fit
+from aiforge.learn import SelectionReport, TaskInfo, ThresholdGoal, TrialRecord, select_and_fit
 from aiforge.pipeline._preflight import Preflight, preflight
 from aiforge.pipeline._runner import Progress, RunRecorder, RunStatus
 from aiforge.registry import ModelRegistry, ModelVersion
@@ -120,11 +121,20 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     def train(step: Any) -> dict[str, Any]:
         import joblib
 
+        started = time.perf_counter()
+        budget = spec.model.search.budget
+        shown = {"objective": pf.objective.name, "higher_is_better": pf.objective.higher_is_better,
+                 "budget_seconds": budget.seconds, "budget_trials": budget.trials}
+
+        def on_trial(record: TrialRecord) -> None:
+            rec.progress.stage_trial("train", {**record.to_json(), **shown,
+                                               "elapsed": time.perf_counter() - started})
+
         train_idx, _ = split.indices(store)
         data = labelled().iloc[train_idx]
         model, selection = select_and_fit(data, data[target], pf.task, pf.features, spec.model,
                                           pf.objective.objective(), threshold_goal=threshold_goal(spec.model),
-                                          on_step=step)
+                                          on_step=step, on_trial=on_trial)
         buf = io.BytesIO()
         joblib.dump(model, buf)
         digest = store.put_bytes(buf.getvalue())

@@ -47,10 +47,18 @@ class StageStatus(StrEnum):
 
 
 class Progress(Protocol):
-    """What a face (CLI, server) shows while a run goes on."""
+    """What a face (CLI, server) shows while a run goes on.
+
+    ``stage_step`` gets a line of text per event (for logs); ``stage_trial`` gets each finished search
+    trial as a JSON-able dict, for a live leaderboard: the ``TrialRecord`` fields (number, learner, params,
+    status complete|pruned|failed, fold_scores, score, seconds, rounds, error) plus objective,
+    higher_is_better, elapsed (seconds since the stage started), budget_seconds and budget_trials (None
+    where unset). Both may be called from several threads at once.
+    """
 
     def stage_started(self, name: str) -> None: ...
     def stage_step(self, name: str, message: str) -> None: ...
+    def stage_trial(self, name: str, trial: dict[str, Any]) -> None: ...
     def stage_finished(self, name: str, status: StageStatus, seconds: float, note: str) -> None: ...
 
 
@@ -59,6 +67,9 @@ class SilentProgress:
         pass
 
     def stage_step(self, name: str, message: str) -> None:
+        pass
+
+    def stage_trial(self, name: str, trial: dict[str, Any]) -> None:
         pass
 
     def stage_finished(self, name: str, status: StageStatus, seconds: float, note: str) -> None:
