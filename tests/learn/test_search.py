@@ -3,7 +3,6 @@ pruning, early stopping and cross-validation schemes, with real estimators."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import time
@@ -32,7 +31,7 @@ from aiforge.learn import (
     resolve_task,
     select_and_fit,
 )
-from aiforge.learn._learners import MAX_BOOSTING_ROUNDS, Linear, by_priority
+from aiforge.learn._learners import MAX_BOOSTING_ROUNDS, Fitted, Learner, Linear, by_priority
 from aiforge.learn._search import SearchContext
 from aiforge.learn._select import _refit_estimate, ensemble_refit_fits, make_folds
 from aiforge.learn._space import Domain
@@ -327,9 +326,9 @@ class _Slow(Linear):
     name = "slow"
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
-            eval_set: tuple[Any, Any] | None = None) -> int | None:
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
         time.sleep(0.6)
-        return super().fit(estimator, X, y, categorical, eval_set)
+        return super().fit(estimator, X, y, categorical, eval_set, deadline)
 
 
 def test_a_time_budget_stops_a_search_of_many_learners_and_still_returns_a_model() -> None:
@@ -622,17 +621,31 @@ def test_stratified_folds_on_a_regression_task_are_a_data_error(tmp_path: Path) 
 # --- optional learners ---------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(importlib.util.find_spec("xgboost") is not None, reason="xgboost is installed here")
-def test_an_optional_learner_whose_package_is_missing_says_how_to_install_it(tmp_path: Path) -> None:
+class _NeedsAbsentPackage(Linear):
+    """A learner whose optional package is not installed (xgboost is, in the test environment)."""
+
+    name = "xgboost"
+    requires = "aiforge_no_such_package"
+    extra = "xgboost"
+
+
+def test_an_optional_learner_whose_package_is_missing_says_how_to_install_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(LEARNERS, "xgboost", _NeedsAbsentPackage)
     path = _write_churn_project(tmp_path / "churn", "")
     path.write_text(path.read_text(encoding="utf-8").replace("[linear]", "[linear, xgboost]"), encoding="utf-8")
     assert load_project_file(path).spec.model.learners == ["linear", "xgboost"]
 
-    with pytest.raises(SpecError, match="learner 'xgboost' needs the optional package 'xgboost'") as info:
+    with pytest.raises(SpecError, match="learner 'xgboost' needs the optional package 'aiforge_no_such_pa") as info:
         load_project(path)
 
     assert "pip install 'aiforge[xgboost]'" in (info.value.hint or "")
     assert info.value.where == f"{path}:{_line_of(path, 'learners:')} (model.learners[1])"
+
+
+def test_xgboost_is_installed_for_the_tests_so_its_contract_runs() -> None:
+    assert LEARNERS["xgboost"].available()
+    assert issubclass(LEARNERS["xgboost"], Learner)
 
 
 # --- the report ----------------------------------------------------------------------------------

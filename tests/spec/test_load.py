@@ -99,12 +99,12 @@ SHAPE_CASES = [
     ),
     pytest.param(
         edit("{cv: 3}", '{cv: "five"}'),
-        r"^'model\.search\.cv' is invalid: input should be a valid integer",
+        r"^cv must be a number of folds from 2 to 20, or auto$",
         r"aiforge\.yaml:14 \(model\.search\.cv\)$", None, id="wrong-type-int",
     ),
     pytest.param(
         edit("{cv: 3}", "{cv: 1}"),
-        r"^'model\.search\.cv' is invalid: input should be greater than or equal to 2$",
+        r"^cv must be a number of folds from 2 to 20, or auto$",
         r"aiforge\.yaml:14 \(model\.search\.cv\)$", None, id="out-of-range-int",
     ),
     pytest.param(
@@ -239,7 +239,7 @@ def test_every_problem_in_a_file_is_reported() -> None:
     assert by_message == {
         "'name' is invalid": f"{FILE}:1 (name)",
         "KPI 'roc_auc' needs a bound": f"{FILE}:7 (kpis[0])",
-        "'model.search.cv' is invalid": f"{FILE}:14 (model.search.cv)",
+        "cv must be a number of folds from 2 to 20, or auto": f"{FILE}:14 (model.search.cv)",
         "unknown key 'modle'": f"{FILE}:16 (modle)",
     }
     rendered = err.render()

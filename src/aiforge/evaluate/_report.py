@@ -226,7 +226,7 @@ def _leaderboard(sel: SelectionReport) -> str:
     note = (f"<p class=\"muted\">Strategy <b>{_e(sel.strategy)}</b>: {len(sel.trials)} trials "
             f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed) in "
             f"{sel.search_seconds:.1f} s. Objective <b>{_e(sel.objective)}</b> ({direction} is better), "
-            f"{sel.cv_folds}-fold {_e(sel.cv_strategy)} cross-validation on the training split, seed {sel.seed}; "
+            f"{_validation_text(sel)} on the training split, seed {sel.seed}; "
             f"best refit in {sel.fit_seconds:.1f} s.</p>")
     head = ["learner", "status", f"CV {sel.objective} (mean ± std)", "trials", "seconds", "error"]
     rows = [(cls, [*cells[:3], str(c.trials), *cells[3:]]) for (cls, cells), c in zip(rows, order, strict=True)]
@@ -257,6 +257,12 @@ def _leaderboard(sel: SelectionReport) -> str:
         )
     return _section("selection", "Model selection",
                     note + _table(head, rows, {2, 3, 4}) + history + best_config + "<h3>Input columns</h3>" + features)
+
+
+def _validation_text(sel: SelectionReport) -> str:
+    shown = ("a holdout validation split" if sel.cv_strategy == "holdout"
+             else f"{sel.cv_folds}-fold {_e(sel.cv_strategy)} cross-validation")
+    return f"{shown} ({_e(sel.validation)})" if sel.validation else shown
 
 
 def _history_svg(sel: SelectionReport) -> str:

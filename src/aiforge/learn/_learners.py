@@ -8,18 +8,33 @@ inside ``build``/``fit`` so that listing or validating names stays instant.
 from __future__ import annotations
 
 import importlib.util
+import time
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from aiforge.errors import MissingDependency
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import TaskKind
 
-__all__ = ["LEARNERS", "Learner", "by_priority", "register"]
+__all__ = ["LEARNERS", "Fitted", "Learner", "by_priority", "register"]
 
 Encoding = Literal["onehot", "ordinal"]
 ALL_TASKS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
 EARLY_STOPPING_ROUNDS = 50
 MAX_BOOSTING_ROUNDS = 3000
+FOREST_CHUNKS = 4  # a forest under a deadline grows in this many steps, checking the clock between them
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What a fit on a training fold chose: its size, and whether the deadline cut it short.
+
+    ``rounds`` are the boosting rounds early stopping (or the deadline) kept, or, for a forest the
+    deadline cut, the trees it grew; the refit of the winner uses them again.
+    """
+
+    rounds: int | None = None
+    cut: bool = False
 
 
 class Learner:
@@ -51,6 +66,8 @@ class Learner:
     priority: ClassVar[int] = 50  # known-good configs are tried cheapest-and-strongest first (lower first)
     requires: ClassVar[str | None] = None  # import name of an optional dependency
     extra: ClassVar[str | None] = None  # the pip extra that installs it
+    size_param: ClassVar[str | None] = None  # the parameter that ``Fitted.rounds`` sets on a refit
+    boosting: ClassVar[bool] = False  # rounds grow with the training rows on a refit (boosting), or not (forests)
 
     @classmethod
     def available(cls) -> bool:
@@ -77,11 +94,12 @@ class Learner:
         raise NotImplementedError
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
-            eval_set: tuple[Any, Any] | None = None) -> int | None:
-        """Fit on encoded inputs; with ``eval_set``, learners that boost stop early and return
-        the best number of rounds (used again when the winner is refit)."""
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        """Fit on encoded inputs. With ``eval_set``, learners that boost stop early and report the
+        best number of rounds; learners that grow step by step stop at ``deadline`` (a
+        ``time.perf_counter()`` value) with what they have, and say so."""
         estimator.fit(X, y)
-        return None
+        return Fitted()
 
 
 LEARNERS: dict[str, type[Learner]] = {}
@@ -139,6 +157,7 @@ def _with_class_weight(space: SearchSpace, task: TaskKind) -> SearchSpace:
 
 
 class _Forest(Learner):
+    size_param = "n_estimators"
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
         space: SearchSpace = {
@@ -164,6 +183,25 @@ class _Forest(Learner):
         classifier, regressor = self.estimators
         cls = getattr(ensemble, regressor if task is TaskKind.REGRESSION else classifier)
         return cls(n_jobs=n_jobs, random_state=seed, **params)
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        if deadline is None:
+            estimator.fit(X, y)
+            return Fitted()
+        # grow the trees in a few warm-started steps (the same trees as one fit), stopping at the deadline
+        total = estimator.n_estimators
+        step = max(1, -(-total // FOREST_CHUNKS))
+        estimator.set_params(warm_start=True)
+        grown = 0
+        while grown < total:
+            grown = min(total, grown + step)
+            estimator.set_params(n_estimators=grown)
+            estimator.fit(X, y)
+            if grown < total and time.perf_counter() > deadline:
+                break
+        estimator.set_params(warm_start=False)
+        return Fitted(grown, cut=True) if grown < total else Fitted()
 
 
 @register
@@ -217,6 +255,8 @@ class HistGradientBoosting(Learner):
 class LightGBM(Learner):
     name = "lightgbm"
     priority = 10
+    size_param = "n_estimators"
+    boosting = True
     description = "LightGBM gradient boosted trees, native categorical splits, early stopping on the validation fold"
 
     @classmethod
@@ -229,6 +269,9 @@ class LightGBM(Learner):
             "subsample": FloatRange(0.5, 1.0),
             "reg_lambda": FloatRange(1e-3, 10.0, log=True),
             "reg_alpha": FloatRange(1e-3, 10.0, log=True),
+            # smoothing of native categorical splits: many-level categories overfit without it
+            "cat_smooth": FloatRange(1.0, 200.0, log=True),
+            "min_data_per_group": IntRange(10, 1000, log=True),
         }
         return _with_class_weight(space, task)
 
@@ -237,7 +280,8 @@ class LightGBM(Learner):
         leaves = cls.search_space(n_rows, task)["num_leaves"]
         assert isinstance(leaves, IntRange)
         config = {"learning_rate": 0.05, "num_leaves": min(31, leaves.high), "min_child_samples": 20,
-                  "colsample_bytree": 0.8, "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3}
+                  "colsample_bytree": 0.8, "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3,
+                  "cat_smooth": 10.0, "min_data_per_group": 100}
         return {**config, "class_weight": None} if task.is_classification else config
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
@@ -249,16 +293,43 @@ class LightGBM(Learner):
                    force_col_wise=True, verbose=-1, **settings)
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
-            eval_set: tuple[Any, Any] | None = None) -> int | None:
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
         import lightgbm
 
         kwargs: dict[str, Any] = {"categorical_feature": categorical} if categorical else {}
         if eval_set is None:
             estimator.fit(X, y, **kwargs)
-            return None
-        estimator.fit(X, y, eval_X=(eval_set[0],), eval_y=(eval_set[1],), callbacks=[lightgbm.early_stopping(
-            EARLY_STOPPING_ROUNDS, verbose=False)], **kwargs)
-        return int(estimator.best_iteration_ or estimator.n_estimators)
+            return Fitted()
+        callbacks: list[Any] = [lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)]
+        clock = _LightGBMDeadline(deadline) if deadline is not None else None
+        if clock is not None:
+            callbacks.append(clock)
+        estimator.fit(X, y, eval_X=(eval_set[0],), eval_y=(eval_set[1],), callbacks=callbacks, **kwargs)
+        return Fitted(int(estimator.best_iteration_ or estimator.n_estimators), cut=bool(clock and clock.cut))
+
+
+class _LightGBMDeadline:
+    """A LightGBM callback that ends training at a deadline, keeping the best round seen so far."""
+
+    order = 40  # after early stopping's own check (order 30)
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.cut = False
+        self._best: tuple[float, int, Any] | None = None
+
+    def __call__(self, env: Any) -> None:
+        from lightgbm.callback import EarlyStopException
+
+        if env.evaluation_result_list:
+            _, _, value, higher_better = env.evaluation_result_list[0][:4]
+            signed = value if higher_better else -value
+            if self._best is None or signed > self._best[0]:
+                self._best = (signed, env.iteration, env.evaluation_result_list)
+        if time.perf_counter() > self.deadline:
+            self.cut = True
+            _, best, results = self._best or (0.0, env.iteration, env.evaluation_result_list)
+            raise EarlyStopException(best, results)
 
 
 @register
@@ -294,6 +365,8 @@ class XGBoost(Learner):
     description = "XGBoost gradient boosted trees (optional: pip install 'aiforge[xgboost]', the CPU-only wheel)"
     requires = "xgboost"
     extra = "xgboost"
+    size_param = "n_estimators"
+    boosting = True
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -323,10 +396,33 @@ class XGBoost(Learner):
                    **settings)
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
-            eval_set: tuple[Any, Any] | None = None) -> int | None:
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
         if eval_set is None:
             estimator.set_params(early_stopping_rounds=None)
             estimator.fit(X, y, verbose=False)
-            return None
+            return Fitted()
+        clock, state = _xgboost_deadline(deadline) if deadline is not None else (None, {"cut": False})
+        estimator.set_params(callbacks=[clock] if clock is not None else None)
         estimator.fit(X, y, eval_set=[eval_set], verbose=False)
-        return int(estimator.best_iteration + 1)
+        estimator.set_params(callbacks=None)
+        booster = estimator.get_booster()
+        try:  # early stopping (or the deadline) kept the best round
+            rounds = int(booster.best_iteration) + 1
+        except AttributeError:  # a fixed number of rounds: all of them
+            rounds = int(booster.num_boosted_rounds())
+        return Fitted(rounds, cut=state["cut"])
+
+
+def _xgboost_deadline(deadline: float) -> tuple[Any, dict[str, bool]]:
+    """An XGBoost callback that ends training at a deadline (early stopping keeps the best round),
+    and the state that says whether it did."""
+    import xgboost
+
+    state = {"cut": False}
+
+    class Deadline(xgboost.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            state["cut"] = time.perf_counter() > deadline
+            return state["cut"]
+
+    return Deadline(), state

@@ -112,7 +112,11 @@ class SearchContext:
     def evaluate(self, number: int, name: str, params: dict[str, Any], *, deadline: float | None,
                  report: Callable[[float, int], bool] | None = None,
                  anything_done: Callable[[], bool] = lambda: True) -> TrialRecord:
-        """Cross-validate one configuration; ``report(running_score, fold)`` returning True prunes it."""
+        """Cross-validate one configuration; ``report(running_score, fold)`` returning True prunes it.
+
+        Learners that grow step by step (boosting, forests) stop a fold at ``deadline`` with what
+        they have grown; the trial's later folds then grow to that size, and its record keeps it.
+        """
         import numpy as np
 
         learner = LEARNERS[name]()
@@ -120,13 +124,19 @@ class SearchContext:
         scores: list[float] = []
         rounds: list[int] = []
         predictions: Any = None
+        fold_params, fold_deadline = dict(params), deadline
         try:
             for k, (train, valid) in enumerate(self.folds):
                 Xt, Xv, categorical = self.encoded(type(learner), k)
-                estimator = learner.build(self.task, self.seed, self.threads_per_trial, categorical, dict(params))
-                best = learner.fit(estimator, Xt, self.y[train], categorical, eval_set=(Xv, self.y[valid]))
-                if best is not None:
-                    rounds.append(best)
+                estimator = learner.build(self.task, self.seed, self.threads_per_trial, categorical, dict(fold_params))
+                fitted = learner.fit(estimator, Xt, self.y[train], categorical, eval_set=(Xv, self.y[valid]),
+                                     deadline=fold_deadline)
+                if fitted.rounds is not None:
+                    rounds.append(fitted.rounds)
+                if fitted.cut and learner.size_param is not None and fitted.rounds is not None:
+                    # the deadline cut this fold: any later fold grows to the same size, so the folds agree
+                    fold_params[learner.size_param] = fitted.rounds
+                    fold_deadline = None
                 out = estimator.predict(Xv) if self.task is TaskKind.REGRESSION else estimator.predict_proba(Xv)
                 if predictions is None:
                     predictions = np.full((len(self.y), *np.shape(out)[1:]), np.nan)
@@ -251,7 +261,7 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
         else:
             sampler = optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, group=True,
                                                  n_startup_trials=max(5, len(learners)), constant_liar=parallel > 1)
-        study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_pruner(spec))
+        study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_pruner(spec, len(ctx.folds)))
     spaces = {name: LEARNERS[name].search_space(n_rows, ctx.task) for name in learners}
     for name in by_priority(learners):
         init = LEARNERS[name].init_config(n_rows, ctx.task)
@@ -288,7 +298,7 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
     return sorted(records, key=lambda r: r.number)
 
 
-def _pruner(spec: SearchSpec) -> Any:
+def _pruner(spec: SearchSpec, folds: int) -> Any:
     import optuna
 
     if spec.pruner == "none":
@@ -296,5 +306,5 @@ def _pruner(spec: SearchSpec) -> Any:
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
     if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.cv, reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, folds), reduction_factor=3)
     return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)

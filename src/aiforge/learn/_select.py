@@ -15,7 +15,7 @@ from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, e
 from aiforge.learn._search import SearchContext, TrialRecord, run_search
 from aiforge.learn._task import TaskInfo
 from aiforge.learn._threshold import ThresholdGoal, tune_threshold
-from aiforge.spec import ModelSpec, TaskKind
+from aiforge.spec import ModelSpec, SearchSpec, TaskKind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,6 +77,7 @@ class SelectionReport:
     trials: list[TrialRecord] = field(default_factory=list)
     ensemble: dict[str, Any] | None = None  # the greedy selection, kept or not, with its members
     threshold: dict[str, Any] | None = None  # binary: the tuned decision threshold and what it achieves
+    validation: str = ""  # why trials were validated this way (e.g. what cv: auto chose)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,27 +93,59 @@ def resolve_n_jobs(n_jobs: int) -> int:
     return cores if n_jobs in (-1, 0) else max(1, min(n_jobs, cores))
 
 
-def make_folds(X: pd.DataFrame, y: np.ndarray, task: TaskKind, spec: ModelSpec) -> tuple[str, list[Any]]:
-    """The cross-validation folds on the training split, as (train positions, validation positions)."""
-    import numpy as np
-    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit
+HOLDOUT_SHARE = 0.2  # the validation share of cv_strategy: holdout
+SMALL_ROWS = 10_000  # cv: auto keeps 5 folds up to this many rows (and an affordable time budget)
+CELLS_PER_SECOND_FOR_FOLDS = 5_000  # cv: auto: rows x features per budget second that 5 folds afford
+CELLS_PER_SECOND_FOR_CV = 20_000  # ... that 3 folds afford; beyond it, one holdout split
+HOLDOUT_CELLS = 10_000_000  # cv: auto takes a holdout above this many rows x features, whatever the budget
 
-    search = spec.search
+
+def plan_validation(search: SearchSpec, n_rows: int, n_features: int, task: TaskKind) -> tuple[str, int, str]:
+    """(strategy, folds, why): how trials are validated, with ``cv: auto`` settled by the table's size
+    against the time budget. A holdout is one fold."""
     strategy = search.cv_strategy
     if strategy == "auto":
         strategy = "stratified" if task.is_classification else "kfold"
-    positions = np.zeros(len(y))
+    if strategy == "holdout":
+        return strategy, 1, f"cv_strategy: holdout ({HOLDOUT_SHARE:.0%} of the rows validate)"
+    if search.cv != "auto":
+        return strategy, search.cv, f"cv: {search.cv}"
+    cells = n_rows * max(1, n_features)
+    seconds = search.budget.seconds
+    rate = cells / seconds if seconds else 0.0
+    size = f"{n_rows:,} rows x {n_features} features" + (f" in a {seconds:g} s budget" if seconds else "")
+    if search.cv_strategy == "auto" and (cells > HOLDOUT_CELLS or rate > CELLS_PER_SECOND_FOR_CV):
+        return "holdout", 1, f"cv: auto chose a {HOLDOUT_SHARE:.0%} holdout for {size}"
+    folds = 5 if n_rows <= SMALL_ROWS and rate <= CELLS_PER_SECOND_FOR_FOLDS else 3
+    return strategy, folds, f"cv: auto chose {folds} folds for {size}"
+
+
+def make_folds(X: pd.DataFrame, y: np.ndarray, task: TaskKind, spec: ModelSpec,
+               n_features: int | None = None) -> tuple[str, list[Any]]:
+    """The validation folds on the training split, as (train positions, validation positions)."""
+    import numpy as np
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold, TimeSeriesSplit, train_test_split
+
+    search = spec.search
+    strategy, n_folds, _ = plan_validation(search, len(X), n_features or X.shape[1], task)
+    positions = np.arange(len(y))
+    if strategy == "holdout":
+        _, counts = np.unique(y, return_counts=True)
+        stratify = y if task.is_classification and counts.min() >= 2 else None
+        train, valid = train_test_split(positions, test_size=HOLDOUT_SHARE, random_state=spec.seed,
+                                        stratify=stratify)
+        return strategy, [(np.sort(train), np.sort(valid))]
     if strategy == "stratified":
-        return strategy, list(StratifiedKFold(search.cv, shuffle=True, random_state=spec.seed).split(positions, y))
+        return strategy, list(StratifiedKFold(n_folds, shuffle=True, random_state=spec.seed).split(positions, y))
     if strategy == "kfold":
-        return strategy, list(KFold(search.cv, shuffle=True, random_state=spec.seed).split(positions))
+        return strategy, list(KFold(n_folds, shuffle=True, random_state=spec.seed).split(positions))
     if strategy == "group":
         groups = X[search.group_column].astype(str).to_numpy()
-        return strategy, list(GroupKFold(search.cv, shuffle=True, random_state=spec.seed).split(positions, y, groups))
+        return strategy, list(GroupKFold(n_folds, shuffle=True, random_state=spec.seed).split(positions, y, groups))
     # split the distinct times, so that rows sharing a time value stay on one side of every fold
     times, which = np.unique(X[search.time_column].to_numpy(), return_inverse=True)
     folds = []
-    for tr, va in TimeSeriesSplit(search.cv).split(times):
+    for tr, va in TimeSeriesSplit(n_folds).split(times):
         folds.append((np.flatnonzero(np.isin(which, tr)), np.flatnonzero(np.isin(which, va))))
     return strategy, folds
 
@@ -138,7 +171,10 @@ def select_and_fit(
     step = on_step or (lambda _msg: None)
     cores = resolve_n_jobs(spec.n_jobs)
     y_enc = y.to_numpy(dtype=float) if task.kind is TaskKind.REGRESSION else encode_labels(y, task.classes)
-    cv_strategy, folds = make_folds(X, y_enc, task.kind, spec)
+    cv_strategy, folds = make_folds(X, y_enc, task.kind, spec, len(features.columns))
+    validation = plan_validation(spec.search, len(X), len(features.columns), task.kind)[2]
+    if spec.search.cv == "auto":
+        step(validation)
     parallel = 1 if spec.search.strategy == "defaults" and len(spec.learners) == 1 else cores
     ctx = SearchContext(X=X, y=y_enc, task=task.kind, features=features, folds=folds, score=objective.fn,
                         higher_is_better=objective.higher_is_better, seed=spec.seed,
@@ -214,7 +250,7 @@ def select_and_fit(
         features={"numeric": features.numeric, "categorical": features.categorical, "ignored": features.ignored},
         fit_seconds=time.perf_counter() - t0, strategy=spec.search.strategy, cv_strategy=cv_strategy,
         best_params=params, best_score=score, search_seconds=search_seconds, trials=trials, ensemble=ensemble,
-        threshold=tuned,
+        threshold=tuned, validation=validation,
     )
     return model, report
 
@@ -233,11 +269,14 @@ def _refit_estimate(trial: TrialRecord, folds: int) -> float:
 
 
 def _refit_params(trial: TrialRecord, folds: int) -> dict[str, Any]:
-    """The trial's configuration; boosting refits with the rounds early stopping chose, scaled to the
-    larger training set."""
+    """The trial's configuration, grown to the size its folds chose: boosting refits with the rounds
+    early stopping kept, scaled to the larger training set; a forest the deadline cut, with the trees
+    it grew."""
     params = dict(trial.params)
-    if trial.rounds is not None:
-        params["n_estimators"] = max(1, int(trial.rounds * (1 + 1 / max(1, folds))))
+    learner = LEARNERS[trial.learner]
+    if trial.rounds is not None and learner.size_param is not None:
+        scale = 1 + 1 / max(1, folds) if learner.boosting else 1.0
+        params[learner.size_param] = max(1, int(trial.rounds * scale))
     return params
 
 

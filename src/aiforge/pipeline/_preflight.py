@@ -54,9 +54,10 @@ def preflight(project: ProjectFile) -> Preflight:
             hint="add feature columns to the data",
         )
     labelled = table.num_rows - task.dropped_rows
-    if labelled < 2 * spec.model.search.cv:
+    folds = 2 if spec.model.search.cv == "auto" else spec.model.search.cv
+    if labelled < 2 * folds:
         raise DataError(
-            f"too few labelled rows ({labelled}) for {spec.model.search.cv}-fold cross-validation",
+            f"too few labelled rows ({labelled}) for {folds}-fold cross-validation",
             where=", ".join(s.location for s in sources), hint="add rows or lower model.search.cv",
         )
     return Preflight(project, sources, table, task, features, _objective(project, task))

@@ -8,7 +8,7 @@ the packages that own each registry check the names themselves (see
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
@@ -153,9 +153,16 @@ class SearchSpec(_Strict):
         "combination of grid_points values per hyperparameter; random: random sampling; bayesian: "
         "Optuna TPE. Every strategy starts from the known-good configurations.",
     )
-    cv: StrictInt = Field(5, ge=2, le=20, description="Number of cross-validation folds.")
-    cv_strategy: Literal["auto", "stratified", "kfold", "group", "time_series"] = Field(
-        "auto", description="auto: stratified for classification, kfold for regression."
+    cv: Annotated[StrictInt, Field(ge=2, le=20)] | Literal["auto"] = Field(
+        "auto",
+        description="Number of cross-validation folds (2-20), or auto: 5 folds on small tables, 3 on "
+        "medium ones, one stratified 80/20 holdout on tables too large for the time budget to afford "
+        "folds (the rule is in docs/project-file.md).",
+    )
+    cv_strategy: Literal["auto", "stratified", "kfold", "group", "time_series", "holdout"] = Field(
+        "auto", description="auto: stratified for classification, kfold for regression (or holdout, "
+        "when cv: auto finds the table too large); holdout: one validation split of 20 %, stratified "
+        "for classification.",
     )
     group_column: str | None = Field(
         None, description="For cv_strategy: group — rows of a group stay in one fold; the column is not a feature."
@@ -174,6 +181,13 @@ class SearchSpec(_Strict):
         "roc_auc (binary), accuracy (multiclass), rmse (regression).",
     )
     budget: Budget = Budget()
+
+    @field_validator("cv", mode="before")
+    @classmethod
+    def _cv_value(cls, value: Any) -> Any:
+        if value == "auto" or (type(value) is int and 2 <= value <= 20):
+            return value
+        raise ValueError("cv must be a number of folds from 2 to 20, or auto")
 
     @model_validator(mode="after")
     def _cv_columns(self) -> SearchSpec:
