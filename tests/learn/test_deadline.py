@@ -10,7 +10,7 @@ import pytest
 from conftest import ACCURACY
 
 from aiforge.learn import LEARNERS, FeatureSet
-from aiforge.learn._learners import MAX_BOOSTING_ROUNDS, Fitted
+from aiforge.learn._learners import FIRST_TREES, MAX_BOOSTING_ROUNDS, Fitted
 from aiforge.learn._search import SearchContext, TrialRecord
 from aiforge.learn._select import _refit_params
 from aiforge.spec import TaskKind
@@ -52,12 +52,12 @@ def test_boosting_with_time_to_spare_is_not_cut_and_stops_early_on_its_own(name:
 
 
 @pytest.mark.parametrize("name", ["random_forest", "extra_trees"])
-def test_a_forest_past_its_deadline_keeps_its_first_quarter_of_trees(name: str) -> None:
-    params = {**LEARNERS[name].init_config(3000, TaskKind.BINARY), "n_estimators": 100}
+def test_a_forest_past_its_deadline_keeps_the_first_trees_it_timed(name: str) -> None:
+    params = {**LEARNERS[name].init_config(3000, TaskKind.BINARY), "n_estimators": 100, "class_weight": "balanced"}
     estimator, fitted = _fit(name, params, deadline=time.perf_counter() - 1)
 
-    assert fitted == Fitted(25, cut=True)
-    assert len(estimator.estimators_) == 25  # type: ignore[attr-defined]
+    assert fitted == Fitted(FIRST_TREES, cut=True)
+    assert len(estimator.estimators_) == FIRST_TREES  # type: ignore[attr-defined]
     assert estimator.get_params()["warm_start"] is False  # type: ignore[attr-defined]
 
 

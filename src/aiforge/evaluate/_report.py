@@ -247,6 +247,9 @@ def _leaderboard(sel: SelectionReport) -> str:
         verdict = "kept: it beat" if ens["kept"] else "not kept: it did not beat"
         if ens.get("dropped_for_time"):
             verdict = "not kept, for lack of time to refit its members, although it beat"
+        elif ens["kept"] and ens.get("refit") is False:
+            verdict = ("kept as trained on the holdout split (no time to refit its members on every row): "
+                       "it beat")
         best_config += (
             f"<h3>Ensemble</h3><p class=\"muted\">Greedy selection over the best trials' out-of-fold "
             f"predictions scored {_num(ens['score'])}; {verdict} the best single trial "

@@ -32,6 +32,7 @@ class EnsembleChoice:
     best_single: int
     kept: bool
     dropped_for_time: bool = False  # it won, but refitting its members would overrun the time budget
+    refit: bool = True  # False: its members are the holdout split's models, used as they are (no time to refit)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -22,7 +22,7 @@ Encoding = Literal["onehot", "ordinal"]
 ALL_TASKS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
 EARLY_STOPPING_ROUNDS = 50
 MAX_BOOSTING_ROUNDS = 3000
-FOREST_CHUNKS = 4  # a forest under a deadline grows in this many steps, checking the clock between them
+FIRST_TREES = 8  # a forest under a deadline grows these first, to time them, then what the time left affords
 
 
 @dataclass(frozen=True)
@@ -190,16 +190,25 @@ class _Forest(Learner):
             estimator.fit(X, y)
             return Fitted()
         # grow the trees in a few warm-started steps (the same trees as one fit), stopping at the deadline
+        if estimator.class_weight == "balanced":  # the same weights, fixed once for every step
+            import numpy as np
+            from sklearn.utils.class_weight import compute_class_weight
+
+            classes = np.unique(y)
+            weights = compute_class_weight("balanced", classes=classes, y=y)
+            estimator.set_params(class_weight=dict(zip(classes.tolist(), weights.tolist(), strict=True)))
+        # a few trees first, to time them; then as many as the time left affords, in one step
         total = estimator.n_estimators
-        step = max(1, -(-total // FOREST_CHUNKS))
         estimator.set_params(warm_start=True)
-        grown = 0
-        while grown < total:
-            grown = min(total, grown + step)
+        started = time.perf_counter()
+        grown, step = 0, min(total, FIRST_TREES)
+        while step > 0:
+            grown += step
             estimator.set_params(n_estimators=grown)
             estimator.fit(X, y)
-            if grown < total and time.perf_counter() > deadline:
-                break
+            per_tree = (time.perf_counter() - started) / grown
+            affordable = int((deadline - time.perf_counter()) / per_tree) if per_tree > 0 else total
+            step = max(0, min(total - grown, affordable))
         estimator.set_params(warm_start=False)
         return Fitted(grown, cut=True) if grown < total else Fitted()
 

@@ -71,7 +71,10 @@ class SearchContext:
     threads_per_trial: int
     keep_oof: int = 0  # how many of the best trials keep their out-of-fold predictions (for ensembling)
     oof: dict[int, tuple[float, Any]] = field(default_factory=dict)  # trial -> (signed score, predictions)
-    _encoded: dict[tuple[str, bool, int], tuple[Any, Any, list[int]]] = field(default_factory=dict)
+    # with one validation split (a holdout), those trials also keep their fitted pipeline: an ensemble
+    # can then be assembled from them when refitting its members would overrun the budget
+    models: dict[int, Any] = field(default_factory=dict)
+    _encoded: dict[tuple[str, bool, int], tuple[Any, Any, list[int], Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -81,17 +84,21 @@ class SearchContext:
 
         return np.unique(np.concatenate([valid for _, valid in self.folds]))
 
-    def _keep(self, number: int, score: float, predictions: Any) -> None:
+    def _keep(self, number: int, score: float, predictions: Any, model: Any) -> None:
         if self.keep_oof <= 0:
             return
         with self._lock:
             self.oof[number] = (self.signed(score), predictions)
+            if model is not None:
+                self.models[number] = model
             if len(self.oof) > self.keep_oof:
                 worst = min(self.oof, key=lambda n: (self.oof[n][0], -n))
                 del self.oof[worst]
+                self.models.pop(worst, None)
 
-    def encoded(self, learner: type[Learner], k: int) -> tuple[Any, Any, list[int]]:
-        """Fold ``k``'s training and validation inputs, encoded the way ``learner`` needs (cached)."""
+    def encoded(self, learner: type[Learner], k: int) -> tuple[Any, Any, list[int], Any]:
+        """Fold ``k``'s training and validation inputs, encoded the way ``learner`` needs, and the
+        fitted encoder (cached)."""
         key = (learner.encoding, learner.scale, k)
         with self._lock:
             hit = self._encoded.get(key)
@@ -101,7 +108,7 @@ class SearchContext:
             columns = self.features.columns
             Xt = pre.fit_transform(self.X.iloc[train][columns])
             Xv = pre.transform(self.X.iloc[valid][columns])
-            hit = (Xt, Xv, categorical)
+            hit = (Xt, Xv, categorical, pre)
             with self._lock:
                 self._encoded[key] = hit
         return hit
@@ -127,7 +134,7 @@ class SearchContext:
         fold_params, fold_deadline = dict(params), deadline
         try:
             for k, (train, valid) in enumerate(self.folds):
-                Xt, Xv, categorical = self.encoded(type(learner), k)
+                Xt, Xv, categorical, pre = self.encoded(type(learner), k)
                 estimator = learner.build(self.task, self.seed, self.threads_per_trial, categorical, dict(fold_params))
                 fitted = learner.fit(estimator, Xt, self.y[train], categorical, eval_set=(Xv, self.y[valid]),
                                      deadline=fold_deadline)
@@ -153,7 +160,12 @@ class SearchContext:
         except Exception as exc:  # a configuration that fails is recorded, not fatal
             return TrialRecord(number, name, params, "failed", scores, None, time.perf_counter() - started,
                                None, f"{type(exc).__name__}: {exc}"[:500])
-        self._keep(number, float(np.mean(scores)), predictions)
+        model = None
+        if len(self.folds) == 1:
+            from sklearn.pipeline import Pipeline
+
+            model = Pipeline([("prep", pre), ("model", estimator)])
+        self._keep(number, float(np.mean(scores)), predictions, model)
         return TrialRecord(number, name, params, "complete", scores, float(np.mean(scores)),
                            time.perf_counter() - started, int(statistics.median(rounds)) if rounds else None)
 

@@ -212,20 +212,30 @@ def select_and_fit(
         left = spec.search.budget.seconds - (time.perf_counter() - started)
         needed = sum(_refit_estimate(by_number[n], len(folds)) for n in choice.weights)
         if not ensemble_refit_fits(needed, left, _refit_estimate(best, len(folds))):
-            step(f"ensemble dropped: refitting its {len(choice.weights)} members would take ~{needed:.0f} s, "
-                 f"{max(left, 0):.0f} s of the budget are left")
-            choice = replace(choice, kept=False, dropped_for_time=True)
+            if all(n in ctx.models for n in choice.weights):
+                step(f"ensemble of the holdout models: refitting its {len(choice.weights)} members would take "
+                     f"~{needed:.0f} s, {max(left, 0):.0f} s of the budget are left")
+                choice = replace(choice, refit=False)
+            else:
+                step(f"ensemble dropped: refitting its {len(choice.weights)} members would take ~{needed:.0f} s, "
+                     f"{max(left, 0):.0f} s of the budget are left")
+                choice = replace(choice, kept=False, dropped_for_time=True)
     t0 = time.perf_counter()
-    if choice is not None and choice.kept:
+    if choice is not None and choice.kept and not choice.refit:
+        # trained on the holdout split's training rows, validated on the rest: used as they are
+        estimator: Any = WeightedEnsemble([(ctx.models[n], w) for n, w in choice.weights.items()], task.kind)
+        name, params = "ensemble", {"members": len(choice.weights), "refit": False}
+        score: float | None = choice.score
+    elif choice is not None and choice.kept:
         members = []
         for number, weight in choice.weights.items():
             member = by_number[number]
             step(f"refit ensemble member: trial {number + 1} {member.learner}")
             members.append((_fit_pipeline(member.learner, task.kind, features, spec.seed, cores,
                                           _refit_params(member, len(folds)), X, y_enc), weight))
-        estimator: Any = WeightedEnsemble(members, task.kind)
+        estimator = WeightedEnsemble(members, task.kind)
         name, params = "ensemble", {"members": len(members)}
-        score: float | None = choice.score
+        score = choice.score
     else:
         params = _refit_params(best, len(folds))
         estimator = _fit_pipeline(best.learner, task.kind, features, spec.seed, cores, params, X, y_enc)
