@@ -11,6 +11,7 @@ from conftest import ACCURACY
 
 from aiforge.learn import LEARNERS, FeatureSet
 from aiforge.learn._learners import FIRST_TREES, MAX_BOOSTING_ROUNDS, Fitted
+from aiforge.learn._resample import split_resample
 from aiforge.learn._search import SearchContext, TrialRecord
 from aiforge.learn._select import _refit_params
 from aiforge.spec import TaskKind
@@ -26,6 +27,7 @@ def _table(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def _fit(name: str, params: dict, deadline: float | None) -> tuple[object, Fitted]:
     X, y = _table()
     learner = LEARNERS[name]()
+    _, params = split_resample(params)
     estimator = learner.build(TaskKind.BINARY, 0, 1, [], params)
     fitted = learner.fit(estimator, X[:3000], y[:3000], [], eval_set=(X[3000:], y[3000:]), deadline=deadline)
     return estimator, fitted

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from aiforge.errors import MissingDependency
+from aiforge.learn._resample import RESAMPLERS
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import TaskKind
 
@@ -22,6 +23,7 @@ Encoding = Literal["onehot", "ordinal"]
 ALL_TASKS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
 EARLY_STOPPING_ROUNDS = 50
 MAX_BOOSTING_ROUNDS = 3000
+UNWEIGHTED = {"class_weight": None, "resample": "none"}  # the known-good configs: classes as they come
 FIRST_TREES = 8  # a forest under a deadline grows these first, to time them, then what the time left affords
 
 
@@ -133,11 +135,11 @@ class Linear(Learner):
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
         if task is TaskKind.REGRESSION:
             return {"alpha": FloatRange(1e-3, 1e3, log=True)}
-        return {"C": FloatRange(1e-3, 1e2, log=True), "class_weight": Choice((None, "balanced"))}
+        return _with_imbalance({"C": FloatRange(1e-3, 1e2, log=True)}, task)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
-        return {"alpha": 1.0} if task is TaskKind.REGRESSION else {"C": 1.0, "class_weight": None}
+        return {"alpha": 1.0} if task is TaskKind.REGRESSION else {"C": 1.0, **UNWEIGHTED}
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         if task is TaskKind.REGRESSION:
@@ -149,10 +151,13 @@ class Linear(Learner):
         return LogisticRegression(max_iter=2000, random_state=seed, **params)
 
 
-def _with_class_weight(space: SearchSpace, task: TaskKind) -> SearchSpace:
-    """Classification: whether classes are weighted by inverse frequency is searched too (imbalance)."""
+def _with_imbalance(space: SearchSpace, task: TaskKind, *, weights: bool = True) -> SearchSpace:
+    """Classification: whether classes are weighted by inverse frequency, and whether the minority
+    classes are oversampled (SMOTE), are searched too. The search drops ``resample`` on balanced data."""
     if task.is_classification:
-        space["class_weight"] = Choice((None, "balanced"))
+        if weights:
+            space["class_weight"] = Choice((None, "balanced"))
+        space["resample"] = Choice(RESAMPLERS)
     return space
 
 
@@ -165,14 +170,12 @@ class _Forest(Learner):
             "max_features": FloatRange(0.1, 1.0),
             "min_samples_leaf": IntRange(1, 32, log=True),
         }
-        if task.is_classification:
-            space["class_weight"] = Choice((None, "balanced"))
-        return space
+        return _with_imbalance(space, task)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
         if task.is_classification:
-            return {"n_estimators": 100, "max_features": 0.3, "min_samples_leaf": 2, "class_weight": None}
+            return {"n_estimators": 100, "max_features": 0.3, "min_samples_leaf": 2, **UNWEIGHTED}
         return {"n_estimators": 100, "max_features": 0.7, "min_samples_leaf": 2}
 
     estimators: ClassVar[tuple[str, str]]  # scikit-learn ensemble classes: (classifier, regressor)
@@ -244,13 +247,13 @@ class HistGradientBoosting(Learner):
             "l2_regularization": FloatRange(1e-4, 10.0, log=True),
             "max_features": FloatRange(0.4, 1.0),
         }
-        return _with_class_weight(space, task)
+        return _with_imbalance(space, task)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
         config = {"learning_rate": 0.08, "max_leaf_nodes": 31, "min_samples_leaf": 20,
                   "l2_regularization": 1e-4, "max_features": 1.0}
-        return {**config, "class_weight": None} if task.is_classification else config
+        return {**config, **UNWEIGHTED} if task.is_classification else config
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -282,7 +285,7 @@ class LightGBM(Learner):
             "cat_smooth": FloatRange(1.0, 200.0, log=True),
             "min_data_per_group": IntRange(10, 1000, log=True),
         }
-        return _with_class_weight(space, task)
+        return _with_imbalance(space, task)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
@@ -291,7 +294,7 @@ class LightGBM(Learner):
         config = {"learning_rate": 0.05, "num_leaves": min(31, leaves.high), "min_child_samples": 20,
                   "colsample_bytree": 0.8, "subsample": 0.8, "reg_lambda": 1e-3, "reg_alpha": 1e-3,
                   "cat_smooth": 10.0, "min_data_per_group": 100}
-        return {**config, "class_weight": None} if task.is_classification else config
+        return {**config, **UNWEIGHTED} if task.is_classification else config
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         import lightgbm
@@ -351,14 +354,15 @@ class KNearestNeighbours(Learner):
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
-        return {"n_neighbors": IntRange(3, max(4, min(100, n_rows // 20)), log=True),
-                "weights": Choice(("uniform", "distance"))}
+        return _with_imbalance({"n_neighbors": IntRange(3, max(4, min(100, n_rows // 20)), log=True),
+                                "weights": Choice(("uniform", "distance"))}, task, weights=False)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
         neighbours = cls.search_space(n_rows, task)["n_neighbors"]
         assert isinstance(neighbours, IntRange)
-        return {"n_neighbors": min(15, neighbours.high), "weights": "distance"}
+        config = {"n_neighbors": min(15, neighbours.high), "weights": "distance"}
+        return {**config, "resample": "none"} if task.is_classification else config
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -379,19 +383,20 @@ class XGBoost(Learner):
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
-        return {
+        return _with_imbalance({
             "learning_rate": FloatRange(0.01, 0.3, log=True),
             "max_depth": IntRange(3, 10),
             "min_child_weight": FloatRange(0.5, 50.0, log=True),
             "subsample": FloatRange(0.5, 1.0),
             "colsample_bytree": FloatRange(0.4, 1.0),
             "reg_lambda": FloatRange(1e-3, 10.0, log=True),
-        }
+        }, task, weights=False)
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
-        return {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
-                "colsample_bytree": 0.8, "reg_lambda": 1.0}
+        config = {"learning_rate": 0.05, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
+                  "colsample_bytree": 0.8, "reg_lambda": 1.0}
+        return {**config, "resample": "none"} if task.is_classification else config
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         try:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.learn._learners import LEARNERS, Learner, by_priority
 from aiforge.learn._model import FeatureSet, build_preprocessor
+from aiforge.learn._resample import is_imbalanced, resample, split_resample
 from aiforge.spec import SearchSpec, TaskKind
 
 if TYPE_CHECKING:
@@ -113,6 +114,24 @@ class SearchContext:
                 self._encoded[key] = hit
         return hit
 
+    @property
+    def imbalanced(self) -> bool:
+        return self.task.is_classification and is_imbalanced(self.y)
+
+    def space(self, name: str, n_rows: int) -> dict[str, Any]:
+        """The learner's search space for this data: no resampling dimension when classes are balanced."""
+        space = LEARNERS[name].search_space(n_rows, self.task)
+        if not self.imbalanced:
+            space.pop("resample", None)
+        return space
+
+    def init_config(self, name: str, n_rows: int) -> dict[str, Any]:
+        """The learner's known-good configuration, inside ``space``."""
+        init = LEARNERS[name].init_config(n_rows, self.task)
+        if not self.imbalanced:
+            init.pop("resample", None)
+        return init
+
     def signed(self, value: float) -> float:
         return value if self.higher_is_better else -value
 
@@ -131,12 +150,14 @@ class SearchContext:
         scores: list[float] = []
         rounds: list[int] = []
         predictions: Any = None
-        fold_params, fold_deadline = dict(params), deadline
+        fold_deadline = deadline
         try:
+            method, fold_params = split_resample(params)
             for k, (train, valid) in enumerate(self.folds):
                 Xt, Xv, categorical, pre = self.encoded(type(learner), k)
+                Xt, yt = resample(method, Xt, self.y[train], categorical, self.seed)
                 estimator = learner.build(self.task, self.seed, self.threads_per_trial, categorical, dict(fold_params))
-                fitted = learner.fit(estimator, Xt, self.y[train], categorical, eval_set=(Xv, self.y[valid]),
+                fitted = learner.fit(estimator, Xt, yt, categorical, eval_set=(Xv, self.y[valid]),
                                      deadline=fold_deadline)
                 if fitted.rounds is not None:
                     rounds.append(fitted.rounds)
@@ -178,7 +199,7 @@ def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_r
     # the budget covers the search and the final refit: the search itself stops at REFIT_SHARE of it
     deadline = started + budget.seconds * (1 - REFIT_SHARE) if budget.seconds else None
     if spec.strategy in ("defaults", "grid"):
-        configs = _enumerated(learners, spec, n_rows, ctx.task)
+        configs = _enumerated(ctx, learners, spec, n_rows)
         limit = budget.trials
         return _run_listed(ctx, configs, limit=limit, deadline=deadline, parallel=parallel, on_trial=on_trial)
     trials = budget.trials or (None if budget.seconds else DEFAULT_TRIALS)
@@ -186,7 +207,7 @@ def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_r
                        parallel=parallel, on_trial=on_trial)
 
 
-def _enumerated(learners: list[str], spec: SearchSpec, n_rows: int, task: TaskKind) -> Iterator[tuple[str, dict]]:
+def _enumerated(ctx: SearchContext, learners: list[str], spec: SearchSpec, n_rows: int) -> Iterator[tuple[str, dict]]:
     """Known-good configurations first, then (grid) every grid point, round-robin over learners."""
     seen: set[tuple[str, str]] = set()
     learners = by_priority(learners)
@@ -199,14 +220,14 @@ def _enumerated(learners: list[str], spec: SearchSpec, n_rows: int, task: TaskKi
         return True
 
     for name in learners:
-        params = LEARNERS[name].init_config(n_rows, task)
+        params = ctx.init_config(name, n_rows)
         if fresh(name, params):
             yield name, params
     if spec.strategy != "grid":
         return
     grids = []
     for name in learners:
-        space = LEARNERS[name].search_space(n_rows, task)
+        space = ctx.space(name, n_rows)
         grids.append((name, _grid_points(space, spec.grid_points)))
     while grids:
         for entry in list(grids):
@@ -274,9 +295,9 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
             sampler = optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, group=True,
                                                  n_startup_trials=max(5, len(learners)), constant_liar=parallel > 1)
         study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_pruner(spec, len(ctx.folds)))
-    spaces = {name: LEARNERS[name].search_space(n_rows, ctx.task) for name in learners}
+    spaces = {name: ctx.space(name, n_rows) for name in learners}
     for name in by_priority(learners):
-        init = LEARNERS[name].init_config(n_rows, ctx.task)
+        init = ctx.init_config(name, n_rows)
         study.enqueue_trial({"learner": name, **{f"{name}.{p}": v for p, v in init.items()}})
     records: list[TrialRecord] = []
     lock = threading.Lock()

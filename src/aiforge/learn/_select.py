@@ -12,6 +12,7 @@ from aiforge.errors import AiforgeError
 from aiforge.learn._ensemble import WeightedEnsemble, select_ensemble
 from aiforge.learn._learners import LEARNERS
 from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, encode_labels
+from aiforge.learn._resample import resample, split_resample
 from aiforge.learn._search import SearchContext, TrialRecord, run_search
 from aiforge.learn._task import TaskInfo
 from aiforge.learn._threshold import ThresholdGoal, tune_threshold
@@ -319,6 +320,8 @@ def _fit_pipeline(name: str, task: TaskKind, features: FeatureSet, seed: int, n_
     learner = LEARNERS[name]()
     pre, categorical = build_preprocessor(features, encoding=learner.encoding, scale=learner.scale)
     encoded = pre.fit_transform(X[features.columns])
+    method, params = split_resample(params)
+    encoded, y = resample(method, encoded, y, categorical, seed)
     estimator = learner.build(task, seed, n_jobs, categorical, params)
     learner.fit(estimator, encoded, y, categorical)
     return Pipeline([("prep", pre), ("model", estimator)])
