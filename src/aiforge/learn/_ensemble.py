@@ -2,7 +2,9 @@
 
 The ensemble is a weighted average of refit trial models. It is kept only when its pooled
 out-of-fold score beats the best single trial's on the same rows: an ensemble that does not
-win on validation is not worth its extra prediction time.
+win on validation is not worth its extra prediction time. Prediction time counts: the selection
+takes at most ``max_members`` distinct models, and then drops the slowest members as long as the
+ensemble keeps ``keep_gain`` of its gain over the best single trial.
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ class EnsembleChoice:
 
 def select_ensemble(
     oof: dict[int, np.ndarray], y: np.ndarray, rows: np.ndarray, score: Callable[[np.ndarray, np.ndarray], float],
-    higher_is_better: bool, *, rounds: int = 20,
+    higher_is_better: bool, *, rounds: int = 20, max_members: int = 50, keep_gain: float = 1.0,
+    costs: dict[int, float] | None = None,
 ) -> EnsembleChoice | None:
-    """Forward selection with replacement: each round adds the trial that helps the average most."""
+    """Forward selection with replacement: each round adds the trial that helps the average most
+    (among the members already chosen, once there are ``max_members``); then the members that cost
+    the most prediction time (``costs``) are dropped while ``keep_gain`` of the gain remains."""
     import numpy as np
 
     if len(oof) < 2:
@@ -59,16 +64,43 @@ def select_ensemble(
     chosen: list[int] = []
     history: list[tuple[float, int]] = []
     for _ in range(rounds):
-        trial_scores = {n: sign * float(score(truth, (total + preds[n]) / (len(chosen) + 1))) for n in numbers}
-        pick = max(numbers, key=lambda n: (trial_scores[n], -n))
+        pool = sorted(set(chosen)) if len(set(chosen)) >= max_members else numbers
+        trial_scores = {n: sign * float(score(truth, (total + preds[n]) / (len(chosen) + 1))) for n in pool}
+        pick = max(pool, key=lambda n: (trial_scores[n], -n))
         chosen.append(pick)
         total = total + preds[pick]
         history.append((trial_scores[pick], len(chosen)))
     best_score, size = max(history, key=lambda h: (h[0], -h[1]))
     counts = Counter(chosen[:size])
     weights = {n: c / size for n, c in sorted(counts.items())}
+    if costs and len(weights) > 1 and keep_gain < 1.0:
+        floor = single[best_single] + keep_gain * (best_score - single[best_single])
+        weights, best_score = _drop_slow_members(weights, preds, truth, score, sign, costs, floor=floor)
     kept = len(weights) > 1 and best_score > single[best_single] + MIN_GAIN
     return EnsembleChoice(weights, sign * best_score, sign * single[best_single], best_single, kept)
+
+
+def _drop_slow_members(weights: dict[int, float], preds: dict[int, np.ndarray], truth: np.ndarray,
+                       score: Callable[[np.ndarray, np.ndarray], float], sign: float, costs: dict[int, float],
+                       *, floor: float) -> tuple[dict[int, float], float]:
+    """Drop members, slowest first, while the re-weighted ensemble scores at least ``floor``."""
+    import numpy as np
+
+    def scored(w: dict[int, float]) -> float:
+        total = sum(w.values())
+        blend = np.sum([preds[n] * (v / total) for n, v in w.items()], axis=0)
+        return sign * float(score(truth, blend))
+
+    current = scored(weights)
+    for number in sorted(weights, key=lambda n: -costs.get(n, 0.0)):
+        if len(weights) == 1:
+            break
+        rest = {n: v for n, v in weights.items() if n != number}
+        without = scored(rest)
+        if without >= floor:
+            weights, current = rest, without
+    total = sum(weights.values())
+    return {n: v / total for n, v in weights.items()}, current
 
 
 class WeightedEnsemble:

@@ -48,6 +48,7 @@ class TrialRecord:
     seconds: float = 0.0
     rounds: int | None = None  # boosting rounds chosen by early stopping (median over folds)
     error: str | None = None
+    predict_ms: float | None = None  # the model's prediction time per 1000 validation rows (encoding apart)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,6 +152,7 @@ class SearchContext:
         rounds: list[int] = []
         predictions: Any = None
         fold_deadline = deadline
+        predict_seconds, predicted_rows = 0.0, 0
         try:
             method, fold_params = split_resample(params)
             for k, (train, valid) in enumerate(self.folds):
@@ -165,7 +167,10 @@ class SearchContext:
                     # the deadline cut this fold: any later fold grows to the same size, so the folds agree
                     fold_params[learner.size_param] = fitted.rounds
                     fold_deadline = None
+                predict_started = time.perf_counter()
                 out = estimator.predict(Xv) if self.task is TaskKind.REGRESSION else estimator.predict_proba(Xv)
+                predict_seconds += time.perf_counter() - predict_started
+                predicted_rows += len(valid)
                 if predictions is None:
                     predictions = np.full((len(self.y), *np.shape(out)[1:]), np.nan)
                 predictions[valid] = out
@@ -188,7 +193,8 @@ class SearchContext:
             model = Pipeline([("prep", pre), ("model", estimator)])
         self._keep(number, float(np.mean(scores)), predictions, model)
         return TrialRecord(number, name, params, "complete", scores, float(np.mean(scores)),
-                           time.perf_counter() - started, int(statistics.median(rounds)) if rounds else None)
+                           time.perf_counter() - started, int(statistics.median(rounds)) if rounds else None,
+                           predict_ms=1000 * predict_seconds / max(1, predicted_rows))
 
 
 def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, parallel: int,

@@ -206,8 +206,11 @@ def select_and_fit(
     best = max(complete, key=lambda t: (ctx.signed(t.score or 0.0), -t.number))
     choice = None
     if ctx.oof and spec.ensemble.enabled:
+        costs = {t.number: t.predict_ms for t in trials if t.predict_ms is not None}
         choice = select_ensemble({n: p for n, (_, p) in ctx.oof.items()}, y_enc, ctx.validated_rows, objective.fn,
-                                 objective.higher_is_better, rounds=spec.ensemble.rounds)
+                                 objective.higher_is_better, rounds=spec.ensemble.rounds,
+                                 max_members=spec.ensemble.max_members, keep_gain=spec.ensemble.keep_gain,
+                                 costs=costs)
     by_number = {t.number: t for t in trials}
     if choice is not None and choice.kept and spec.search.budget.seconds:
         left = spec.search.budget.seconds - (time.perf_counter() - started)

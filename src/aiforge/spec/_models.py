@@ -204,6 +204,13 @@ class EnsembleSpec(_Strict):
     enabled: bool = Field(True, description="Try an ensemble; it is kept only when it wins on validation.")
     candidates: StrictInt = Field(15, ge=2, le=100, description="How many of the best trials may join.")
     rounds: StrictInt = Field(20, ge=2, le=200, description="Rounds of greedy selection (with replacement).")
+    max_members: StrictInt = Field(
+        5, ge=2, le=50, description="At most this many distinct models: each one adds to the prediction time."
+    )
+    keep_gain: float = Field(
+        0.9, gt=0, le=1, description="After selection, the slowest members are dropped while the ensemble keeps "
+        "this share of its gain over the best single trial (1: drop none that help).",
+    )
 
 
 class ThresholdSpec(_Strict):

@@ -1,0 +1,90 @@
+"""Greedy ensemble selection over out-of-fold predictions: kept only when it wins, bounded in
+members, and trimmed of slow members that add little."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from aiforge.learn._ensemble import WeightedEnsemble, select_ensemble
+from aiforge.spec import TaskKind
+
+N = 4000
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p[:, 1]))
+
+
+def _proba(score: np.ndarray) -> np.ndarray:
+    p = 1 / (1 + np.exp(-score))
+    return np.column_stack([1 - p, p])
+
+
+def _views(k: int, seed: int = 0) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """A target and ``k`` models, each seeing the signal through its own independent noise."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=N)
+    y = (signal + rng.normal(scale=0.5, size=N) > 0).astype(float)
+    return y, {i: _proba(signal + rng.normal(scale=1.5, size=N)) for i in range(k)}
+
+
+def test_models_with_independent_errors_make_an_ensemble_that_wins_and_is_kept() -> None:
+    y, oof = _views(3)
+    choice = select_ensemble(oof, y, np.arange(N), _auc, True)
+
+    assert choice is not None and choice.kept
+    assert len(choice.weights) == 3 and abs(sum(choice.weights.values()) - 1) < 1e-9
+    assert choice.score > choice.best_single_score + 0.01
+
+
+def test_copies_of_one_model_make_no_ensemble() -> None:
+    y, oof = _views(1)
+    choice = select_ensemble({0: oof[0], 1: oof[0].copy()}, y, np.arange(N), _auc, True)
+
+    assert choice is not None and not choice.kept
+
+
+def test_the_selection_takes_at_most_max_members_distinct_models() -> None:
+    y, oof = _views(8)
+    choice = select_ensemble(oof, y, np.arange(N), _auc, True, rounds=30, max_members=3)
+
+    assert choice is not None and choice.kept and len(choice.weights) == 3
+
+
+def test_a_slow_member_that_adds_little_is_dropped_while_most_of_the_gain_remains() -> None:
+    y, oof = _views(2, seed=1)
+    rng = np.random.default_rng(9)
+    # a third model: almost the average of the other two, so it adds little on its own
+    oof[2] = _proba(np.log(oof[0][:, 1] / oof[0][:, 0]) * 0.5 + np.log(oof[1][:, 1] / oof[1][:, 0]) * 0.5
+                    + rng.normal(scale=0.6, size=N))
+    costs = {0: 1.0, 1: 1.0, 2: 50.0}
+
+    full = select_ensemble(oof, y, np.arange(N), _auc, True, keep_gain=1.0, costs=costs)
+    trimmed = select_ensemble(oof, y, np.arange(N), _auc, True, keep_gain=0.9, costs=costs)
+
+    assert full is not None and trimmed is not None
+    assert 2 in full.weights
+    assert set(trimmed.weights) == {0, 1} and trimmed.kept
+    gain = full.score - full.best_single_score
+    assert trimmed.score >= full.best_single_score + 0.9 * gain - 1e-12
+
+
+def test_a_weighted_ensemble_averages_its_members_predictions() -> None:
+    class Fixed:
+        def __init__(self, p: np.ndarray) -> None:
+            self.p = p
+
+        def predict_proba(self, X: object) -> np.ndarray:
+            return self.p
+
+        def predict(self, X: object) -> np.ndarray:
+            return self.p[:, 1]
+
+    a, b = np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.5, 0.5], [0.6, 0.4]])
+    ensemble = WeightedEnsemble([(Fixed(a), 0.75), (Fixed(b), 0.25)], TaskKind.BINARY)
+
+    np.testing.assert_allclose(ensemble.predict_proba(None), 0.75 * a + 0.25 * b)
+    assert ensemble.predict(None).tolist() == [0, 1]
+    regression = WeightedEnsemble([(Fixed(a), 0.5), (Fixed(b), 0.5)], TaskKind.REGRESSION)
+    np.testing.assert_allclose(regression.predict(None), [0.3, 0.6])
