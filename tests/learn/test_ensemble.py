@@ -88,3 +88,39 @@ def test_a_weighted_ensemble_averages_its_members_predictions() -> None:
     assert ensemble.predict(None).tolist() == [0, 1]
     regression = WeightedEnsemble([(Fixed(a), 0.5), (Fixed(b), 0.5)], TaskKind.REGRESSION)
     np.testing.assert_allclose(regression.predict(None), [0.3, 0.6])
+
+
+def test_refit_members_of_one_encoding_share_one_encoder_and_predict_as_separate_pipelines_would() -> None:
+    import pandas as pd
+    import pyarrow as pa
+    from conftest import ACCURACY
+
+    from aiforge.learn import choose_features, resolve_task, select_and_fit
+    from aiforge.spec import Budget, EnsembleSpec, ModelSpec, ProblemSpec, SearchSpec
+
+    rng = np.random.default_rng(5)
+    n = 1500
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "green", "blue"], size=n)
+    signal = 2 * x1 + np.sin(3 * x2) + (colour == "red") * 1.5 + rng.normal(scale=0.8, size=n)
+    frame = pd.DataFrame({"x1": x1, "x2": x2, "colour": colour, "y": np.where(signal > 0.5, "yes", "no")})
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    task = resolve_task(ProblemSpec(task=TaskKind.BINARY, target="y"), table, where="aiforge.yaml:2 (problem)")
+    spec = ModelSpec(learners=["linear", "knn", "extra_trees", "lightgbm"],
+                     search=SearchSpec(strategy="defaults", cv=3, budget=Budget(trials=4)),
+                     ensemble=EnsembleSpec(candidates=4, keep_gain=1.0), seed=0, n_jobs=1)
+
+    model, report = select_and_fit(frame.drop(columns="y"), frame["y"], task, choose_features(table, "y"), spec,
+                                   ACCURACY)
+
+    assert report.best == "ensemble", report.ensemble
+    ensemble = model.pipeline
+    preps = {}
+    for pipe, _ in ensemble.members:
+        learner = pipe.named_steps["model"]
+        key = "onehot" if type(learner).__name__ in ("LogisticRegression", "KNeighborsClassifier") else "ordinal"
+        preps.setdefault(key, set()).add(id(pipe.named_steps["prep"]))
+    assert all(len(ids) == 1 for ids in preps.values())  # one encoder per kind of encoding
+    X = frame.drop(columns="y")[model.features.columns]
+    separate = sum(w * pipe.predict_proba(X) for pipe, w in ensemble.members)
+    np.testing.assert_allclose(ensemble.predict_proba(X), separate)

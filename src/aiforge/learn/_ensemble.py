@@ -104,18 +104,35 @@ def _drop_slow_members(weights: dict[int, float], preds: dict[int, np.ndarray], 
 
 
 class WeightedEnsemble:
-    """A weighted average of fitted pipelines' probabilities (classification) or values (regression)."""
+    """A weighted average of fitted pipelines' probabilities (classification) or values (regression).
+
+    Members that share one fitted encoder (``prep`` step) are fed its output computed once.
+    """
 
     def __init__(self, members: list[tuple[Any, float]], task: TaskKind) -> None:
         self.members = members
         self.task = task
 
+    def _outputs(self, X: Any, method: str) -> Any:
+        encoded: dict[int, Any] = {}
+        total: Any = 0
+        for pipe, weight in self.members:
+            steps = getattr(pipe, "named_steps", None)
+            if steps is None or "prep" not in steps:
+                total = total + weight * getattr(pipe, method)(X)
+                continue
+            prep = steps["prep"]
+            if id(prep) not in encoded:
+                encoded[id(prep)] = prep.transform(X)
+            total = total + weight * getattr(steps["model"], method)(encoded[id(prep)])
+        return total
+
     def predict_proba(self, X: Any) -> np.ndarray:
-        return sum(weight * pipe.predict_proba(X) for pipe, weight in self.members)
+        return self._outputs(X, "predict_proba")
 
     def predict(self, X: Any) -> np.ndarray:
         if self.task is TaskKind.REGRESSION:
-            return sum(weight * pipe.predict(X) for pipe, weight in self.members)
+            return self._outputs(X, "predict")
         return self.predict_proba(X).argmax(axis=1)
 
     def fit(self, X: Any, y: Any) -> WeightedEnsemble:

@@ -64,37 +64,24 @@ def choose_features(table: pa.Table, target: str, exclude: dict[str, str] | None
 
 
 def build_preprocessor(features: FeatureSet, *, encoding: str, scale: bool) -> tuple[Any, list[int]]:
-    """A ColumnTransformer for the learner's needs, and the output positions of categorical inputs."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+    """The input encoder for the learner's needs, and the output positions of categorical inputs."""
+    from aiforge.learn._encode import TabularEncoder
 
-    numeric_steps: list[Any] = [SimpleImputer(strategy="median")]
-    if scale:
-        numeric_steps.append(StandardScaler())
-    transformers: list[Any] = []
-    if features.numeric:
-        transformers.append(("num", make_pipeline(*numeric_steps), features.numeric))
-    categorical_positions: list[int] = []
-    if features.categorical:
-        as_text = SimpleImputer(strategy="constant", fill_value="(missing)")
-        if encoding == "onehot":
-            encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
-                                    max_categories=MAX_ONEHOT_CATEGORIES, sparse_output=False)
-        else:
-            encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                     max_categories=MAX_ORDINAL_CATEGORIES)
-            start = len(features.numeric)
-            categorical_positions = list(range(start, start + len(features.categorical)))
-        transformers.append(("cat", make_pipeline(
-            FunctionTransformer(_to_text, feature_names_out="one-to-one"), as_text, encoder
-        ), features.categorical))
-    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0), categorical_positions
+    onehot = encoding == "onehot"
+    encoder = TabularEncoder(numeric=list(features.numeric), categorical=list(features.categorical),
+                             encoding=encoding, scale=scale,
+                             max_categories=MAX_ONEHOT_CATEGORIES if onehot else MAX_ORDINAL_CATEGORIES,
+                             min_frequency=5 if onehot else 1)
+    start = len(features.numeric)
+    positions = [] if onehot else list(range(start, start + len(features.categorical)))
+    return encoder, positions
 
 
 def _to_text(X: Any) -> Any:
-    """Cast categorical inputs to text so that mixed types (True/'yes'/1) encode consistently."""
+    """Cast categorical inputs to text so that mixed types (True/'yes'/1) encode consistently.
+
+    Kept for models registered before ``TabularEncoder``: their pickled pipelines refer to it.
+    """
     import numpy as np
     import pandas as pd
 

@@ -232,11 +232,12 @@ def select_and_fit(
         score: float | None = choice.score
     elif choice is not None and choice.kept:
         members = []
+        encoders: dict[tuple[str, bool], tuple[Any, Any, list[int]]] = {}
         for number, weight in choice.weights.items():
             member = by_number[number]
             step(f"refit ensemble member: trial {number + 1} {member.learner}")
             members.append((_fit_pipeline(member.learner, task.kind, features, spec.seed, cores,
-                                          _refit_params(member, len(folds)), X, y_enc), weight))
+                                          _refit_params(member, len(folds)), X, y_enc, encoders), weight))
         estimator = WeightedEnsemble(members, task.kind)
         name, params = "ensemble", {"members": len(members)}
         score = choice.score
@@ -317,12 +318,21 @@ def _leaderboard(trials: list[TrialRecord], learners: list[str], ctx: SearchCont
 
 
 def _fit_pipeline(name: str, task: TaskKind, features: FeatureSet, seed: int, n_jobs: int,
-                  params: dict[str, Any], X: pd.DataFrame, y: np.ndarray) -> Any:
+                  params: dict[str, Any], X: pd.DataFrame, y: np.ndarray,
+                  encoders: dict[tuple[str, bool], tuple[Any, Any, list[int]]] | None = None) -> Any:
+    """The learner refit on ``X``; ``encoders`` shares one fitted encoder per kind of encoding between
+    the members of an ensemble (so that a prediction encodes its inputs once per kind)."""
     from sklearn.pipeline import Pipeline
 
     learner = LEARNERS[name]()
-    pre, categorical = build_preprocessor(features, encoding=learner.encoding, scale=learner.scale)
-    encoded = pre.fit_transform(X[features.columns])
+    key = (learner.encoding, learner.scale)
+    if encoders is not None and key in encoders:
+        pre, encoded, categorical = encoders[key]
+    else:
+        pre, categorical = build_preprocessor(features, encoding=learner.encoding, scale=learner.scale)
+        encoded = pre.fit_transform(X[features.columns])
+        if encoders is not None:
+            encoders[key] = (pre, encoded, categorical)
     method, params = split_resample(params)
     encoded, y = resample(method, encoded, y, categorical, seed)
     estimator = learner.build(task, seed, n_jobs, categorical, params)
