@@ -124,3 +124,18 @@ def test_a_trial_cut_while_another_has_completed_stops_after_that_fold() -> None
     assert record.status == "pruned"
     assert record.error == "stopped: the time budget ran out"
     assert len(record.fold_scores) == 1
+
+
+def test_a_refit_forest_predicts_in_one_thread() -> None:
+    import pandas as pd
+
+    from aiforge.learn._select import _fit_pipeline
+
+    X, y = _table(600)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(8)])
+    features = FeatureSet(list(frame.columns), [])
+    pipe = _fit_pipeline("extra_trees", TaskKind.BINARY, features, 0, 2,
+                         {"n_estimators": 20, "max_features": 0.5, "min_samples_leaf": 1}, frame, y)
+
+    assert pipe.named_steps["model"].n_jobs == 1
+    assert pipe.predict_proba(frame).shape == (600, 2)

@@ -227,6 +227,8 @@ def select_and_fit(
     t0 = time.perf_counter()
     if choice is not None and choice.kept and not choice.refit:
         # trained on the holdout split's training rows, validated on the rest: used as they are
+        for n in choice.weights:
+            LEARNERS[by_number[n].learner]().serve(ctx.models[n].named_steps["model"])
         estimator: Any = WeightedEnsemble([(ctx.models[n], w) for n, w in choice.weights.items()], task.kind)
         name, params = "ensemble", {"members": len(choice.weights), "refit": False}
         score: float | None = choice.score
@@ -337,4 +339,5 @@ def _fit_pipeline(name: str, task: TaskKind, features: FeatureSet, seed: int, n_
     encoded, y = resample(method, encoded, y, categorical, seed)
     estimator = learner.build(task, seed, n_jobs, categorical, params)
     learner.fit(estimator, encoded, y, categorical)
+    learner.serve(estimator)
     return Pipeline([("prep", pre), ("model", estimator)])
