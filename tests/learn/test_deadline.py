@@ -73,6 +73,17 @@ def test_a_forest_in_time_grows_every_tree_the_same_as_one_fit() -> None:
     np.testing.assert_allclose(stepped.predict_proba(X), whole.predict_proba(X))  # type: ignore[attr-defined]
 
 
+def test_a_forest_whose_refit_would_overrun_the_time_left_grows_the_trees_that_time_affords() -> None:
+    forest = TrialRecord(0, "random_forest", {"n_estimators": 200}, "complete", [0.8, 0.8], 0.8, 10.0)
+    # 5 s per fold on half the rows: 10 s to refit on all of them
+
+    assert _refit_params(forest, 2, seconds_left=60.0)["n_estimators"] == 200
+    assert _refit_params(forest, 2, seconds_left=5.0)["n_estimators"] == 100
+    assert _refit_params(forest, 2, seconds_left=-3.0)["n_estimators"] == FIRST_TREES
+    boosted = TrialRecord(1, "lightgbm", {"learning_rate": 0.1}, "complete", [0.8] * 2, 0.8, 10.0, rounds=100)
+    assert _refit_params(boosted, 2, seconds_left=1.0)["n_estimators"] == 150  # boosting is never cut short
+
+
 def test_the_refit_of_a_cut_forest_grows_the_trees_it_had_and_boosting_scales_its_rounds() -> None:
     forest = TrialRecord(0, "random_forest", {"n_estimators": 300, "max_features": 0.3}, "complete",
                          [0.8, 0.8], 0.8, 4.0, rounds=75)

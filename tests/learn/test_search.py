@@ -688,4 +688,6 @@ def test_an_ensemble_is_refit_only_when_its_members_fit_the_time_left(
 
 def test_the_refit_estimate_scales_a_trials_time_per_fold_to_the_whole_split() -> None:
     trial = TrialRecord(0, "linear", {}, "complete", [0.9, 0.9, 0.9], 0.9, seconds=6.0)
-    assert _refit_estimate(trial, 3) == pytest.approx(2.0 * 4 / 3)
+    assert _refit_estimate(trial, 3) == pytest.approx(2.0 * 3 / 2)  # a fold trained on 2/3 of the rows
+    holdout = TrialRecord(0, "linear", {}, "complete", [0.9], 0.9, seconds=2.0)
+    assert _refit_estimate(holdout, 1) == pytest.approx(2.0 / 0.8)

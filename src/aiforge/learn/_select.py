@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import AiforgeError
 from aiforge.learn._ensemble import WeightedEnsemble, select_ensemble
-from aiforge.learn._learners import LEARNERS
+from aiforge.learn._learners import FIRST_TREES, LEARNERS
 from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, encode_labels
 from aiforge.learn._resample import resample, split_resample
 from aiforge.learn._search import SearchContext, TrialRecord, run_search
@@ -244,7 +244,8 @@ def select_and_fit(
         name, params = "ensemble", {"members": len(members)}
         score = choice.score
     else:
-        params = _refit_params(best, len(folds))
+        left = spec.search.budget.seconds - (time.perf_counter() - started) if spec.search.budget.seconds else None
+        params = _refit_params(best, len(folds), left)
         estimator = _fit_pipeline(best.learner, task.kind, features, spec.seed, cores, params, X, y_enc)
         name, score = best.learner, best.score
         step(f"refit {best.learner} on the whole training split")
@@ -281,19 +282,28 @@ def ensemble_refit_fits(needed: float, left: float, single: float) -> bool:
 
 
 def _refit_estimate(trial: TrialRecord, folds: int) -> float:
-    """Seconds to refit a trial on the whole training split, from its time per fold."""
-    return trial.seconds / max(1, len(trial.fold_scores) or folds) * (1 + 1 / max(1, folds))
+    """Seconds to refit a trial on the whole training split, from its time per fold (a fold trains on
+    (k-1)/k of the rows; a holdout on 1 - HOLDOUT_SHARE of them)."""
+    grow = 1 / (1 - HOLDOUT_SHARE) if folds <= 1 else folds / (folds - 1)
+    return trial.seconds / max(1, len(trial.fold_scores) or folds) * grow
 
 
-def _refit_params(trial: TrialRecord, folds: int) -> dict[str, Any]:
+def _refit_params(trial: TrialRecord, folds: int, seconds_left: float | None = None) -> dict[str, Any]:
     """The trial's configuration, grown to the size its folds chose: boosting refits with the rounds
     early stopping kept, scaled to the larger training set; a forest the deadline cut, with the trees
-    it grew."""
+    it grew. A forest whose refit would overrun ``seconds_left`` grows the trees that time affords
+    (at least ``FIRST_TREES``)."""
     params = dict(trial.params)
     learner = LEARNERS[trial.learner]
     if trial.rounds is not None and learner.size_param is not None:
         scale = 1 + 1 / max(1, folds) if learner.boosting else 1.0
         params[learner.size_param] = max(1, int(trial.rounds * scale))
+    size = params.get(learner.size_param) if learner.size_param else None
+    if seconds_left is not None and size and not learner.boosting:
+        estimate = _refit_estimate(trial, folds)
+        if estimate > seconds_left:
+            assert learner.size_param is not None
+            params[learner.size_param] = max(FIRST_TREES, min(int(size), int(size * max(0.0, seconds_left) / estimate)))
     return params
 
 
