@@ -244,8 +244,9 @@ def select_and_fit(
         name, params = "ensemble", {"members": len(members)}
         score = choice.score
     else:
-        left = spec.search.budget.seconds - (time.perf_counter() - started) if spec.search.budget.seconds else None
-        params = _refit_params(best, len(folds), left)
+        budget = spec.search.budget.seconds
+        time_left = budget - (time.perf_counter() - started) if budget else None
+        params = _refit_params(best, len(folds), time_left)
         estimator = _fit_pipeline(best.learner, task.kind, features, spec.seed, cores, params, X, y_enc)
         name, score = best.learner, best.score
         step(f"refit {best.learner} on the whole training split")
