@@ -32,8 +32,14 @@ import pyarrow as pa
 sys.path.insert(0, str(Path(__file__).parent))
 import datasets  # noqa: E402
 
+from aiforge.errors import AiforgeError  # noqa: E402
 from aiforge.evaluate import METRICS  # noqa: E402
-from aiforge.learn import LEARNERS, choose_features, select_and_fit  # noqa: E402
+from aiforge.learn import (  # noqa: E402
+    LEARNERS,
+    _portfolio,  # noqa: E402
+    choose_features,
+    select_and_fit,
+)
 from aiforge.learn._model import encode_labels  # noqa: E402
 from aiforge.learn._portfolio import FORMAT, fit_to_space  # noqa: E402
 from aiforge.learn._search import SearchContext  # noqa: E402
@@ -43,6 +49,7 @@ from aiforge.spec import Budget, EnsembleSpec, ModelSpec, ProblemSpec, SearchSpe
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "src" / "aiforge" / "learn" / "portfolio.json"
+RESULTS = Path(__file__).parent / "results"
 METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 KEEP = 1  # candidates per (data set, learner): its best configuration
 
@@ -65,7 +72,11 @@ def _collect(data: dict[str, Any], name: str, trials: int) -> list[dict[str, Any
     metric = METRICS[METRIC[data["meta"].task]]
     spec = ModelSpec(learners=[name], search=SearchSpec(strategy="bayesian", cv=3, budget=Budget(trials=trials)),
                      ensemble=EnsembleSpec(enabled=False), seed=0, n_jobs=2)
-    _, report = select_and_fit(data["X"], data["y"], data["task"], data["features"], spec, metric.objective())
+    try:
+        _, report = select_and_fit(data["X"], data["y"], data["task"], data["features"], spec, metric.objective())
+    except AiforgeError as exc:  # a learner that fails on this data set contributes no candidate
+        print(f"collect {data['meta'].name:16} {name:24} failed: {exc.message}", flush=True)
+        return []
     sign = 1.0 if metric.higher_is_better else -1.0
     done = sorted((t for t in report.trials if t.status == "complete"), key=lambda t: -sign * (t.score or 0.0))
     return [dict(t.params) for t in done[:KEEP]]
@@ -122,6 +133,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
+    # the searches that collect candidates must not start from the portfolio being rebuilt
+    _portfolio._load = lambda: {}  # type: ignore[assignment]
     started = time.perf_counter()
     names = list(datasets.LOADERS) if args.datasets == "all" else args.datasets.split(",")
     prepared = [_prepare(datasets.LOADERS[n]()) for n in names]
@@ -140,6 +153,7 @@ def main() -> None:
     learned: dict[str, dict[str, list[dict[str, Any]]]] = {}
     init_regret: dict[str, dict[str, float]] = {}
     table: list[tuple[str, str, int, float, float, float]] = []
+    matrices: dict[str, Any] = {}  # learner/kind -> the signed CV scores of every configuration on every data set
     for (name, kind), found in sorted(candidates.items()):
         same_kind = [d for d in prepared if d["meta"].task == kind]
         scores: dict[str, list[float | None]] = {}
@@ -147,10 +161,16 @@ def main() -> None:
             ctx = _context(data)
             init = ctx.init_config(name, len(data["X"]))
             scores[data["meta"].name] = [_score(ctx, data, name, p) for _, p in found] + [_score(ctx, data, name, init)]
+        scores = {d: row for d, row in scores.items() if any(v is not None for v in row)}
+        if not scores:
+            continue
+        matrices[f"{name}/{kind}"] = {"configs": [o for o, _ in found] + ["known-good"], "scores": scores}
         regrets = _regrets(scores)
         init_index = len(found)
         candidate_regrets = {d: row[:init_index] for d, row in regrets.items()}
         chosen = _greedy(candidate_regrets, args.size)
+        if not chosen:
+            continue
         first = statistics.fmean(row[chosen[0]] for row in regrets.values())
         together = statistics.fmean(min(row[i] for i in chosen) for row in regrets.values())
         init_mean = statistics.fmean(row[init_index] for row in regrets.values())
@@ -175,6 +195,8 @@ def main() -> None:
         "build_seconds": round(time.perf_counter() - started, 1),
     }
     args.out.write_text(json.dumps(result, indent=1, default=_json) + "\n", encoding="utf-8")
+    RESULTS.mkdir(exist_ok=True)  # the score matrices, for later analysis (e.g. leave-one-data-set-out)
+    (RESULTS / "matrices.json").write_text(json.dumps(matrices, default=_json) + "\n", encoding="utf-8")
     print(f"\nwrote {args.out} in {result['build_seconds']:.0f} s\n")
     print("| learner | task | data sets | known-good config | portfolio's first | known-good + portfolio |")
     print("|---|---|---|---|---|---|")
