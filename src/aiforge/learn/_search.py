@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.learn._learners import LEARNERS, Learner, by_priority
 from aiforge.learn._model import FeatureSet, build_preprocessor
+from aiforge.learn._portfolio import portfolio_configs
 from aiforge.learn._resample import is_imbalanced, resample, split_resample
 from aiforge.spec import SearchSpec, TaskKind
 
@@ -302,9 +303,8 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
                                                  n_startup_trials=max(5, len(learners)), constant_liar=parallel > 1)
         study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_pruner(spec, len(ctx.folds)))
     spaces = {name: ctx.space(name, n_rows) for name in learners}
-    for name in by_priority(learners):
-        init = ctx.init_config(name, n_rows)
-        study.enqueue_trial({"learner": name, **{f"{name}.{p}": v for p, v in init.items()}})
+    for name, params in warm_start(ctx, learners, n_rows, spaces):
+        study.enqueue_trial({"learner": name, **{f"{name}.{p}": v for p, v in params.items()}})
     records: list[TrialRecord] = []
     lock = threading.Lock()
 
@@ -335,6 +335,22 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.optimize(objective, n_trials=n_trials, n_jobs=parallel, catch=())
     return sorted(records, key=lambda r: r.number)
+
+
+def warm_start(ctx: SearchContext, learners: list[str], n_rows: int,
+               spaces: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The configurations a random or Bayesian search tries first: each learner's known-good one
+    (cheapest and strongest learners first), then the portfolio's, round-robin over learners. A
+    portfolio configuration takes the known-good values of the parameters it lacks."""
+    ordered = by_priority(learners)
+    inits = {name: ctx.init_config(name, n_rows) for name in ordered}
+    queue: list[tuple[str, dict[str, Any]]] = [(name, inits[name]) for name in ordered]
+    extra = {name: [{**inits[name], **c} for c in portfolio_configs(name, spaces[name], ctx.task)] for name in ordered}
+    for rank in range(max((len(c) for c in extra.values()), default=0)):
+        for name in ordered:
+            if rank < len(extra[name]) and (name, extra[name][rank]) not in queue:
+                queue.append((name, extra[name][rank]))
+    return queue
 
 
 def _pruner(spec: SearchSpec, folds: int) -> Any:
