@@ -42,8 +42,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def write_income_project(folder: Path, *, rows: int = 2500, kpis: str = "  - {metric: roc_auc, min: 0.80}",
-                         learners: str = "[linear, lightgbm]", extra: str = "") -> Path:
-    """A small copy of the Adult example (first ``rows`` rows) with its project file."""
+                         learners: str = "[linear, lightgbm]", extra: str = "", checks: str = "") -> Path:
+    """A small copy of the Adult example (first ``rows`` rows) with its project file; ``checks`` are
+    lines added to its ``checks:`` section (e.g. ``"  fairness: {sensitive: [sex]}"``)."""
     (folder / "data").mkdir(parents=True, exist_ok=True)
     with ADULT.open(encoding="utf-8") as src, (folder / "data" / "adult.csv").open("w", encoding="utf-8") as dst:
         for i, line in enumerate(src):
@@ -69,7 +70,7 @@ model:
   seed: 7
 checks:
   importance: {{repeats: 2, max_rows: 300}}
-{extra}""",
+{checks + chr(10) if checks else ""}{extra}""",
         encoding="utf-8",
     )
     return project

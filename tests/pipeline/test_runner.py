@@ -104,6 +104,11 @@ def test_start_records_a_running_run(workspace: Workspace, project: ProjectFile)
     assert run.ended_at is None and run.stages == []
 
 
+def _own(outputs: dict[str, Any]) -> dict[str, Any]:
+    """A stage's outputs without the cost the recorder adds to them."""
+    return {k: v for k, v in outputs.items() if k != "_cost"}
+
+
 def test_a_computed_stage_is_recorded_with_its_outputs_and_input_hash(
     workspace: Workspace, project: ProjectFile
 ) -> None:
@@ -114,14 +119,16 @@ def test_a_computed_stage_is_recorded_with_its_outputs_and_input_hash(
     out = rec.stage("snapshot", {"source": "abc"}, compute, note=lambda o: f"{o['rows']} rows")
     rec.finish(RunStatus.SUCCEEDED, summary={"model": "v1"})
 
+    cost = out.pop("_cost")
     assert out == {"rows": 10, "_artifacts": []}
+    assert set(cost) == {"seconds", "cpu_seconds", "rss_bytes"} and cost["cpu_seconds"] >= 0 < cost["rss_bytes"]
     assert compute.calls == 1
     run = get_run(workspace, rec.run_id)
     assert run.status == "succeeded" and run.summary == {"model": "v1"} and run.ended_at is not None
     [stage] = run.stages
     assert stage.name == "snapshot"
     assert stage.status == StageStatus.SUCCEEDED.value
-    assert stage.outputs == {"rows": 10, "_artifacts": []}
+    assert stage.outputs == {"rows": 10, "_artifacts": [], "_cost": cost}
     assert stage.input_hash == input_hash({"stage": "snapshot", "key": {"source": "abc"}})
     assert stage.error is None and stage.seconds is not None and stage.seconds >= 0
     assert stage.to_json()["outputs"] == {"rows": 10}  # private keys stay private
@@ -154,7 +161,7 @@ def test_the_same_key_in_a_later_run_is_reused(workspace: Workspace, project: Pr
     out = second.stage("snapshot", {"v": 1}, compute)
 
     assert compute.calls == 0
-    assert out == {"id": artifact, "_artifacts": [artifact]}
+    assert _own(out) == {"id": artifact, "_artifacts": [artifact]}
     [stage] = get_run(workspace, second.run_id).stages
     assert stage.status == StageStatus.CACHED.value
     assert stage.outputs == out
@@ -179,11 +186,11 @@ def test_force_recomputes_a_cached_stage(workspace: Workspace, project: ProjectF
     compute = Counting({"score": 2})
     out = forced.stage("train", "k", compute)
 
-    assert compute.calls == 1 and out == {"score": 2}
+    assert compute.calls == 1 and _own(out) == {"score": 2}
     assert get_run(workspace, forced.run_id).stages[0].status == StageStatus.SUCCEEDED.value
     # the fresh outputs replaced the cache entry
     later = Counting({"score": 3})
-    assert _start(workspace, project).stage("train", "k", later) == {"score": 2}
+    assert _own(_start(workspace, project).stage("train", "k", later)) == {"score": 2}
     assert later.calls == 0
 
 
@@ -206,7 +213,7 @@ def test_a_cache_entry_whose_artifact_is_gone_is_recomputed(workspace: Workspace
     out = rec.stage("split", "k", compute)
 
     assert compute.calls == 1
-    assert out == {"_artifacts": [kept], "again": True}
+    assert _own(out) == {"_artifacts": [kept], "again": True}
     assert get_run(workspace, rec.run_id).stages[0].status == StageStatus.SUCCEEDED.value
 
 

@@ -387,7 +387,7 @@ REGISTRY_CASES = [
     pytest.param(
         edit("[linear, lightgbm]", "[linear, lightgmb]"),
         r"^unknown learner 'lightgmb'$", r"aiforge\.yaml:13 \(model\.learners\[1\]\)$",
-        r"^one of extra_trees, hist_gradient_boosting, knn, lightgbm, linear, random_forest, xgboost$",
+        r"^one of dp_linear, extra_trees, hist_gradient_boosting, knn, lightgbm, linear, random_forest, xgboost$",
         r"^did you mean 'lightgbm'\?$",
         id="unknown-learner",
     ),
@@ -434,8 +434,19 @@ REGISTRY_CASES = [
     ),
     pytest.param(
         edit("{metric: roc_auc, min: 0.8}", "{metric: f1, min: 0.8, sensitive: sex}"),
-        r"^KPI 'f1' names a sensitive attribute", r"aiforge\.yaml:7 \(kpis\[0\]\.sensitive\)$",
-        None, r"remove 'sensitive:'", id="fairness-kpi-not-available",
+        r"^KPI 'f1' is not measured per sensitive attribute", r"aiforge\.yaml:7 \(kpis\[0\]\.sensitive\)$",
+        None, r"remove 'sensitive:'", id="sensitive-on-a-model-metric",
+    ),
+    pytest.param(
+        edit("{metric: roc_auc, min: 0.8}", "{metric: demographic_parity_difference, max: 0.1}"),
+        r"^KPI 'demographic_parity_difference' is measured per sensitive attribute, but names none",
+        r"aiforge\.yaml:7 \(kpis\[0\]\)$", None, r"sensitive: sex", id="fairness-kpi-without-attribute",
+    ),
+    pytest.param(
+        edit("{metric: roc_auc, min: 0.8}", "{metric: attack_success_rate, max: 0.1}")
+        + "checks: {robustness: {enabled: false}}\n",
+        r"^KPI 'attack_success_rate' needs the robustness check, which is disabled",
+        r"aiforge\.yaml:7 \(kpis\[0\]\.metric\)$", None, r"checks\.robustness\.enabled", id="kpi-on-disabled-check",
     ),
 ]
 

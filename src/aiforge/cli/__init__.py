@@ -26,6 +26,8 @@ A session, from scratch:
   aiforge runs                       # what ran, newest first (add --json for scripts)
   aiforge trials RUN_ID              # every configuration the search tried, best first
   aiforge models                     # registered versions and their aliases
+  aiforge card churn 1               # the model card: metrics, fairness, robustness, privacy, energy
+  aiforge explain churn --input customer.json   # why the model predicts what it does, per column
   aiforge promote churn 1 --to production
 
 Exit codes: 0 ok, 1 a KPI gate or training failed, 2 bad input (nothing was written).
@@ -329,6 +331,94 @@ def report(ctx: click.Context, run_id: str, open_browser: bool, output: Path | N
         click.echo(str(path))
     if open_browser:
         webbrowser.open(path.absolute().as_uri())
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version", type=int, required=False)
+@click.option("--html", "as_html", is_flag=True, help="The HTML card instead of Markdown.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the card to this file instead of printing it.")
+@json_option
+@click.pass_context
+@handles_errors
+def card(ctx: click.Context, name: str, version: int | None, as_html: bool, output: Path | None,
+         as_json: bool) -> None:
+    """Print the model card of NAME VERSION (default: the latest version).
+
+    Every registered version has one: intended use, data, metrics, KPI gate, fairness, robustness,
+    privacy, energy, explanations and limitations, as Markdown or self-contained HTML.
+    """
+    from aiforge.cli._console import print_json
+    from aiforge.registry import ModelRegistry
+    from aiforge.workspace import Workspace
+
+    registry = ModelRegistry(Workspace.open(_settings(ctx), create=False))
+    v = registry.get(name, version) if version is not None else registry.latest(name)
+    text = registry.document(v, "card_html" if as_html else "card_md")
+    if output is not None:
+        output.write_bytes(text)
+    if as_json:
+        print_json({"name": v.name, "version": v.version, "format": "html" if as_html else "markdown",
+                    "output": str(output) if output else None, **({} if output else {"card": text.decode()})})
+    elif output is not None:
+        click.echo(str(output))
+    else:
+        click.echo(text.decode(), nl=False)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version", type=int, required=False)
+@click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The records: a CSV file with a header row, or JSON (one object or a list of objects).")
+@click.option("--top", default=10, show_default=True, help="Contributions shown per record (0: all).")
+@json_option
+@click.pass_context
+@handles_errors
+def explain(ctx: click.Context, name: str, version: int | None, input_file: Path, top: int, as_json: bool) -> None:
+    """Explain model NAME VERSION's predictions (default: the latest version) for the records in --input.
+
+    For each record: the base value (the average output), each input column's contribution, and the
+    output they add up to: exact tree SHAP for LightGBM, XGBoost and forests, a sampling estimate
+    (against stored training rows) for other models.
+    """
+    import json
+
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.errors import DataError
+    from aiforge.registry import ModelRegistry, explain_version
+    from aiforge.workspace import Workspace
+
+    records: Any
+    if input_file.suffix.lower() == ".json":
+        try:
+            records = json.loads(input_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"{input_file} is not valid JSON: {exc}", where=str(input_file),
+                            hint="write one object, or a list of objects, keyed by column name") from exc
+        records = [records] if isinstance(records, dict) else records
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise DataError("the JSON must be an object or a list of objects", where=str(input_file),
+                            hint='e.g. [{"age": 39, "sex": "Male", ...}]')
+    else:
+        import pandas as pd
+
+        records = pd.read_csv(input_file)
+    registry = ModelRegistry(Workspace.open(_settings(ctx), create=False))
+    v = registry.get(name, version) if version is not None else registry.latest(name)
+    result = explain_version(registry, v, records, top=top or None)
+    if as_json:
+        print_json(result)
+        return
+    out.print(f"{result['name']} v{result['version']} ({result['learner']}): {result['method']}, "
+              f"contributions in {result['space']}")
+    for i, row in enumerate(result["rows"]):
+        rows = [[c["feature"], str(c["value"]), f"{c['contribution']:+.4f}"] for c in row["contributions"]]
+        if row.get("other"):
+            rows.append([f"({row['other']['features']} other columns)", "", f"{row['other']['contribution']:+.4f}"])
+        out.print(table(f"record {i + 1}: base {row['base']:.4f} -> output {row['output']:.4f}",
+                        ["column", "value", "contribution"], rows))
 
 
 def main() -> None:

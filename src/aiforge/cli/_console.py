@@ -138,14 +138,16 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 def kpi_table(results: list[dict[str, Any]]) -> Table:
+    from aiforge.evaluate._gate import figure
+
     table = Table(title="KPI gate", title_justify="left")
     for col in ("KPI", "value", "bound", "result", "margin"):
         table.add_column(col, justify="right" if col in ("value", "margin") else "left")
     for r in results:
-        value = "—" if r["value"] is None else f"{r['value']:.4f}"
-        margin = "—" if r["margin"] is None else f"{r['margin']:+.4f}"
+        value = "—" if r["value"] is None else figure(r["value"])
+        margin = "—" if r["margin"] is None else figure(r["margin"], sign=True)
         verdict = "[green]pass[/]" if r["passed"] else "[red]FAIL[/]"
-        table.add_row(r["kpi"], value, f"{r['bound']} {r['threshold']:g}", verdict, margin)
+        table.add_row(escape(r["kpi"]), value, f"{r['bound']} {r['threshold']:g}", verdict, margin)
     return table
 
 

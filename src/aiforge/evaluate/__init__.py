@@ -1,22 +1,36 @@
-"""Evaluation: metrics, held-out evaluation, KPI gates, and the HTML run report."""
+"""Evaluation: metrics, held-out evaluation, trustworthiness checks, KPI gates, the run report."""
 
+from aiforge.evaluate import _energy, _fairness, _label_noise, _privacy, _robustness  # noqa: F401  (the checks register on import)
+from aiforge.evaluate._card import ModelCard, render_model_card
+from aiforge.evaluate._checks import CHECK_METRICS, CHECKS, CheckContext, CheckMetric, CheckResult, run_checks
 from aiforge.evaluate._evaluation import Evaluation, evaluate_model
+from aiforge.evaluate._explain import Explanation, explain_rows
 from aiforge.evaluate._gate import GateVerdict, KpiResult, evaluate_gate
 from aiforge.evaluate._metrics import METRICS, Metric, compute_metrics, decided, default_metric, metrics_for
 from aiforge.evaluate._report import ReportInput, render_report
 
 __all__ = [
+    "CHECKS",
+    "CHECK_METRICS",
     "METRICS",
+    "CheckContext",
+    "CheckMetric",
+    "CheckResult",
     "Evaluation",
+    "Explanation",
     "GateVerdict",
     "KpiResult",
     "Metric",
+    "ModelCard",
     "ReportInput",
     "compute_metrics",
     "decided",
     "default_metric",
     "evaluate_gate",
     "evaluate_model",
+    "explain_rows",
     "metrics_for",
+    "render_model_card",
     "render_report",
+    "run_checks",
 ]

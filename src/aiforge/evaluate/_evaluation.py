@@ -111,6 +111,19 @@ def _curves(y: np.ndarray, output: np.ndarray) -> dict[str, dict[str, list[float
     return {"roc": {"fpr": fpr_t, "tpr": tpr_t}, "pr": {"recall": rec_t, "precision": prec_t}}
 
 
+class _Fitted:
+    """A fitted model as scikit-learn's permutation_importance wants one (it checks for ``fit``)."""
+
+    def __init__(self, model: TabularModel) -> None:
+        self.model = model
+
+    def fit(self, X: Any, y: Any = None) -> _Fitted:
+        raise TypeError("permutation importance scores a fitted model; it never refits it")
+
+    def raw_output(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model.raw_output(X)
+
+
 def _permutation_importance(
     model: TabularModel, X: pd.DataFrame, y: np.ndarray, metric: Metric, check: ImportanceCheck, seed: int
 ) -> list[dict[str, Any]]:
@@ -120,15 +133,14 @@ def _permutation_importance(
 
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(y), size=min(len(y), check.max_rows), replace=False))
-    columns = model.features.columns
+    columns = model.input_columns  # a fairness post-processor also reads the sensitive attribute
     sign = 1.0 if metric.higher_is_better else -1.0
 
     def score(estimator: Any, X_: pd.DataFrame, y_: np.ndarray) -> float:
-        out = estimator.predict(X_) if model.task is TaskKind.REGRESSION else estimator.predict_proba(X_)
-        return sign * metric(y_, out)
+        return sign * metric(y_, estimator.raw_output(X_))
 
     result = permutation_importance(
-        model.pipeline, X.iloc[take][columns], y[take], scoring=score, n_repeats=check.repeats,
+        _Fitted(model), X.iloc[take][columns], y[take], scoring=score, n_repeats=check.repeats,
         random_state=seed, n_jobs=1,
     )
     ranked = [

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from aiforge.evaluate._checks import CHECK_METRICS
 from aiforge.evaluate._metrics import METRICS
 from aiforge.spec import Kpi
 
@@ -58,10 +59,11 @@ class GateVerdict:
 
 
 def evaluate_gate(kpis: list[Kpi], metrics: dict[str, float]) -> GateVerdict:
-    """Check every KPI (each bound separately) against the measured metrics."""
+    """Check every KPI (each bound separately) against the measured metrics and check figures
+    (a KPI with ``sensitive:`` reads the figure ``metric[attribute]``)."""
     results: list[KpiResult] = []
     for kpi in kpis:
-        value = metrics.get(kpi.metric)
+        value = metrics.get(kpi.label)
         for bound, threshold in ((">=", kpi.min), ("<=", kpi.max)):
             if threshold is None:
                 continue
@@ -69,17 +71,29 @@ def evaluate_gate(kpis: list[Kpi], metrics: dict[str, float]) -> GateVerdict:
     return GateVerdict(passed=all(r.passed for r in results), results=results)
 
 
+def figure(value: float, *, sign: bool = False) -> str:
+    """4 decimals, or 4 significant digits for values too small for them (energy in kWh)."""
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:+.4g}" if sign else f"{value:.4g}"
+    return f"{value:+.4f}" if sign else f"{value:.4f}"
+
+
 def _check(kpi: Kpi, value: float | None, bound: str, threshold: float) -> KpiResult:
+    check = CHECK_METRICS.get(kpi.metric)
     if value is None or math.isnan(value):
+        why = (f"the {check.check} check did not measure it" if check is not None
+               else "it could not be measured on the test split")
+        hint = f": {check.hint}" if check is not None and check.hint else ""
         return KpiResult(kpi.label, kpi.metric, None, bound, threshold, False, None,
-                         f"{kpi.label} could not be measured on the test split, so it cannot pass")
+                         f"{kpi.label}: {why}, so it cannot pass{hint}")
     margin = value - threshold if bound == ">=" else threshold - value
     passed = margin >= 0
     if passed:
-        message = f"{kpi.label} = {value:.4f} {bound} {threshold:g} (margin {margin:+.4f})"
+        message = f"{kpi.label} = {figure(value)} {bound} {threshold:g} (margin {figure(margin, sign=True)})"
     else:
         word = "below the minimum" if bound == ">=" else "above the maximum"
         metric = METRICS.get(kpi.metric)
-        hint = _HINTS[metric.higher_is_better if metric else True]
-        message = f"{kpi.label} = {value:.4f} is {abs(margin):.4f} {word} {threshold:g}: {hint}"
+        hint = check.hint if check is not None and check.hint else _HINTS[metric.higher_is_better if metric else True]
+        where = f"{check.check} check: " if check is not None else ""
+        message = f"{where}{kpi.label} = {figure(value)} is {figure(abs(margin))} {word} {threshold:g}: {hint}"
     return KpiResult(kpi.label, kpi.metric, value, bound, threshold, passed, margin, message)

@@ -10,7 +10,7 @@ import io
 import math
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from aiforge.data import DatasetSnapshot, DataSplit
+    from aiforge.evaluate._checks import CheckResult
     from aiforge.evaluate._evaluation import Evaluation
     from aiforge.evaluate._gate import GateVerdict
     from aiforge.learn import SelectionReport, TaskInfo
@@ -37,7 +38,7 @@ _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;margin:0;
  background:#f8fafc}
 main{max-width:1100px;margin:0 auto;padding:24px}
-section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px 20px;margin:16px 0}
+section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px 20px;margin:16px 0;overflow-x:auto}
 h1{margin:0 0 4px;font-size:26px} h2{margin:0 0 12px;font-size:18px} h3{font-size:15px;margin:8px 0}
 .muted{color:#6b7280} .desc{white-space:pre-wrap}
 .badge{display:inline-block;padding:6px 16px;border-radius:6px;font-weight:700;font-size:18px;color:#fff}
@@ -75,13 +76,16 @@ class ReportInput:
     verdict: GateVerdict
     model: dict[str, Any] | None
     lineage: dict[str, Any]
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    mitigation: dict[str, Any] | None = None
 
 
 def render_report(inp: ReportInput) -> str:
     """The full HTML document for one run."""
     sections = [
         _header(inp), _gate(inp.verdict), _metrics(inp.evaluation), _plots(inp),
-        _importance(inp.evaluation), _leaderboard(inp.selection), _data(inp), _lineage(inp.lineage),
+        _importance(inp.evaluation), *_checks(inp), _leaderboard(inp.selection), _data(inp),
+        _lineage(inp.lineage),
     ]
     title = f"{inp.project} · run {inp.run_id}"
     return (
@@ -211,6 +215,136 @@ def _importance(ev: Evaluation) -> str:
     return _section("importance", "Feature importance", note + _importance_svg(ev.importance, metric))
 
 
+_CHECK_TITLES = {
+    "fairness": "Fairness", "explain": "Explanations", "robustness": "Robustness", "label_noise":
+    "Label noise and outliers", "privacy": "Privacy", "energy": "Energy and carbon",
+}
+_MAX_DETAIL_ROWS = 25
+
+
+def _checks(inp: ReportInput) -> list[str]:
+    """One section per trustworthiness check: status, method, figures (KPI-able), then its details."""
+    out = []
+    for name, result in inp.checks.items():
+        title = _CHECK_TITLES.get(name, name.replace("_", " ").capitalize())
+        if result.status != "ok":
+            word = "skipped" if result.status == "skipped" else "<b>failed</b>"
+            out.append(_section(f"check-{name}", title, f"<p class=\"muted\">{word}: {_e(result.reason)}</p>"))
+            continue
+        body = f"<p class=\"muted\">{_e(result.method)} ({result.seconds:.1f} s)</p>" if result.method else ""
+        if name == "fairness" and inp.mitigation:
+            body += (f"<p>Mitigation <b>{_e(inp.mitigation['method'])}</b> protects "
+                     f"<b>{_e(inp.mitigation['attribute'])}</b>; the registered model is "
+                     f"<b>{_e(inp.mitigation['learner'])}</b>.</p>")
+        if result.metrics:
+            rows = [("", [_e(k), _num(v)]) for k, v in result.metrics.items()]
+            body += _table(["figure (usable as a KPI)", "value"], rows, {1})
+        plots = _check_plots(name, result.details)
+        if plots:
+            body += "<div class=\"plots\">" + "".join(
+                f"<figure>{svg}<figcaption>{_e(caption)}</figcaption></figure>" for caption, svg in plots) + "</div>"
+        if name == "explain":
+            body += _local_explanations(result.details.get("local", []))
+            shown = {k: v for k, v in result.details.items() if k not in ("global", "local", "beeswarm")}
+            body += _details(shown)
+        else:
+            body += _details(result.details)
+        out.append(_section(f"check-{name}", title, body))
+    return out
+
+
+def _details(details: dict[str, Any], depth: int = 0) -> str:
+    """A check's details, whatever their shape: lists of rows become tables, the rest a definition list."""
+    html, plain = [], {}
+    for key, value in details.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            html.append(f"<h3>{_e(key.replace('_', ' '))}</h3>" + _rows_table(value))
+        elif isinstance(value, dict) and value and depth < 2 and any(
+                isinstance(v, list | dict) for v in value.values()):
+            html.append(f"<h3>{_e(key.replace('_', ' '))}</h3>" + _details(value, depth + 1))
+        elif not key.startswith("_") and not (isinstance(value, list) and len(value) > _MAX_DETAIL_ROWS):
+            plain[key] = value
+    return (_dl(plain) if plain else "") + "".join(html)
+
+
+def _rows_table(rows: list[dict[str, Any]]) -> str:
+    head: list[str] = []
+    for row in rows[:_MAX_DETAIL_ROWS]:
+        head += [k for k in row if k not in head]
+    cells = [("fail" if row.get("small") is True else "",
+              [_num(row.get(k)) if isinstance(row.get(k), int | float) and not isinstance(row.get(k), bool)
+               else _value(row.get(k)) for k in head]) for row in rows[:_MAX_DETAIL_ROWS]]
+    numeric = {i for i, k in enumerate(head) if all(isinstance(r.get(k), int | float) for r in rows[:_MAX_DETAIL_ROWS]
+                                                     if r.get(k) is not None)}
+    more = (f"<p class=\"muted\">{len(rows) - _MAX_DETAIL_ROWS} more rows not shown</p>"
+            if len(rows) > _MAX_DETAIL_ROWS else "")
+    return _table([h.replace("_", " ") for h in head], cells, numeric) + more
+
+
+def _check_plots(name: str, details: dict[str, Any]) -> list[tuple[str, str]]:
+    """The plots a check's details call for, where people would rather look than read."""
+    rows = details.get("global")
+    plots: list[tuple[str, str]] = []
+    if name == "explain" and isinstance(rows, list) and rows:
+        key = "mean_abs" if "mean_abs" in rows[0] else "importance"
+        top = [r for r in rows if key in r][:MAX_IMPORTANCE_BARS][::-1]
+        fig = _figure(7.0, 1.2 + 0.3 * len(top))
+        ax = fig.subplots()
+        ax.barh([_plain(r["feature"]) for r in top], [float(r[key]) for r in top], color=_COLOR)
+        if key == "mean_abs":
+            ax.set_xlabel(f"mean |contribution| ({_plain(details.get('space', 'model output'))})")
+            plots.append(("Global explanation: mean absolute SHAP contribution per input column",
+                          _svg(fig, "shap-")))
+        else:
+            ax.set_xlabel(f"loss in {_plain(details.get('global_metric', 'the metric'))} when shuffled")
+            plots.append(("Global explanation: permutation importance", _svg(fig, "perm-")))
+        swarm = details.get("beeswarm")
+        if isinstance(swarm, list) and swarm:
+            plots.append(("SHAP summary: each dot a test row; colour: the input's value (percentile; grey: "
+                          "categorical)", _beeswarm_svg(swarm, str(details.get("space", "")))))
+    stages = details.get("stages")
+    if name == "energy" and isinstance(stages, list) and stages:
+        fig = _figure(6.0, 1.2 + 0.35 * len(stages))
+        ax = fig.subplots()
+        ax.barh([_plain(r.get("stage", "?")) for r in stages][::-1],
+                [float(r.get("kwh", 0.0)) * 1000 for r in stages][::-1], color=_COLOR)
+        ax.set_xlabel("energy (Wh)")
+        plots.append(("Energy per stage", _svg(fig, "energy-")))
+    return plots
+
+
+def _beeswarm_svg(swarm: list[dict[str, Any]], space: str) -> str:
+    import numpy as np
+
+    fig = _figure(7.0, 1.2 + 0.4 * len(swarm))
+    ax = fig.subplots()
+    rng = np.random.default_rng(0)
+    for i, feature in enumerate(swarm[::-1]):
+        points = feature.get("points", [])
+        if not points:
+            continue
+        contributions = np.asarray([float(c) for _, c in points])
+        colours = [("#9ca3af" if v is None else (float(v), 0.2, 1.0 - float(v))) for v, _ in points]
+        ax.scatter(contributions, i + rng.uniform(-0.25, 0.25, len(points)), s=6, c=colours, linewidths=0)
+    ax.set_yticks(range(len(swarm)), [_plain(f["feature"]) for f in swarm[::-1]])
+    ax.axvline(0, color="#6b7280", lw=0.8)
+    ax.set_xlabel(f"contribution ({_plain(space)}); red: high value, blue: low")
+    return _svg(fig, "swarm-")
+
+
+def _local_explanations(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    body = []
+    for r in rows:
+        top = ", ".join(f"{_e(c['feature'])} = {_e(c.get('value'))} ({c['contribution']:+.3f})"
+                        for c in r.get("contributions", [])[:5])
+        body.append(("", [_e(r.get("row")), _e(r.get("reason", "")), _e(r.get("prediction")), _e(r.get("actual")),
+                          _num(r.get("base")), _num(r.get("output")), top]))
+    return ("<h3>Local explanations</h3>"
+            + _table(["row", "why shown", "predicted", "actual", "base", "output", "top contributions"], body, {4, 5}))
+
+
 def _leaderboard(sel: SelectionReport) -> str:
     sign = 1.0 if sel.higher_is_better else -1.0
     order = sorted(sel.candidates, key=lambda c: (c.mean is None, -sign * (c.mean or 0.0)))
@@ -242,6 +376,15 @@ def _leaderboard(sel: SelectionReport) -> str:
                    if th["feasible"] else "no threshold met the constraint; 0.5 is used")
         best_config += (f"<h3>Decision threshold</h3><p>{_num(th['threshold'])} — tuned to {_e(goal)} on "
                         f"out-of-fold predictions: {outcome}.</p>")
+    if sel.frugal:
+        fr = sel.frugal
+        best_config += (
+            f"<h3>Energy weighed against accuracy</h3><p>Trial {fr['chosen']['trial'] + 1} "
+            f"({_e(fr['chosen']['learner'])}, {_num(fr['chosen']['score'])}) was chosen over the most accurate, "
+            f"trial {fr['most_accurate']['trial'] + 1} ({_e(fr['most_accurate']['learner'])}, "
+            f"{_num(fr['most_accurate']['score'])}): within energy_tolerance {_num(fr['tolerance'])}, it trains in "
+            f"{_num(fr['chosen']['fit_seconds_per_fold'])} s per fold instead of "
+            f"{_num(fr['most_accurate']['fit_seconds_per_fold'])} s.</p>")
     if sel.ensemble:
         ens = sel.ensemble
         verdict = "kept: it beat" if ens["kept"] else "not kept: it did not beat"

@@ -1,6 +1,7 @@
 """Algorithm selection and training: task detection, the learner registry, cross-validated selection."""
 
 from aiforge.learn._learners import LEARNERS, Learner, register
+from aiforge.learn._mitigate import MitigatedModel, mitigate
 from aiforge.learn._model import FeatureSet, TabularModel, choose_features
 from aiforge.learn._search import TrialRecord
 from aiforge.learn._select import (
@@ -22,6 +23,7 @@ __all__ = [
     "FloatRange",
     "IntRange",
     "Learner",
+    "MitigatedModel",
     "Objective",
     "SelectionReport",
     "TabularModel",
@@ -30,6 +32,7 @@ __all__ = [
     "TrainingFailed",
     "TrialRecord",
     "choose_features",
+    "mitigate",
     "register",
     "resolve_task",
     "select_and_fit",

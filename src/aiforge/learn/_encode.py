@@ -119,6 +119,15 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
     def _widths(self) -> list[int]:
         return [len(f) + (1 if len(i) else 0) for f, i in zip(self.categories_, self.infrequent_, strict=True)]
 
+    def output_sources(self) -> list[str]:
+        """For each output column of ``transform``, the input column it comes from (one-hot columns
+        name their categorical input), so that per-output figures can be summed back per input."""
+        sources = list(self.numeric or [])
+        widths = [1] * len(self.categories_) if self.encoding == "ordinal" else self._widths()
+        for name, width in zip(self.categorical or [], widths, strict=True):
+            sources += [name] * width
+        return sources
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         import numpy as np
 

@@ -448,3 +448,36 @@ def _xgboost_deadline(deadline: float) -> tuple[Any, dict[str, bool]]:
             return state["cut"]
 
     return Deadline(), state
+
+
+@register
+class DPLinear(Learner):
+    """Differentially private linear models (``aiforge.learn._dp``): the privacy budget is the fixed
+    ``epsilon`` of the params (default 1.0), never searched; only the regularisation is. SMOTE and
+    class weights are left out: they would change each row's influence that the noise is sized for.
+    The noise is drawn from fresh OS entropy, not the seed (noise regenerated from a known seed hides
+    nothing), so refits differ."""
+
+    name = "dp_linear"
+    priority = 35
+    description = ("differentially private logistic regression (objective perturbation) or ridge regression "
+                   "(sufficient statistics perturbation); epsilon from the params, default 1.0")
+    encoding = "onehot"
+    scale = True
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        # alpha: per-row L2 strength on rows scaled to norm <= 1; data_norm: where rows are clipped
+        return {"alpha": FloatRange(1e-5, 1e-1, log=True), "data_norm": FloatRange(1.0, 10.0, log=True)}
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        return {"alpha": 1e-3, "data_norm": 3.0}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        from aiforge.learn._dp import DEFAULT_EPSILON, DPLinearRegression, DPLogisticRegression
+
+        settings = {"epsilon": DEFAULT_EPSILON, **params}
+        if task is TaskKind.REGRESSION:
+            return DPLinearRegression(**settings)
+        return DPLogisticRegression(**settings)

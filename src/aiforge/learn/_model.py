@@ -106,6 +106,12 @@ class TabularModel:
         self.target = target
         self.threshold = threshold  # binary: the positive class is predicted at probability >= threshold
 
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns a record must hold to be predicted (the features; a fairness post-processor
+        adds the sensitive attribute)."""
+        return list(self.features.columns)
+
     def _frame(self, X: pd.DataFrame) -> pd.DataFrame:
         return X[self.features.columns]
 

@@ -79,6 +79,7 @@ class SelectionReport:
     ensemble: dict[str, Any] | None = None  # the greedy selection, kept or not, with its members
     threshold: dict[str, Any] | None = None  # binary: the tuned decision threshold and what it achieves
     validation: str = ""  # why trials were validated this way (e.g. what cv: auto chose)
+    frugal: dict[str, Any] | None = None  # energy_tolerance: the cheaper trial chosen over the most accurate
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -204,6 +205,19 @@ def select_and_fit(
         raise TrainingFailed("no trial completed", found=errors or "no trial ran",
                              hint="check the input columns' types, try other learners, or raise the budget")
     best = max(complete, key=lambda t: (ctx.signed(t.score or 0.0), -t.number))
+    frugal = None
+    tolerance = spec.search.energy_tolerance
+    if tolerance is not None:
+        cheapest = frugal_trial(complete, best, tolerance, ctx.signed)
+        if cheapest is not best:
+            frugal = {"tolerance": tolerance, "most_accurate": {"trial": best.number, "learner": best.learner,
+                      "score": best.score, **trial_cost(best)},
+                      "chosen": {"trial": cheapest.number, "learner": cheapest.learner, "score": cheapest.score,
+                                 **trial_cost(cheapest)}}
+            step(f"energy: trial {cheapest.number + 1} {cheapest.learner} scores within {tolerance:g} of the best "
+                 f"at {trial_cost(cheapest)['fit_seconds_per_fold']:.2f} s per fold instead of "
+                 f"{trial_cost(best)['fit_seconds_per_fold']:.2f} s")
+            best = cheapest
     choice = None
     if ctx.oof and spec.ensemble.enabled:
         costs = {t.number: t.predict_ms for t in trials if t.predict_ms is not None}
@@ -212,6 +226,10 @@ def select_and_fit(
                                  max_members=spec.ensemble.max_members, keep_gain=spec.ensemble.keep_gain,
                                  costs=costs)
     by_number = {t.number: t for t in trials}
+    if choice is not None and choice.kept and tolerance is not None and (
+            ctx.signed(choice.score) - ctx.signed(choice.best_single_score) <= tolerance):
+        step(f"ensemble dropped: it gains less than energy_tolerance {tolerance:g} for {len(choice.weights)} models")
+        choice = replace(choice, kept=False)
     if choice is not None and choice.kept and spec.search.budget.seconds:
         left = spec.search.budget.seconds - (time.perf_counter() - started)
         needed = sum(_refit_estimate(by_number[n], len(folds)) for n in choice.weights)
@@ -269,9 +287,29 @@ def select_and_fit(
         features={"numeric": features.numeric, "categorical": features.categorical, "ignored": features.ignored},
         fit_seconds=time.perf_counter() - t0, strategy=spec.search.strategy, cv_strategy=cv_strategy,
         best_params=params, best_score=score, search_seconds=search_seconds, trials=trials, ensemble=ensemble,
-        threshold=tuned, validation=validation,
+        threshold=tuned, validation=validation, frugal=frugal,
     )
     return model, report
+
+
+def trial_cost(trial: TrialRecord) -> dict[str, float | None]:
+    """What a trial costs to train (seconds per fold, with the same threads) and to serve (ms per 1000 rows):
+    the proxies of its energy, as CPU time is what a CPU spends energy on."""
+    return {"fit_seconds_per_fold": trial.seconds / max(1, len(trial.fold_scores)), "predict_ms": trial.predict_ms}
+
+
+def frugal_trial(complete: list[TrialRecord], best: TrialRecord, tolerance: float,
+                 signed: Callable[[float], float]) -> TrialRecord:
+    """The cheapest trial (training time per fold, then prediction time) whose score is within ``tolerance``
+    of the best's: energy weighed against accuracy."""
+    floor = signed(best.score or 0.0) - tolerance
+    near = [t for t in complete if signed(t.score or 0.0) >= floor - 1e-12]
+
+    def cost(t: TrialRecord) -> tuple[float, float, int]:
+        c = trial_cost(t)
+        return (float(c["fit_seconds_per_fold"] or 0.0), float(c["predict_ms"] or 0.0), t.number)
+
+    return min(near, key=cost)
 
 
 def ensemble_refit_fits(needed: float, left: float, single: float) -> bool:

@@ -18,9 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.data import DatasetSnapshot, DataSplit, combine_sources, make_split, write_snapshot
 from aiforge.errors import AiforgeError
-from aiforge.evaluate import METRICS, Evaluation, GateVerdict, Metric, decided, evaluate_gate, evaluate_model
+from aiforge.evaluate import (
+    METRICS,
+    CheckContext,
+    CheckResult,
+    Evaluation,
+    GateVerdict,
+    Metric,
+    decided,
+    evaluate_gate,
+    evaluate_model,
+    run_checks,
+)
 from aiforge.learn import SelectionReport, TaskInfo, ThresholdGoal, TrialRecord, select_and_fit
 from aiforge.pipeline._preflight import Preflight, preflight
+from aiforge.pipeline._project import sensitive_attributes
 from aiforge.pipeline._runner import Progress, RunRecorder, RunStatus
 from aiforge.registry import ModelRegistry, ModelVersion
 from aiforge.spec import ModelSpec, ProjectFile
@@ -45,6 +57,7 @@ class RunResult:
     verdict: GateVerdict
     version: ModelVersion
     report_path: Path
+    checks: dict[str, CheckResult]
 
 
 def run_project(
@@ -83,9 +96,10 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
     ingest_key = {"sources": [s.content_hash for s in pf.sources],
                   "spec": [s.model_dump(mode="json") for s in spec.data.sources]}
-    snap = DatasetSnapshot.from_json(rec.stage(
+    ingested = rec.stage(
         "ingest", ingest_key, ingest, note=lambda o: f"snapshot {o['snapshot']['id'][:12]}, "
-        f"{o['snapshot']['n_rows']} rows")["snapshot"])
+        f"{o['snapshot']['n_rows']} rows")
+    snap = DatasetSnapshot.from_json(ingested["snapshot"])
 
     validate_key = {"snapshot": snap.id, "problem": spec.problem.model_dump(mode="json")}
     rec.stage("validate", validate_key, lambda step: {"task": pf.task.to_json(),
@@ -146,11 +160,41 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
                         f"({o['selection']['objective']} {o['selection']['best_score']:.4f} in CV, "
                         f"{len(o['selection']['trials'])} trials)")
     selection = SelectionReport.from_json(trained["selection"])
+    fairness = spec.checks.fairness
+    sensitive = sensitive_attributes(pf.project)
+    served = trained["model"]  # the artifact registered: the trained model, or its mitigated version
+    mitigated: dict[str, Any] | None = None
+    if fairness.mitigation != "none":
+        attribute = fairness.attribute or sensitive[0]
+
+        def mitigate(step: Any) -> dict[str, Any]:
+            import joblib
+
+            from aiforge.learn import mitigate as mitigate_model
+
+            model = joblib.load(io.BytesIO(store.get_bytes(trained["model"])))
+            train_idx, _ = split.indices(store)
+            data = labelled().iloc[train_idx]
+            fair = mitigate_model(model, data, data[target], method=fairness.mitigation,
+                                  constraint=fairness.constraint, attribute=attribute, eps=fairness.eps,
+                                  seed=spec.model.seed, n_jobs=spec.model.n_jobs, on_step=step)
+            buf = io.BytesIO()
+            joblib.dump(fair, buf)
+            digest = store.put_bytes(buf.getvalue())
+            return {"model": digest, "learner": fair.learner, "method": fairness.mitigation,
+                    "attribute": attribute, "_artifacts": [digest]}
+
+        mitigate_key = {"model": trained["model"], "split": split.artifact, "attribute": attribute,
+                        "fairness": fairness.model_dump(mode="json"), "code": code_version()}
+        mitigated = rec.stage("mitigate", mitigate_key, mitigate,
+                              note=lambda o: f"{o['learner']} protects {o['attribute']}")
+        served = mitigated["model"]
+    learner_name = mitigated["learner"] if mitigated else selection.best
 
     def evaluate(step: Any) -> dict[str, Any]:
         import joblib
 
-        model = joblib.load(io.BytesIO(store.get_bytes(trained["model"])))
+        model = joblib.load(io.BytesIO(store.get_bytes(served)))
         train_idx, test_idx = split.indices(store)
         data = labelled()
         test = data.iloc[test_idx]
@@ -158,15 +202,37 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
                             importance=spec.checks.importance, seed=spec.model.seed)
         return {"evaluation": ev.to_json()}
 
-    eval_key = {"model": trained["model"], "split": split.artifact,
-                "checks": spec.checks.model_dump(mode="json"), "objective": pf.objective.name}
-    evaluation = Evaluation.from_json(rec.stage(
+    eval_key = {"model": served, "split": split.artifact,
+                "checks": spec.checks.importance.model_dump(mode="json"), "objective": pf.objective.name}
+    evaluated = rec.stage(
         "evaluate", eval_key, evaluate,
-        note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3])
-    )["evaluation"])
+        note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3]))
+    evaluation = Evaluation.from_json(evaluated["evaluation"])
+    costs = {name: out["_cost"] for name, out in (("ingest", ingested), ("train", trained), ("mitigate", mitigated),
+                                                   ("evaluate", evaluated)) if out and "_cost" in out}
+
+    def run_trust_checks(step: Any) -> dict[str, Any]:
+        import joblib
+
+        model = joblib.load(io.BytesIO(store.get_bytes(served)))
+        reference = joblib.load(io.BytesIO(store.get_bytes(trained["model"]))) if mitigated else None
+        train_idx, test_idx = split.indices(store)
+        data = labelled()
+        ctx = CheckContext(model=model, train=data.iloc[train_idx], test=data.iloc[test_idx], target=target,
+                           task=pf.task.kind, primary=pf.objective, seed=spec.model.seed, checks=spec.checks,
+                           sensitive=sensitive, reference=reference, stages=costs,
+                           extra={"trials": selection.trials, "cv_folds": selection.cv_folds})
+        results = run_checks(ctx, on_step=step)
+        return {"checks": {name: r.to_json() for name, r in results.items()}}
+
+    checks_key = {"model": served, "split": split.artifact, "checks": spec.checks.model_dump(mode="json"),
+                  "sensitive": sensitive, "objective": pf.objective.name, "code": code_version()}
+    checked = rec.stage("checks", checks_key, run_trust_checks, note=lambda o: _checks_note(o["checks"]))
+    checks = {name: CheckResult.from_json(r) for name, r in checked["checks"].items()}
+    figures = {**evaluation.metrics, **{k: v for r in checks.values() for k, v in r.metrics.items()}}
 
     verdict = GateVerdict.from_json(rec.stage(
-        "gate", None, lambda step: {"verdict": evaluate_gate(spec.kpis, evaluation.metrics).to_json()},
+        "gate", None, lambda step: {"verdict": evaluate_gate(spec.kpis, figures).to_json()},
         cacheable=False, note=lambda o: GateVerdict.from_json(o["verdict"]).summary())["verdict"])
 
     lineage = {
@@ -177,12 +243,28 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     }
     registry = ModelRegistry(ws)
 
+    def card(number: int) -> dict[str, str]:
+        from aiforge.evaluate import ModelCard, render_model_card
+
+        markdown, html = render_model_card(ModelCard(
+            name=spec.name, version=str(number), status="accepted" if verdict.passed else "rejected",
+            learner=learner_name, task=pf.task.kind.value, target=target, description=spec.problem.description,
+            created_at=f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC",
+            positive_class=str(pf.task.classes[1]) if pf.task.kind.value == "binary" else None,
+            data={"snapshot": snap.id, "rows": snap.n_rows, "columns_used": pf.features.columns,
+                  "columns_ignored": pf.features.ignored, "split": {"train": split.n_train, "test": split.n_test}},
+            metrics=evaluation.metrics, baseline=evaluation.baseline, gate=verdict.to_json(),
+            checks={name: r.to_json() for name, r in checks.items()}, lineage=lineage,
+        ))
+        return {"card_md": store.put_bytes(markdown.encode()), "card_html": store.put_bytes(html.encode()),
+                "background": store.put_bytes(_background_rows(served, split, store, labelled(), spec.model.seed))}
+
     def register(step: Any) -> dict[str, Any]:
-        v = registry.register(name=spec.name, run_id=rec.run_id, artifact=trained["model"],
-                              learner=selection.best, metrics=evaluation.metrics, gate=verdict.to_json(),
-                              lineage=lineage, accepted=verdict.passed)
+        v = registry.register(name=spec.name, run_id=rec.run_id, artifact=served,
+                              learner=learner_name, metrics=figures, gate=verdict.to_json(),
+                              lineage=lineage, accepted=verdict.passed, documents=card)
         return {"name": v.name, "version": v.version, "status": v.status.value,
-                "alias": v.alias.value if v.alias else None}
+                "alias": v.alias.value if v.alias else None, "documents": v.documents}
 
     registered = rec.stage("register", None, register, cacheable=False,
                            note=lambda o: f"{o['name']} v{o['version']} {o['status']}")
@@ -195,7 +277,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
             project=spec.name, description=spec.problem.description, run_id=rec.run_id,
             started_at=f"{version.created_at:%Y-%m-%d %H:%M:%S} UTC", target=target, task=pf.task,
             snapshot=snap, split=split, selection=selection, evaluation=evaluation, verdict=verdict,
-            model=registered, lineage=lineage,
+            model=registered, lineage=lineage, checks=checks, mitigation=mitigated,
         )).encode()
         digest = store.put_bytes(html)
         path = ws.reports_dir / f"{rec.run_id}.html"
@@ -205,12 +287,42 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     reported = rec.stage("report", None, report, cacheable=False, note=lambda o: o["path"])
     status = RunStatus.SUCCEEDED if verdict.passed else RunStatus.REJECTED
     rec.finish(status, summary={
-        "task": pf.task.kind.value, "learner": selection.best, "metrics": evaluation.metrics,
+        "task": pf.task.kind.value, "learner": learner_name, "metrics": figures,
         "passed": verdict.passed, "gate": verdict.summary(), "model": registered,
         "report": reported["path"], "report_artifact": reported["artifact"],
     })
     return RunResult(rec.run_id, status, pf.task, selection, evaluation, verdict, version,
-                     Path(reported["path"]))
+                     Path(reported["path"]), checks)
+
+
+BACKGROUND_ROWS = 100
+
+
+def _background_rows(model_artifact: str, split: DataSplit, store: Any, data: pd.DataFrame, seed: int) -> bytes:
+    """A seeded sample of training rows (the model's input columns) as Parquet: what explanations of a
+    registered model compare a record with ("column unknown")."""
+    import joblib
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    model = joblib.load(io.BytesIO(store.get_bytes(model_artifact)))
+    train_idx, _ = split.indices(store)
+    rows = data.iloc[train_idx][model.input_columns]
+    sample = rows.sample(n=min(BACKGROUND_ROWS, len(rows)), random_state=seed)
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(sample, preserve_index=False), buf)
+    return buf.getvalue()
+
+
+def _checks_note(checks: dict[str, Any]) -> str:
+    parts = []
+    for name, r in checks.items():
+        if r["status"] == "ok":
+            parts.append(name)
+        elif r["status"] == "failed":
+            parts.append(f"{name} FAILED")
+    skipped = [n for n, r in checks.items() if r["status"] == "skipped"]
+    return ", ".join(parts) + (f" (skipped: {', '.join(skipped)})" if skipped else "")
 
 
 def threshold_goal(model: ModelSpec) -> ThresholdGoal | None:

@@ -13,8 +13,8 @@ from aiforge.data import LoadedSource, combine_sources, read_source
 from aiforge.errors import DataError
 from aiforge.evaluate import METRICS, Metric, default_metric
 from aiforge.learn import FeatureSet, TaskInfo, choose_features, resolve_task
-from aiforge.pipeline._project import check_metrics_for_task
-from aiforge.spec import ProjectFile
+from aiforge.pipeline._project import check_metrics_for_task, sensitive_attributes
+from aiforge.spec import FieldPath, ProjectFile
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,6 +43,7 @@ def preflight(project: ProjectFile) -> Preflight:
     task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
     check_metrics_for_task(project, task.kind)
     _check_cv_columns(project, table, task)
+    _check_fairness(project, table, task)
     search = spec.model.search
     exclude = {search.group_column: "it holds the cross-validation groups"} if search.group_column else {}
     features = choose_features(table, spec.problem.target, exclude)
@@ -89,3 +90,29 @@ def _check_cv_columns(project: ProjectFile, table: pa.Table, task: TaskInfo) -> 
             "cv_strategy: stratified needs a classification task", where=project.where(("model", "search",
             "cv_strategy")), found=f"a {task.kind.value} task", hint="use cv_strategy: kfold or auto",
         )
+
+
+def _check_fairness(project: ProjectFile, table: pa.Table, task: TaskInfo) -> None:
+    fairness = project.spec.checks.fairness
+    for name in sensitive_attributes(project):
+        if name not in table.column_names:
+            path: FieldPath = next((("kpis", i, "sensitive") for i, k in enumerate(project.spec.kpis)
+                                    if k.sensitive == name), ("checks", "fairness", "sensitive"))
+            raise DataError(
+                f"sensitive attribute '{name}' is not a column of the data", where=project.where(path),
+                expected=f"one of {', '.join(table.column_names[:30])}", found=name,
+                hint="name the column that holds the attribute (it need not be a model input)",
+            )
+        if name == project.spec.problem.target:
+            raise DataError(f"sensitive attribute '{name}' is the target", where=project.where(
+                ("checks", "fairness", "sensitive")), hint="name an input column")
+    if fairness.mitigation == "none":
+        return
+    where = project.where(("checks", "fairness", "mitigation"))
+    if not sensitive_attributes(project):
+        raise DataError(f"mitigation: {fairness.mitigation} needs a sensitive attribute to protect", where=where,
+                        hint="set checks.fairness.sensitive: [column]")
+    if not task.kind.is_classification or (fairness.mitigation != "reweighing" and task.kind.value != "binary"):
+        needs = "a classification" if fairness.mitigation == "reweighing" else "a binary"
+        raise DataError(f"mitigation: {fairness.mitigation} needs {needs} task", where=where,
+                        found=f"a {task.kind.value} task", hint="set checks.fairness.mitigation: none")

@@ -6,11 +6,11 @@ import difflib
 from pathlib import Path
 
 from aiforge.errors import Problem, SpecError
-from aiforge.evaluate import METRICS, metrics_for
+from aiforge.evaluate import CHECK_METRICS, METRICS, metrics_for
 from aiforge.learn import LEARNERS
 from aiforge.spec import FieldPath, ProjectFile, TaskKind, load_project_file
 
-__all__ = ["check_metrics_for_task", "load_project"]
+__all__ = ["check_metrics_for_task", "load_project", "sensitive_attributes"]
 
 
 def load_project(path: str | Path) -> ProjectFile:
@@ -54,19 +54,41 @@ def _check_names(project: ProjectFile) -> list[Problem]:
                                             hint="list each learner once"))
         seen.add(name)
     named = _named_metrics(project)
+    kpi_paths = {("kpis", i, "metric") for i in range(len(spec.kpis))}
     for path, metric in named:
-        if metric not in METRICS:
+        known = METRICS if path not in kpi_paths else {**METRICS, **CHECK_METRICS}
+        if metric not in known:
             problems.append(project.problem(
-                path, f"unknown metric '{metric}'", expected=f"one of {', '.join(sorted(METRICS))}",
-                found=metric, hint=_did_you_mean(metric, METRICS),
+                path, f"unknown metric '{metric}'", expected=f"one of {', '.join(sorted(known))}",
+                found=metric, hint=_did_you_mean(metric, known),
+            ))
+        elif metric in CHECK_METRICS and path not in kpi_paths:
+            problems.append(project.problem(
+                path, f"'{metric}' is a figure of the {CHECK_METRICS[metric].check} check, not a model metric",
+                expected=f"one of {', '.join(sorted(METRICS))}", found=metric,
+                hint="gate on it with a KPI instead",
             ))
     for i, kpi in enumerate(spec.kpis):
-        if kpi.sensitive is not None:
+        check = CHECK_METRICS.get(kpi.metric)
+        if check is not None and check.per_attribute and kpi.sensitive is None:
             problems.append(project.problem(
-                ("kpis", i, "sensitive"), f"KPI '{kpi.metric}' names a sensitive attribute, "
-                "but no fairness metric is available in this version",
-                hint="remove 'sensitive:' from this KPI",
+                ("kpis", i), f"KPI '{kpi.metric}' is measured per sensitive attribute, but names none",
+                hint=f"add the column, e.g. {{metric: {kpi.metric}, sensitive: sex, max: ...}}",
             ))
+        elif kpi.sensitive is not None and not (check is not None and check.per_attribute):
+            problems.append(project.problem(
+                ("kpis", i, "sensitive"), f"KPI '{kpi.metric}' is not measured per sensitive attribute",
+                expected="a fairness metric: " + ", ".join(sorted(m.name for m in CHECK_METRICS.values()
+                                                                  if m.per_attribute)),
+                found=kpi.metric, hint="remove 'sensitive:' from this KPI, or gate on a fairness metric",
+            ))
+        if check is not None:
+            section = getattr(spec.checks, check.check, None)
+            if section is not None and not getattr(section, "enabled", True):
+                problems.append(project.problem(
+                    ("kpis", i, "metric"), f"KPI '{kpi.metric}' needs the {check.check} check, which is disabled",
+                    hint=f"remove checks.{check.check}.enabled: false, or drop this KPI",
+                ))
     return problems
 
 
@@ -95,6 +117,17 @@ def _metric_task_problems(project: ProjectFile, task: TaskKind) -> list[Problem]
         for path, metric in named
         if metric in METRICS and task not in METRICS[metric].tasks
     ]
+
+
+def sensitive_attributes(project: ProjectFile) -> list[str]:
+    """The attributes the fairness check audits: checks.fairness.sensitive, then each KPI's sensitive:."""
+    spec = project.spec
+    names = list(spec.checks.fairness.sensitive)
+    names += [k.sensitive for k in spec.kpis if k.sensitive is not None and k.sensitive not in names]
+    attribute = spec.checks.fairness.attribute
+    if attribute is not None and attribute not in names:
+        names.append(attribute)
+    return list(dict.fromkeys(names))
 
 
 def _named_metrics(project: ProjectFile) -> list[tuple[FieldPath, str]]:

@@ -2,7 +2,9 @@
 
 A stage is a function returning JSON-able outputs. Outputs list the artifacts they rely on
 under ``"_artifacts"``; a cache entry is reused only while those artifacts are still in the
-store. A run killed outright (SIGKILL) is found on the next start and marked interrupted.
+store. The recorder adds ``"_cost"`` (wall seconds, process CPU seconds of all threads, resident
+bytes at the end) to what a stage computed, so a cached stage still carries what it cost to make.
+A run killed outright (SIGKILL) is found on the next start and marked interrupted.
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ class RunRecorder:
         if cached is not None:
             outputs, status = cached, StageStatus.CACHED
         else:
+            cpu_started = time.process_time()
             try:
                 outputs = compute(lambda message: self.progress.stage_step(name, message))
             except BaseException as exc:
@@ -143,6 +146,9 @@ class RunRecorder:
                 self.progress.stage_finished(name, status, time.perf_counter() - started, error.splitlines()[0])
                 raise
             status = StageStatus.SUCCEEDED
+            outputs = {**outputs, "_cost": {"seconds": round(time.perf_counter() - started, 4),
+                                            "cpu_seconds": round(time.process_time() - cpu_started, 4),
+                                            "rss_bytes": resident_bytes()}}
             if cacheable:
                 with self.workspace.session() as s:
                     s.merge(StageCacheRow(key=digest, stage=name, outputs=outputs, run_id=self.run_id,
@@ -179,6 +185,17 @@ class RunRecorder:
             row.ended_at = _now()
             row.outputs = outputs
             row.error = error
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux), else its peak so far."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def mark_interrupted_runs(workspace: Workspace) -> int:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -61,6 +62,7 @@ class ModelVersion:
     gate: dict[str, Any]
     lineage: dict[str, Any]
     created_at: datetime
+    documents: dict[str, str] = field(default_factory=dict)  # e.g. card_md, card_html -> artifact digest
 
     @classmethod
     def from_row(cls, row: ModelVersionRow) -> ModelVersion:
@@ -68,7 +70,7 @@ class ModelVersion:
             name=row.name, version=row.version, status=VersionStatus(row.status),
             alias=Alias(row.alias) if row.alias else None, run_id=row.run_id, artifact=row.artifact,
             learner=row.learner, metrics=row.metrics, gate=row.gate, lineage=row.lineage,
-            created_at=row.created_at,
+            created_at=row.created_at, documents=dict(row.documents or {}),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -77,6 +79,7 @@ class ModelVersion:
             "alias": self.alias.value if self.alias else None, "run_id": self.run_id,
             "artifact": self.artifact, "learner": self.learner, "metrics": self.metrics,
             "gate": self.gate, "lineage": self.lineage, "created_at": self.created_at.isoformat(),
+            "documents": self.documents,
         }
 
 
@@ -89,9 +92,12 @@ class ModelRegistry:
     def register(
         self, *, name: str, run_id: str, artifact: str, learner: str, metrics: dict[str, float],
         gate: dict[str, Any], lineage: dict[str, Any], accepted: bool,
+        documents: Callable[[int], dict[str, str]] | None = None,
     ) -> ModelVersion:
         """Add a version (``candidate`` if accepted, no alias if rejected).
 
+        ``documents`` gets the version number about to be assigned and returns the artifact digests of
+        the documents written for it (the model card); they are durable before the version exists.
         Registering the same artifact with the same verdict again returns the existing version.
         """
         self.workspace.artifacts.verified_path(artifact)
@@ -108,8 +114,12 @@ class ModelRegistry:
                     if existing is not None:
                         return ModelVersion.from_row(existing)
                     latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name))
+                    number = (latest or 0) + 1
+                    docs = documents(number) if documents is not None else {}
+                    for digest in docs.values():
+                        self.workspace.artifacts.verified_path(digest)
                     row = ModelVersionRow(
-                        name=name, version=(latest or 0) + 1, status=status.value,
+                        name=name, version=number, status=status.value, documents=docs,
                         alias=Alias.CANDIDATE.value if accepted else None, run_id=run_id,
                         artifact=artifact, learner=learner, metrics=metrics, gate=gate,
                         lineage=lineage, created_at=datetime.now(UTC),
@@ -132,6 +142,18 @@ class ModelRegistry:
     def get(self, name: str, version: int) -> ModelVersion:
         with self.workspace.session() as s:
             return ModelVersion.from_row(self._row(s, name, version))
+
+    def latest(self, name: str) -> ModelVersion:
+        """The newest version of ``name``."""
+        with self.workspace.session() as s:
+            row = s.scalars(select(ModelVersionRow).where(ModelVersionRow.name == name)
+                            .order_by(ModelVersionRow.version.desc())).first()
+            if row is None:
+                known = sorted(set(s.scalars(select(ModelVersionRow.name)).all()))
+                raise RegistryError(f"no model named '{name}'",
+                                    found=", ".join(known) if known else "no registered models",
+                                    hint="list models with 'aiforge models'")
+            return ModelVersion.from_row(row)
 
     def by_alias(self, name: str, alias: Alias) -> ModelVersion | None:
         with self.workspace.session() as s:
@@ -170,6 +192,17 @@ class ModelRegistry:
         import joblib
 
         return joblib.load(io.BytesIO(self.workspace.artifacts.get_bytes(version.artifact)))
+
+    def document(self, version: ModelVersion, kind: str) -> bytes:
+        """A document registered with the version (``card_md``, ``card_html``), hash verified."""
+        digest = version.documents.get(kind)
+        if digest is None:
+            raise RegistryError(
+                f"{version.name} v{version.version} has no document '{kind}'",
+                found=", ".join(sorted(version.documents)) or "no documents (registered before model cards existed)",
+                hint="run the project again to register a version with its model card",
+            )
+        return self.workspace.artifacts.get_bytes(digest)
 
     def _row(self, s: Any, name: str, version: int) -> ModelVersionRow:
         row = s.scalars(

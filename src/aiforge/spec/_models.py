@@ -17,13 +17,19 @@ __all__ = [
     "Checks",
     "CsvSource",
     "DataSpec",
+    "EnergyCheck",
     "EnsembleSpec",
+    "ExplainCheck",
+    "FairnessCheck",
     "ImportanceCheck",
     "Kpi",
+    "LabelNoiseCheck",
     "ModelSpec",
     "ParquetSource",
+    "PrivacyCheck",
     "ProblemSpec",
     "ProjectSpec",
+    "RobustnessCheck",
     "SearchSpec",
     "SourceSpec",
     "SplitSpec",
@@ -181,6 +187,11 @@ class SearchSpec(_Strict):
         "roc_auc (binary), accuracy (multiclass), rmse (regression).",
     )
     budget: Budget = Budget()
+    energy_tolerance: float | None = Field(
+        None, ge=0, description="Weigh energy against accuracy: pick the trial cheapest to train and serve "
+        "(CPU time per fold, then prediction time) among those whose CV score is within this much of the best, "
+        "and keep an ensemble only when it gains more than this. Unset: the most accurate wins.",
+    )
 
     @field_validator("cv", mode="before")
     @classmethod
@@ -242,10 +253,132 @@ class ImportanceCheck(_Strict):
     max_rows: StrictInt = Field(2000, ge=50)
 
 
+class FairnessCheck(_Strict):
+    """Group fairness of the decisions on the held-out split (fairlearn), and its mitigation.
+
+    The attributes audited are ``sensitive`` plus every ``sensitive:`` a KPI names.
+    """
+
+    sensitive: list[str] = Field(
+        default_factory=list, description="Columns holding sensitive attributes, e.g. [sex, race]."
+    )
+    intersections: bool = Field(True, description="Also audit the intersections of pairs of attributes (sex&race).")
+    min_group_size: StrictInt = Field(
+        30, ge=1, description="Groups with fewer test rows are listed but left out of the disparity figures."
+    )
+    mitigation: Literal["none", "reweighing", "exponentiated_gradient", "threshold_optimizer"] = Field(
+        "none", description="reweighing: refit with weights that make attribute and label independent; "
+        "exponentiated_gradient: fairlearn's reductions under the constraint; threshold_optimizer: "
+        "per-group decision thresholds (post-processing; the attribute is needed at prediction time).",
+    )
+    constraint: Literal["demographic_parity", "equalized_odds", "equal_opportunity"] = Field(
+        "demographic_parity", description="What the mitigation equalises across groups."
+    )
+    attribute: str | None = Field(
+        None, description="The attribute the mitigation protects; default: the first of sensitive."
+    )
+    eps: float = Field(0.02, gt=0, le=1, description="exponentiated_gradient: the allowed constraint violation.")
+
+
+class ExplainCheck(_Strict):
+    """Global and local explanations: SHAP contributions for tree models, permutation importance otherwise."""
+
+    enabled: bool = True
+    method: Literal["auto", "shap", "permutation"] = Field(
+        "auto", description="auto: exact tree SHAP where the model is a tree ensemble, else permutation importance."
+    )
+    max_rows: StrictInt = Field(1000, ge=10, description="Test rows explained for the global summary.")
+    local_rows: StrictInt = Field(5, ge=0, le=100, description="Test rows whose explanations the report shows.")
+    permutations: StrictInt = Field(
+        32, ge=2, le=1000,
+        description="Model-agnostic SHAP (models without a tree explainer): feature orderings sampled per row, "
+        "each against one background row; more is more precise and proportionally slower.",
+    )
+    background_rows: StrictInt = Field(
+        50, ge=1, le=1000, description="Model-agnostic SHAP: training rows that stand for 'feature unknown'."
+    )
+    budget_seconds: float = Field(
+        2.0, gt=0, description="Time the global SHAP summary may take; rows are explained until it is spent "
+        "(at least one chunk) and the number explained is reported.",
+    )
+
+
+class RobustnessCheck(_Strict):
+    """Evasion: bounded perturbations of the inputs, and a black-box decision attack (HopSkipJump)."""
+
+    enabled: bool = True
+    epsilon: float = Field(
+        0.1, gt=0, le=2, description="Largest change of a numeric input, in units of its standard deviation."
+    )
+    flips: StrictInt = Field(1, ge=0, le=10, description="How many categorical inputs an attacker may change.")
+    attack: Literal["none", "hopskipjump"] = Field("hopskipjump", description="The black-box attack run besides.")
+    max_rows: StrictInt = Field(200, ge=10, description="Correctly classified test rows attacked.")
+    max_queries: StrictInt = Field(
+        500, ge=100, description="Model queries per row the black-box attack may spend (with 500 the whole check "
+        "takes 2-3 s for 200 rows of a 300-tree LightGBM on Adult, one core)."
+    )
+    perturbation_queries: StrictInt = Field(
+        200, ge=20, description="Model queries per row the bounded-perturbation search (random candidates, then "
+        "greedy coordinate steps) may spend."
+    )
+    max_levels: StrictInt = Field(
+        12, ge=1, le=1000, description="Categorical values an attacker may try per column: the commonest in training."
+    )
+
+
+class LabelNoiseCheck(_Strict):
+    """Poisoning and label noise: confident learning on the training split flags suspicious rows,
+    and an isolation forest flags outlying inputs."""
+
+    enabled: bool = True
+    folds: StrictInt = Field(3, ge=2, le=10, description="Folds for the out-of-fold probabilities.")
+    max_rows: StrictInt = Field(50000, ge=100, description="Training rows examined at most.")
+    top_rows: StrictInt = Field(10, ge=0, le=100, description="Suspicious rows and outliers the report lists.")
+    outlier_z: float = Field(
+        3.5, gt=0, description="An input row is an outlier when its isolation-forest score lies this many robust "
+        "standard deviations (1.4826 x MAD) above the median score."
+    )
+
+
+class PrivacyCheck(_Strict):
+    """Membership-inference audit: can an attacker tell training rows from unseen ones?"""
+
+    enabled: bool = True
+    max_rows: StrictInt = Field(2000, ge=50, description="Rows drawn from each of the training and test splits.")
+
+
+class EnergyCheck(_Strict):
+    """Energy and carbon of each stage and of serving, from CPU time and a power model (or CodeCarbon)."""
+
+    enabled: bool = True
+    method: Literal["auto", "cpu_model", "codecarbon"] = Field(
+        "auto", description="auto: CodeCarbon where it is installed and finds power counters, else cpu_model: "
+        "CPU seconds x watts per core + memory power (docs/checks.md)."
+    )
+    watts_per_core: float = Field(10.0, gt=0, description="cpu_model: power of one busy core, in watts.")
+    grid_g_per_kwh: float = Field(
+        475.0, gt=0, description="Carbon intensity of the electricity, gCO2e per kWh (475: world average)."
+    )
+    memory_watts_per_gb: float = Field(
+        0.375, ge=0, description="cpu_model: power of a GiB of the process's resident memory, in watts (CodeCarbon's "
+        "figure)."
+    )
+    single_rows: StrictInt = Field(
+        50, ge=0, le=10000, description="Serving: rows predicted one at a time to estimate the energy of a server "
+        "answering single requests (0: skip); the KPIs measure batches of 1000."
+    )
+
+
 class Checks(_Strict):
-    """Checks run on every candidate besides the KPI metrics."""
+    """Checks run on every candidate besides the KPI metrics; their figures can be KPIs."""
 
     importance: ImportanceCheck = ImportanceCheck()
+    fairness: FairnessCheck = FairnessCheck()
+    explain: ExplainCheck = ExplainCheck()
+    robustness: RobustnessCheck = RobustnessCheck()
+    label_noise: LabelNoiseCheck = LabelNoiseCheck()
+    privacy: PrivacyCheck = PrivacyCheck()
+    energy: EnergyCheck = EnergyCheck()
 
 
 class ProjectSpec(_Strict):

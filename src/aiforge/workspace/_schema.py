@@ -91,3 +91,4 @@ class ModelVersionRow(Base):
     gate: Mapped[dict[str, Any]] = mapped_column(JSON)
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    documents: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
