@@ -99,3 +99,25 @@ def test_too_few_rows_skip_the_audit_and_every_metric_is_declared(adult: tuple[p
                  "privacy_epsilon_spent"):
         assert CHECK_METRICS[name].check == "privacy" and not CHECK_METRICS[name].higher_is_better
         assert CHECK_METRICS[name].hint
+
+
+def test_a_dp_profile_of_the_numeric_inputs_is_noisy_but_close_and_spends_its_budget(
+        adult: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    ctx = _context(adult, "linear", {})
+    ctx.checks = Checks(privacy=PrivacyCheck(max_rows=500, profile_epsilon=4.0, profile_bounds={"age": (17, 100)}))
+    train = adult[0]
+    profiles = [privacy_check(ctx).details["dp_profile"] for _ in range(3)]
+
+    numeric = ctx.model.features.numeric
+    for profile in profiles:
+        assert profile["epsilon"] == 4.0 and [c["column"] for c in profile["columns"]] == numeric
+        assert sum(c["epsilon"] for c in profile["columns"]) == pytest.approx(4.0)
+        age = next(c for c in profile["columns"] if c["column"] == "age")
+        assert age["range"].endswith("(given)")
+        # mean of age clipped to [17, 100] over 2500 rows: noise scale 83 / 2500 / (share / 3) ~ 0.1
+        assert abs(age["mean"] - train["age"].mean()) < 2.0
+        assert abs(sum(age["histogram"]) - len(train)) < 200
+        hours = next(c for c in profile["columns"] if c["column"] == "hours_per_week")
+        assert "private" in hours["range"]
+    # the noise is real: three releases differ
+    assert len({next(c["mean"] for c in p["columns"] if c["column"] == "age") for p in profiles}) == 3

@@ -345,6 +345,15 @@ class PrivacyCheck(_Strict):
 
     enabled: bool = True
     max_rows: StrictInt = Field(2000, ge=50, description="Rows drawn from each of the training and test splits.")
+    profile_epsilon: float | None = Field(
+        None, gt=0, le=10, description="Publish a differentially private profile of the training split's numeric "
+        "inputs (missing count, mean, histogram; private range) in the report and the model card, spending this "
+        "epsilon in all (split evenly over the columns). Unset: no DP profile.",
+    )
+    profile_bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Known [low, high] ranges of numeric columns for the DP profile (from "
+        "domain knowledge, e.g. age: [17, 100]); other columns get a range found privately.",
+    )
 
 
 class EnergyCheck(_Strict):
