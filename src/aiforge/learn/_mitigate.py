@@ -444,8 +444,11 @@ def _exponentiated_gradient(model: TabularModel, X: pd.DataFrame, y: np.ndarray,
             "best_gap": float(reduction.best_gap_), "predictors": len(reduction.predictors_),
             "predictors_used": len(used), "weights": [round(w, 4) for w in pipeline.weights], "capped": capped,
             "decision": "each record is decided by one of the mixed classifiers, drawn by a hash of its inputs"}
-    return MitigatedModel(pipeline, model.task, model.classes, model.features,
-                          f"{model.learner}+exponentiated_gradient", model.target, 0.5,
+    # over an ensemble, the reduction wraps its heaviest member only: the name says which estimator it was
+    member = _best_pipeline(model.pipeline) is not model.pipeline
+    learner = f"{model.learner}:{type(fitted).__name__}" if member else model.learner
+    learner += "+exponentiated_gradient"
+    return MitigatedModel(pipeline, model.task, model.classes, model.features, learner, model.target, 0.5,
                           method="exponentiated_gradient", attribute=str(settings["attribute"]),
                           constraint=constraint, mitigation=info)
 
