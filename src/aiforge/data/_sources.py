@@ -47,6 +47,9 @@ def _resolve(spec: CsvSource | ParquetSource, base_dir: Path) -> Path:
     return path
 
 
+PARALLEL_CSV_BYTES = 1 << 20
+
+
 def read_csv(spec: SourceSpec, base_dir: Path) -> LoadedSource:
     import pyarrow as pa
     from pyarrow import csv
@@ -76,6 +79,9 @@ def read_csv(spec: SourceSpec, base_dir: Path) -> LoadedSource:
     try:
         table = csv.read_csv(
             pa.py_buffer(raw),
+            # small files in one thread: Arrow's parallel reader of a header-only CSV can leave a thread
+            # that aborts the process at exit (apache/arrow#38676, #34314); threads only pay off on big files
+            read_options=csv.ReadOptions(use_threads=len(raw) > PARALLEL_CSV_BYTES),
             parse_options=csv.ParseOptions(delimiter=spec.delimiter),
             convert_options=csv.ConvertOptions(strings_can_be_null=True),
         )
