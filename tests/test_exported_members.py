@@ -50,6 +50,7 @@ PACKAGES = [
     "aiforge.learn",
     "aiforge.pipeline",
     "aiforge.registry",
+    "aiforge.serve",
     "aiforge.spec",
     "aiforge.workspace",
 ]

@@ -421,5 +421,50 @@ def explain(ctx: click.Context, name: str, version: int | None, input_file: Path
                         ["column", "value", "contribution"], rows))
 
 
+@cli.command(epilog="""\b
+Examples:
+  aiforge serve                                   # http://127.0.0.1:8000, docs at /docs
+  aiforge serve --host 0.0.0.0 --port 9000 --workers 2
+  curl -s localhost:8000/v1/models
+  curl -s localhost:8000/v1/models/income/predict -H 'content-type: application/json' \\
+       -d '{"records": [{"age": 39, "sex": "Male", ...}]}'
+""")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (0.0.0.0: every interface; there is no authentication yet).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Server processes; each loads the models it serves.")
+@click.option("--max-batch", default=10_000, show_default=True, type=click.IntRange(1),
+              help="Most records (or tensor rows) per prediction request; more get HTTP 422.")
+@click.option("--refresh-seconds", default=2.0, show_default=True, type=click.FloatRange(0),
+              help="How soon a promotion (aiforge promote) moves the traffic to the new version.")
+@click.option("--access-log", is_flag=True, help="Log every request (off: the hot path stays quiet).")
+@click.pass_context
+@handles_errors
+def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int, refresh_seconds: float,
+          access_log: bool) -> None:
+    """Serve the registered models over HTTP until stopped (Ctrl-C).
+
+    Each model NAME answers with its production version, else staging, else its newest accepted
+    candidate; a version rejected by its KPI gate never answers. Endpoints: the Open Inference
+    Protocol (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer) and plain
+    JSON (/v1/models, /v1/models/NAME/predict, /v1/models/NAME/explain); OpenAPI docs at /docs.
+    Records that do not fit the training schema get HTTP 422 naming each bad field.
+    """
+    import uvicorn
+
+    from aiforge.serve import ServeSettings, create_app
+    from aiforge.serve._app import SETTINGS_VARIABLE
+
+    settings = ServeSettings(workspace=_settings(ctx), max_batch=max_batch, refresh_seconds=refresh_seconds)
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return
+    create_app(settings)  # a missing workspace is reported here, once, not by every worker
+    os.environ[SETTINGS_VARIABLE] = settings.to_json()
+    uvicorn.run("aiforge.serve._app:app_from_environment", factory=True, workers=workers, **options)
+
+
 def main() -> None:
     cli(obj={})

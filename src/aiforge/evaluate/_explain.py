@@ -193,7 +193,7 @@ def _shown(value: Any) -> Any:
     if isinstance(value, int | float) or type(value).__module__ == "numpy":
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # an integer beyond float range stays as written
             return str(value)
         if math.isnan(number):
             return None

@@ -161,7 +161,8 @@ def privacy_check(ctx: CheckContext) -> CheckResult:
 RANGE_SHARE = 0.3  # of a column's budget, spent finding its range privately when none is given
 
 
-def dp_profile(frame: Any, columns: list[str], epsilon: float, bounds: dict[str, tuple[float, float]]) -> dict[str, Any]:
+def dp_profile(frame: Any, columns: list[str], epsilon: float,
+               bounds: dict[str, tuple[float, float]]) -> dict[str, Any]:
     """A differentially private profile of ``columns`` of ``frame``: ``epsilon`` split evenly over them (basic
     composition); per column, a range (given in ``bounds``, else the private 1st and 99th percentiles on a
     fixed log grid, spending ``RANGE_SHARE`` of its share), then the missing count, the clipped mean and a

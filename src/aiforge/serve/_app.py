@@ -1,0 +1,344 @@
+"""The HTTP application: Open Inference Protocol v2 and plain JSON routes over the model registry.
+
+Errors are mapped to HTTP here and nowhere else: ``InvalidInput`` and every malformed body -> 422 with
+field-level errors; other ``AiforgeError`` -> its ``http_status`` (unknown model or version: 404) with
+the message, what was found and a hint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from aiforge.errors import AiforgeError
+from aiforge.registry import ModelRegistry, VersionStatus, explain_version
+from aiforge.serve._models import ModelCache, Outputs, ServedModel, served_version
+from aiforge.serve._oip import (
+    InferenceRequest,
+    InferenceResponse,
+    MetadataTensor,
+    ModelMetadata,
+    ServerMetadata,
+    columns_from_tensors,
+    metadata_tensors,
+)
+from aiforge.serve._schema import FieldError, InvalidInput, invalid
+from aiforge.serve._settings import ServeSettings
+from aiforge.serve._v1 import (
+    ErrorBody,
+    ExplainRequest,
+    ExplainResponse,
+    ModelSummary,
+    PredictRequest,
+    PredictResponse,
+    VersionSummary,
+)
+from aiforge.spec import TaskKind
+from aiforge.workspace import Workspace
+
+__all__ = ["SETTINGS_VARIABLE", "app_from_environment", "create_app"]
+
+SETTINGS_VARIABLE = "AIFORGE_SERVE_SETTINGS"  # how `aiforge serve --workers N` hands its settings to workers
+INLINE_RECORDS = 64  # batches up to this size are predicted on the event loop (no thread hop)
+log = logging.getLogger("aiforge.serve")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such model or version, or none that may be served."},
+    422: {"model": ErrorBody, "description": "The body is malformed or does not fit the training schema."},
+}
+
+
+def create_app(settings: ServeSettings | None = None) -> FastAPI:
+    """The server for the models registered in ``settings.workspace`` (which must exist)."""
+    from aiforge import __version__
+
+    settings = settings or ServeSettings()
+    workspace = Workspace.open(settings.workspace, create=False)
+    cache = ModelCache(ModelRegistry(workspace), refresh_seconds=settings.refresh_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.preload:
+            await run_in_threadpool(_preload, cache)
+        app.state.ready = True
+        yield
+        workspace.close()
+
+    app = FastAPI(
+        title="aiforge", version=__version__, lifespan=lifespan,
+        description="Predictions, explanations and metadata of the models in an aiforge workspace. "
+        "`/v2`: the Open Inference Protocol (KServe v2); `/v1`: plain JSON records. A model name answers "
+        "with its `production` version, else `staging`, else its newest accepted candidate; a version "
+        "rejected by its KPI gate never answers.",
+    )
+    app.state.ready = False
+    _add_error_handlers(app)
+
+    async def served(name: str, version: str | None) -> ServedModel:
+        hit = cache.fresh(name) if version is None else cache.loaded(name, version)
+        if hit is not None:
+            return hit
+        if version is None:
+            return await run_in_threadpool(cache.serving, name)
+        return await run_in_threadpool(cache.version, name, version)
+
+    async def compute(size: int, work: Callable[[], dict[str, Any]]) -> JSONResponse:
+        return JSONResponse(work() if size <= INLINE_RECORDS else await run_in_threadpool(work))
+
+    # -- Open Inference Protocol v2 --------------------------------------------------------------
+
+    @app.get("/v2", response_model=ServerMetadata, tags=["v2"])
+    def server_metadata() -> ServerMetadata:
+        return ServerMetadata(name="aiforge", version=__version__, extensions=[])
+
+    @app.get("/v2/health/live", tags=["v2"])
+    def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready", tags=["v2"], responses={503: {"description": "Still loading the models."}})
+    def ready(request: Request) -> JSONResponse:
+        is_ready = bool(request.app.state.ready)
+        return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+    @app.get("/v2/models/{name}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"],
+             response_model_exclude_none=True)
+    async def model_metadata(name: str) -> ModelMetadata:
+        return _metadata(await served(name, None), cache)
+
+    @app.get("/v2/models/{name}/versions/{version}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"],
+             response_model_exclude_none=True)
+    async def version_metadata(name: str, version: str) -> ModelMetadata:
+        return _metadata(await served(name, version), cache)
+
+    @app.get("/v2/models/{name}/ready", tags=["v2"], responses=ERRORS)
+    async def model_ready(name: str) -> dict[str, Any]:
+        return {"name": name, "ready": (await served(name, None)) is not None}
+
+    async def infer(name: str, version: str | None, body: InferenceRequest) -> JSONResponse:
+        model = await served(name, version)
+
+        def work() -> dict[str, Any]:
+            columns = columns_from_tensors(model.schema, body.inputs, max_records=settings.max_batch)
+            return _infer_body(model, model.predict(model.schema.frame(columns)), body)
+
+        return await compute(len(body.inputs[0].data), work)
+
+    @app.post("/v2/models/{name}/infer", response_model=InferenceResponse, responses=ERRORS, tags=["v2"])
+    async def infer_served(name: str, body: InferenceRequest) -> JSONResponse:
+        return await infer(name, None, body)
+
+    @app.post("/v2/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=ERRORS,
+              tags=["v2"])
+    async def infer_version(name: str, version: str, body: InferenceRequest) -> JSONResponse:
+        return await infer(name, version, body)
+
+    # -- plain JSON -----------------------------------------------------------------------------
+
+    @app.get("/v1/models", response_model=list[ModelSummary], tags=["v1"])
+    async def list_models() -> list[ModelSummary]:
+        return await run_in_threadpool(_summaries, cache)
+
+    async def predict(name: str, version: str | None, body: PredictRequest) -> JSONResponse:
+        model = await served(name, version)
+
+        def work() -> dict[str, Any]:
+            columns = model.schema.columns_from_records(body.records, max_records=settings.max_batch)
+            return _predict_body(model, model.predict(model.schema.frame(columns)))
+
+        return await compute(len(body.records), work)
+
+    @app.post("/v1/models/{name}/predict", response_model=PredictResponse, responses=ERRORS, tags=["v1"])
+    async def predict_served(name: str, body: PredictRequest) -> JSONResponse:
+        """Predict each record with the version that answers for NAME."""
+        return await predict(name, None, body)
+
+    @app.post("/v1/models/{name}/versions/{version}/predict", response_model=PredictResponse, responses=ERRORS,
+              tags=["v1"])
+    async def predict_version(name: str, version: str, body: PredictRequest) -> JSONResponse:
+        """Predict each record with an explicit (accepted) version."""
+        return await predict(name, version, body)
+
+    async def explain(name: str, version: str | None, body: ExplainRequest) -> JSONResponse:
+        model = await served(name, version)
+
+        def work() -> dict[str, Any]:
+            columns = model.schema.columns_from_records(body.records, max_records=settings.max_explain)
+            frame = model.schema.frame(columns)
+            return _json_ready(explain_version(cache.registry, model.version, frame, top=body.top))
+
+        return JSONResponse(await run_in_threadpool(work))
+
+    @app.post("/v1/models/{name}/explain", response_model=ExplainResponse, responses=ERRORS, tags=["v1"])
+    async def explain_served(name: str, body: ExplainRequest) -> JSONResponse:
+        """Each input column's contribution to the output for each record: base + contributions = output
+        (exact tree SHAP for tree ensembles; a sampling estimate against stored training rows otherwise)."""
+        return await explain(name, None, body)
+
+    @app.post("/v1/models/{name}/versions/{version}/explain", response_model=ExplainResponse, responses=ERRORS,
+              tags=["v1"])
+    async def explain_version_route(name: str, version: str, body: ExplainRequest) -> JSONResponse:
+        """Explain the records with an explicit (accepted) version."""
+        return await explain(name, version, body)
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker of `aiforge serve --workers N` (uvicorn's factory)."""
+    return create_app(ServeSettings.from_json(os.environ[SETTINGS_VARIABLE]))
+
+
+def _preload(cache: ModelCache) -> None:
+    for name in cache.names():
+        try:
+            cache.serving(name)
+        except AiforgeError as exc:  # a model no version of which may answer: its requests get the 404
+            log.warning("not serving %s: %s", name, exc.message)
+
+
+def _predict_body(model: ServedModel, outputs: Outputs) -> dict[str, Any]:
+    n = len(outputs)
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    if outputs.values is not None:
+        predictions = [{"id": i, "value": v} for i, v in zip(ids, outputs.values, strict=True)]
+    else:
+        assert outputs.labels is not None and outputs.probabilities is not None
+        keys = model.class_keys
+        predictions = [{"id": i, "label": label, "probabilities": dict(zip(keys, row, strict=True))}
+                       for i, label, row in zip(ids, outputs.labels, outputs.probabilities.tolist(), strict=True)]
+    return {"model": model.version.name, "version": model.version.version, "predictions": predictions}
+
+
+def _infer_body(model: ServedModel, outputs: Outputs, request: InferenceRequest) -> dict[str, Any]:
+    n = len(outputs)
+    tensors: dict[str, dict[str, Any]] = {}
+    if outputs.values is not None:
+        tensors["value"] = {"name": "value", "shape": [n], "datatype": "FP64", "data": outputs.values}
+    else:
+        assert outputs.labels is not None and outputs.probabilities is not None
+        tensors["label"] = {"name": "label", "shape": [n], "datatype": _label_datatype(model.classes),
+                            "data": outputs.labels}
+        tensors["probability"] = {"name": "probability", "shape": [n, len(model.classes)], "datatype": "FP64",
+                                  "data": outputs.probabilities.ravel().tolist(),
+                                  "parameters": {"classes": list(model.classes)}}
+    wanted = [o.name for o in request.outputs] if request.outputs else list(tensors)
+    unknown = [w for w in wanted if w not in tensors]
+    if unknown:
+        raise invalid([FieldError(None, w, f"not an output of the model (outputs: {', '.join(tensors)})")
+                       for w in unknown], "requested outputs")
+    return {"model_name": model.version.name, "model_version": str(model.version.version), "id": request.id,
+            "parameters": {"prediction_ids": [str(uuid.uuid4()) for _ in range(n)]},
+            "outputs": [tensors[w] for w in wanted]}
+
+
+def _label_datatype(classes: tuple[Any, ...]) -> str:
+    if classes and all(type(c) is bool for c in classes):
+        return "BOOL"
+    if classes and all(type(c) is int for c in classes):
+        return "INT64"
+    return "BYTES"
+
+
+def _metadata(model: ServedModel, cache: ModelCache) -> ModelMetadata:
+    versions = cache.registry.versions(model.version.name)
+    if model.task is TaskKind.REGRESSION:
+        outputs = [MetadataTensor(name="value", datatype="FP64", shape=[-1])]
+    else:
+        outputs = [MetadataTensor(name="label", datatype=_label_datatype(model.classes), shape=[-1]),
+                   MetadataTensor(name="probability", datatype="FP64", shape=[-1, len(model.classes)],
+                                  parameters={"classes": list(model.classes)})]
+    return ModelMetadata(
+        name=model.version.name, platform=f"aiforge_{model.version.learner}",
+        versions=[str(v.version) for v in versions if v.status is VersionStatus.ACCEPTED],
+        inputs=metadata_tensors(model.schema), outputs=outputs,
+        parameters={"version": str(model.version.version), "task": model.task.value,
+                    "alias": model.version.alias.value if model.version.alias else None,
+                    "learner": model.version.learner, "classes": list(model.classes)},
+    )
+
+
+def _summaries(cache: ModelCache) -> list[ModelSummary]:
+    by_name: dict[str, list[Any]] = {}
+    for v in cache.registry.versions():
+        by_name.setdefault(v.name, []).append(v)
+    summaries = []
+    for name, versions in sorted(by_name.items()):
+        chosen = served_version(versions)
+        summaries.append(ModelSummary(
+            name=name, served_version=chosen.version if chosen else None,
+            versions=[VersionSummary(version=v.version, status=v.status.value,
+                                     alias=v.alias.value if v.alias else None, learner=v.learner,
+                                     created_at=v.created_at.isoformat()) for v in versions],
+        ))
+    return summaries
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain JSON values (numpy scalars -> Python, NaN -> null)."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=422)
+
+    @app.exception_handler(AiforgeError)
+    async def aiforge_error(request: Request, exc: AiforgeError) -> JSONResponse:
+        return JSONResponse({"error": exc.message, **exc.to_dict()}, status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_field_error(e) for e in exc.errors()] or [FieldError(None, None, "the body is not valid")]
+        return JSONResponse(invalid(errors, "body").body(), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # FastAPI could not read the body (bad encoding, nesting too deep)
+            error = FieldError(None, None, f"malformed JSON: {exc.detail}")
+            return JSONResponse(invalid([error], "body").body(), status_code=422)
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); the server log has the details"},
+                            status_code=500)
+
+
+def _field_error(error: Any) -> FieldError:
+    """A pydantic/FastAPI validation error as a field error: ``("body", "records", 3, "age")`` is
+    record 3, field ``age``."""
+    loc = [p for p in error.get("loc", ()) if p != "body"]
+    if error.get("type") == "json_invalid":
+        detail = (error.get("ctx") or {}).get("error", error.get("msg", ""))
+        at = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        return FieldError(None, None, f"malformed JSON: {detail}{at}")
+    record = None
+    if len(loc) >= 2 and loc[0] in ("records", "inputs") and isinstance(loc[1], int):
+        record = loc[1] if loc[0] == "records" else None
+        field = ".".join(map(str, loc[2:] if loc[0] == "records" else loc)) or None
+    else:
+        field = ".".join(map(str, loc)) or None
+    message = str(error.get("msg", "invalid"))
+    if record is not None and field is None and error.get("type") == "dict_type":
+        message = "a record must be a JSON object keyed by input column"
+    return FieldError(record, field, message)

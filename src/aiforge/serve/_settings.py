@@ -1,0 +1,48 @@
+"""How a server runs: which workspace it serves, and its limits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiforge.workspace import WorkspaceSettings
+
+__all__ = ["ServeSettings"]
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Settings of one server process (each worker builds its app from the same settings).
+
+    ``max_batch``: records (or tensor rows) per prediction request; ``max_explain``: records per
+    explanation request (explanations cost far more per record); ``refresh_seconds``: how stale the
+    answer to "which version serves this name" may be, so that a promotion moves traffic without a
+    restart and no request waits on the database; ``preload``: load every served model at start-up.
+    """
+
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings.resolve)
+    max_batch: int = 10_000
+    max_explain: int = 100
+    refresh_seconds: float = 2.0
+    preload: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("max_batch", "max_explain"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"The '{name}' setting must be at least 1. Got {getattr(self, name)} instead.")
+        if self.refresh_seconds < 0:
+            raise ValueError(f"The 'refresh_seconds' setting must be >= 0. Got {self.refresh_seconds} instead.")
+
+    def to_json(self) -> str:
+        """The settings as text, for handing them to worker processes."""
+        data: dict[str, Any] = asdict(self)
+        data["workspace"] = {"root": str(self.workspace.root), "db_url": self.workspace.db_url}
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSettings:
+        data = json.loads(text)
+        ws = data.pop("workspace")
+        return cls(workspace=WorkspaceSettings(root=Path(ws["root"]), db_url=ws["db_url"]), **data)
