@@ -1,0 +1,86 @@
+"""Batch scoring streams a file in chunks and gives exactly the model's own predictions, in input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ADULT, write_income_project
+
+from aiforge.errors import AiforgeError, DataError
+from aiforge.pipeline import load_project, run_project
+from aiforge.registry import ModelRegistry
+from aiforge.serve._batch import score_file, scoring_version
+from aiforge.workspace import Workspace, WorkspaceSettings
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
+    root = tmp_path_factory.mktemp("batch")
+    project = write_income_project(root / "income", rows=1500, learners="[lightgbm]",
+                                   checks="  robustness: {enabled: false}\n  label_noise: {enabled: false}\n"
+                                          "  explain: {enabled: false}")
+    settings = WorkspaceSettings.resolve(root / "ws")
+    run_project(load_project(project), settings)
+    return ModelRegistry(Workspace.open(settings))
+
+
+@pytest.fixture(scope="module")
+def rows() -> pd.DataFrame:
+    frame = pd.read_csv(ADULT, nrows=5003)
+    return frame.assign(key=np.arange(len(frame)))
+
+
+def test_a_parquet_file_scores_in_chunks_in_input_order(registry: ModelRegistry, rows: pd.DataFrame,
+                                                        tmp_path: Path) -> None:
+    source, output = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    rows.to_parquet(source, index=False)
+    version = scoring_version(registry, "income", None)
+    seen: list[tuple[int, int]] = []
+
+    result = score_file(registry, version, source, output, chunk_rows=1000, keep=["key"], threads=2,
+                        on_chunk=lambda done, chunks: seen.append((done, chunks)))
+
+    assert (result.rows, result.chunks) == (5003, 6) and seen[-1] == (5003, 6)
+    scored = pd.read_parquet(output)
+    assert scored["key"].tolist() == rows["key"].tolist()
+    model = registry.load_model(version)
+    expected = model.predict_proba(rows)
+    assert np.allclose(scored[[f"probability_{c}" for c in model.classes]].to_numpy(), expected, atol=1e-12)
+    assert scored["prediction"].tolist() == [str(v) for v in model.predict(rows)]
+
+
+def test_a_csv_file_scores_like_its_parquet_twin(registry: ModelRegistry, rows: pd.DataFrame, tmp_path: Path) -> None:
+    rows.head(2500).to_csv(tmp_path / "in.csv", index=False)
+    rows.head(2500).to_parquet(tmp_path / "in.parquet", index=False)
+    version = scoring_version(registry, "income", None)
+    score_file(registry, version, tmp_path / "in.csv", tmp_path / "a.parquet", chunk_rows=700)
+    score_file(registry, version, tmp_path / "in.parquet", tmp_path / "b.parquet", chunk_rows=2500)
+
+    a, b = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
+    assert len(a) == 2500 and a["prediction"].tolist() == b["prediction"].tolist()
+    assert np.allclose(a.filter(like="probability_").to_numpy(), b.filter(like="probability_").to_numpy())
+
+
+def test_bad_input_is_refused_and_leaves_no_output(registry: ModelRegistry, rows: pd.DataFrame,
+                                                   tmp_path: Path) -> None:
+    version = scoring_version(registry, "income", None)
+    rows.drop(columns=["age"]).to_parquet(tmp_path / "in.parquet", index=False)
+    output = tmp_path / "out.parquet"
+    with pytest.raises(DataError, match="lacks 1 input column"):
+        score_file(registry, version, tmp_path / "in.parquet", output)
+    (tmp_path / "in.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(DataError, match="unknown file type"):
+        score_file(registry, version, tmp_path / "in.json", output)
+    with pytest.raises(DataError, match="does not exist"):
+        score_file(registry, version, tmp_path / "missing.parquet", output)
+    assert not output.exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_an_unknown_model_or_a_rejected_version_does_not_score(registry: ModelRegistry) -> None:
+    with pytest.raises(AiforgeError, match="no model named 'churn'"):
+        scoring_version(registry, "churn", None)
+    with pytest.raises(AiforgeError, match="has no version 9"):
+        scoring_version(registry, "income", 9)
