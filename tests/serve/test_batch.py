@@ -84,3 +84,20 @@ def test_an_unknown_model_or_a_rejected_version_does_not_score(registry: ModelRe
         scoring_version(registry, "churn", None)
     with pytest.raises(AiforgeError, match="has no version 9"):
         scoring_version(registry, "income", 9)
+
+
+def test_the_cli_scores_a_file_and_refuses_a_bad_one(aiforge, rows: pd.DataFrame, tmp_path: Path) -> None:
+    project = write_income_project(tmp_path / "income", rows=800, learners="[linear]",
+                                   checks="  robustness: {enabled: false}\n  label_noise: {enabled: false}")
+    aiforge("run", str(project), check=True)
+    rows.head(3000).to_csv(tmp_path / "in.csv", index=False)
+
+    done = aiforge("predict", "--model", "income", "--input", str(tmp_path / "in.csv"), "--output",
+                   str(tmp_path / "out.parquet"), "--keep", "key", "--chunk-rows", "1000", "--json")
+    assert done.returncode == 0, done.stderr
+    assert '"rows": 3000' in done.stdout and '"chunks": 3' in done.stdout
+    assert pd.read_parquet(tmp_path / "out.parquet")["key"].tolist() == list(range(3000))
+
+    bad = aiforge("predict", "--model", "income", "--input", str(tmp_path / "in.csv"), "--output",
+                  str(tmp_path / "x.parquet"), "--keep", "nope")
+    assert bad.returncode == 2 and "--keep names column(s)" in bad.stderr and not (tmp_path / "x.parquet").exists()

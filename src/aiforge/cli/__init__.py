@@ -28,6 +28,7 @@ A session, from scratch:
   aiforge models                     # registered versions and their aliases
   aiforge card churn 1               # the model card: metrics, fairness, robustness, privacy, energy
   aiforge explain churn --input customer.json   # why the model predicts what it does, per column
+  aiforge predict --model churn --input new.parquet --output scored.parquet   # batch scoring
   aiforge promote churn 1 --to production
 
 Exit codes: 0 ok, 1 a KPI gate or training failed, 2 bad input (nothing was written).
@@ -464,6 +465,49 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int
     create_app(settings)  # a missing workspace is reported here, once, not by every worker
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
     uvicorn.run("aiforge.serve._app:app_from_environment", factory=True, workers=workers, **options)
+
+
+@cli.command()
+@click.option("--model", "name", required=True, help="The registered model's name.")
+@click.option("--version", type=int, default=None,
+              help="The version to score with (default: the one that answers requests: production, else "
+              "staging, else the newest accepted candidate). A rejected version never scores.")
+@click.option("--input", "input_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The records: a .parquet or .csv file with the model's input columns.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the scored rows (.parquet): --keep columns, prediction, probability_<class>.")
+@click.option("--keep", multiple=True, help="A column of the input to copy to the output (an id); repeatable.")
+@click.option("--chunk-rows", default=50_000, show_default=True, help="Rows read, scored and written at a time.")
+@click.option("--threads", type=int, default=None, help="Chunks scored at once (default: every core).")
+@json_option
+@click.pass_context
+@handles_errors
+def predict(ctx: click.Context, name: str, version: int | None, input_file: Path, output: Path, keep: tuple[str, ...],
+            chunk_rows: int, threads: int | None, as_json: bool) -> None:
+    """Score a file of records with a registered model (batch scoring), streamed in chunks.
+
+    \b
+      aiforge predict --model income --input applicants.parquet --output scored.parquet --keep id
+    """
+    from aiforge.cli._console import err, print_json
+    from aiforge.registry import ModelRegistry
+    from aiforge.serve._batch import score_file, scoring_version
+    from aiforge.workspace import Workspace
+
+    registry = ModelRegistry(Workspace.open(_settings(ctx), create=False))
+    v = scoring_version(registry, name, version)
+
+    def shown(rows: int, chunks: int) -> None:
+        if not as_json:
+            err.print(f"  {rows:,} rows scored ({chunks} chunks)", highlight=False)
+
+    result = score_file(registry, v, input_file, output, chunk_rows=chunk_rows, keep=list(keep), threads=threads,
+                        on_chunk=shown)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        err.print(f"{result.rows:,} rows scored by {v.name} v{v.version} ({v.learner}) in {result.seconds:.1f} s "
+                  f"-> {output}", highlight=False)
 
 
 def main() -> None:
