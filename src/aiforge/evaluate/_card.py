@@ -304,6 +304,10 @@ def _detail(key: str, value: Any) -> list[_Block]:
         more = [_Para(f"({len(value) - MAX_TABLE_ROWS} more rows not shown)")] if len(value) > MAX_TABLE_ROWS else []
         numeric = tuple(i for i, c in enumerate(columns) if all(_is_number(r.get(c)) for r in value[:MAX_TABLE_ROWS]))
         return [_Heading(key.replace("_", " ")), _Table(columns, rows, numeric), *more]
+    if isinstance(value, dict) and value and all(isinstance(v, list) and v and all(isinstance(r, dict) for r in v)
+                                                 for v in value.values()):
+        # e.g. fairness groups: one table per attribute
+        return [block for k, rows in list(value.items())[:10] for block in _detail(f"{key}: {k}", rows)]
     if isinstance(value, dict) and value:
         return [_Heading(key.replace("_", " ")), _Pairs([(str(k), _cell(v)) for k, v in list(value.items())[:30]])]
     if value is None or value == [] or value == {} or value == "":
