@@ -302,6 +302,10 @@ def _check_plots(name: str, details: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(swarm, list) and swarm:
             plots.append(("SHAP summary: each dot a test row; colour: the input's value (percentile; grey: "
                           "categorical)", _beeswarm_svg(swarm, str(details.get("space", "")))))
+    groups = details.get("groups")
+    if name == "fairness" and isinstance(groups, dict) and groups:
+        plots.append(("Selection rate and true positive rate per group (hatched: too small to count)",
+                      _fairness_svg(groups)))
     stages = details.get("stages")
     if name == "energy" and isinstance(stages, list) and stages:
         fig = _figure(6.0, 1.2 + 0.35 * len(stages))
@@ -311,6 +315,36 @@ def _check_plots(name: str, details: dict[str, Any]) -> list[tuple[str, str]]:
         ax.set_xlabel("energy (Wh)")
         plots.append(("Energy per stage", _svg(fig, "energy-")))
     return plots
+
+
+def _fairness_svg(groups: dict[str, list[dict[str, Any]]]) -> str:
+    """Per attribute (not pairs), each group's selection rate and true positive rate, side by side."""
+    import numpy as np
+
+    shown = [(attr, rows) for attr, rows in groups.items() if "&" not in attr and rows][:4]
+    labels: list[str] = []
+    selection: list[float] = []
+    tpr: list[float] = []
+    small: list[bool] = []
+    for attr, rows in shown:
+        for r in rows[:12]:
+            labels.append(f"{_plain(attr)}={_plain(r.get('group'))}")
+            selection.append(float(r.get("selection_rate") or 0.0))
+            tpr.append(float(r.get("true_positive_rate") or 0.0))
+            small.append(bool(r.get("small")))
+    fig = _figure(7.0, 1.2 + 0.32 * len(labels))
+    ax = fig.subplots()
+    y = np.arange(len(labels))[::-1]
+    ax.barh(y + 0.2, selection, height=0.4, color=_COLOR, label="selection rate",
+            hatch=None, alpha=0.9)
+    ax.barh(y - 0.2, tpr, height=0.4, color="#d97706", label="true positive rate", alpha=0.9)
+    for yi, is_small in zip(y, small, strict=True):
+        if is_small:
+            ax.barh(yi, 1.0, height=0.9, color="none", edgecolor="#9ca3af", hatch="//", lw=0)
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, 1)
+    ax.legend(loc="lower right", fontsize=7)
+    return _svg(fig, "fair-")
 
 
 def _beeswarm_svg(swarm: list[dict[str, Any]], space: str) -> str:
