@@ -1,5 +1,6 @@
 """Algorithm selection and training: task detection, the learner registry, cross-validated selection."""
 
+from aiforge.learn._compiled import CompiledModel, compile_model
 from aiforge.learn._learners import LEARNERS, Learner, register
 from aiforge.learn._mitigate import MitigatedModel, mitigate
 from aiforge.learn._model import FeatureSet, TabularModel, choose_features
@@ -19,6 +20,7 @@ __all__ = [
     "LEARNERS",
     "CandidateResult",
     "Choice",
+    "CompiledModel",
     "FeatureSet",
     "FloatRange",
     "IntRange",
@@ -32,6 +34,7 @@ __all__ = [
     "TrainingFailed",
     "TrialRecord",
     "choose_features",
+    "compile_model",
     "mitigate",
     "register",
     "resolve_task",

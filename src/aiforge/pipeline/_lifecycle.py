@@ -200,7 +200,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         test = data.iloc[test_idx]
         ev = evaluate_model(model, test, test[target], data.iloc[train_idx][target], primary=pf.objective,
                             importance=spec.checks.importance, seed=spec.model.seed)
-        return {"evaluation": ev.to_json()}
+        return {"evaluation": ev.to_json(), "inference": _inference_path(model, test)}
 
     eval_key = {"model": served, "split": split.artifact,
                 "checks": spec.checks.importance.model_dump(mode="json"), "objective": pf.objective.name}
@@ -240,6 +240,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         "snapshot": snap.id, "split": split.artifact, "code_version": code_version(),
         "libraries": library_versions(), "seeds": {"split": spec.data.split.seed, "model": spec.model.seed},
         "parent_run": trained["trained_in_run"], "run": rec.run_id,
+        "inference": evaluated.get("inference"),
     }
     registry = ModelRegistry(ws)
 
@@ -296,6 +297,17 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
 
 BACKGROUND_ROWS = 100
+PARITY_ROWS = 2000
+
+
+def _inference_path(model: Any, test: pd.DataFrame) -> dict[str, Any]:
+    """How the model will be served (the compiled fast path, or the native one) and the largest difference
+    between the two on test rows: registered with the version, so serving is known to be faithful."""
+    from aiforge.learn import compile_model
+
+    compiled = compile_model(model)
+    rows = test.head(PARITY_ROWS)
+    return {"path": compiled.path, "parity_rows": len(rows), "max_abs_diff": compiled.parity(rows)}
 
 
 def _background_rows(model_artifact: str, split: DataSplit, store: Any, data: pd.DataFrame, seed: int) -> bytes:

@@ -1,0 +1,78 @@
+"""The serving fast path gives exactly the native output, for every learner and task, from plain columns
+with missing values and unseen categories, and falls back to the native path where it cannot compile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import ADULT
+
+from aiforge.learn import LEARNERS, TabularModel, choose_features
+from aiforge.learn._compiled import compile_model
+from aiforge.learn._ensemble import WeightedEnsemble
+from aiforge.learn._select import _fit_pipeline
+from aiforge.spec import TaskKind
+
+
+def _adult(rows: int = 1500) -> pd.DataFrame:
+    frame = pd.read_csv(ADULT, nrows=rows)
+    frame.loc[::7, "age"] = np.nan  # missing numbers
+    frame.loc[::11, "occupation"] = None  # missing categories
+    return frame
+
+
+def _model(learner: str, task: TaskKind, frame: pd.DataFrame) -> TabularModel:
+    target = {"regression": "hours_per_week", "multiclass": "relationship"}.get(task.value, "income")
+    data = frame.drop(columns=[target])
+    features = choose_features(pa.Table.from_pandas(data, preserve_index=False), "")
+    classes = sorted(frame[target].astype(str).unique()) if task.is_classification else []
+    y = (frame[target].to_numpy(dtype=float) if task is TaskKind.REGRESSION
+         else np.array([classes.index(str(v)) for v in frame[target]]))
+    params = LEARNERS[learner].init_config(len(frame), task)
+    pipeline = _fit_pipeline(learner, task, features, 0, 1, params, data, y)
+    return TabularModel(pipeline, task, classes, features, learner, target)
+
+
+LEARNER_NAMES = ["lightgbm", "linear", "random_forest", "hist_gradient_boosting", "knn", "xgboost"]
+
+
+@pytest.mark.parametrize("task", [TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION])
+@pytest.mark.parametrize("learner", LEARNER_NAMES)
+def test_the_fast_path_matches_the_native_output(learner: str, task: TaskKind) -> None:
+    frame = _adult()
+    model = _model(learner, task, frame)
+    compiled = compile_model(model)
+    scored = _adult(2000).iloc[1500:].copy()
+    scored.loc[scored.index[:5], "workclass"] = "Never-seen-before"  # unseen categories
+
+    assert not compiled.native
+    assert compiled.parity(scored) <= 1e-9
+    columns: dict[str, Any] = {c: scored[c].tolist() for c in model.input_columns}
+    one = compiled.raw_output_columns({c: v[:1] for c, v in columns.items()}, 1)
+    assert np.allclose(one, model.raw_output(scored.iloc[:1]), atol=1e-9)
+    if learner == "lightgbm" and task is not TaskKind.REGRESSION:
+        assert compiled.path == "lightgbm booster"
+
+
+def test_none_and_nan_are_both_missing() -> None:
+    frame = _adult()
+    compiled = compile_model(_model("lightgbm", TaskKind.BINARY, frame))
+    record = frame.iloc[[0]]
+    as_none = {c: [None if c in ("age", "occupation") else record[c].iloc[0]] for c in compiled.model.input_columns}
+    as_nan = {c: [float("nan") if c == "age" else v[0]] for c, v in as_none.items()}
+    assert np.allclose(compiled.raw_output_columns(as_none, 1), compiled.raw_output_columns(as_nan, 1))
+
+
+def test_an_ensemble_falls_back_to_the_native_path_with_the_same_answers() -> None:
+    frame = _adult()
+    a, b = _model("lightgbm", TaskKind.BINARY, frame), _model("linear", TaskKind.BINARY, frame)
+    ensemble = TabularModel(WeightedEnsemble([(a.pipeline, 0.5), (b.pipeline, 0.5)], TaskKind.BINARY),
+                            TaskKind.BINARY, a.classes, a.features, "ensemble", "income")
+    compiled = compile_model(ensemble)
+
+    assert compiled.native and compiled.path.startswith("native")
+    assert compiled.parity(_adult(1800).iloc[1500:]) == 0.0
