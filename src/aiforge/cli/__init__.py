@@ -431,7 +431,7 @@ Examples:
        -d '{"records": [{"age": 39, "sex": "Male", ...}]}'
 """)
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Interface to listen on (0.0.0.0: every interface; there is no authentication yet).")
+              help="Interface to listen on (0.0.0.0: every interface; keep --auth required there).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
               help="Server processes; each loads the models it serves.")
@@ -440,10 +440,25 @@ Examples:
 @click.option("--refresh-seconds", default=2.0, show_default=True, type=click.FloatRange(0),
               help="How soon a promotion (aiforge promote) moves the traffic to the new version.")
 @click.option("--access-log", is_flag=True, help="Log every request (off: the hot path stays quiet).")
+@click.option("--auth", type=click.Choice(["required", "off"]), default=None,
+              help="required: every route but health needs an API key; off: prediction routes are open "
+              "(operator and admin routes always need a key). Default: required when the workspace has an "
+              "active key (aiforge keys create), else off with a warning.")
+@click.option("--rate-limit", type=click.FloatRange(0, min_open=True), default=None,
+              help="Requests per second per API key (bursts of one second's worth); more get HTTP 429. "
+              "Default: no limit.")
+@click.option("--key-cache-seconds", default=5.0, show_default=True, type=click.FloatRange(0),
+              help="How long a verified key is trusted without the database: a revocation by "
+              "'aiforge keys revoke' takes effect within it.")
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Serve HTTPS with this certificate (PEM); needs --ssl-keyfile.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The certificate's private key (PEM).")
 @click.pass_context
 @handles_errors
 def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int, refresh_seconds: float,
-          access_log: bool) -> None:
+          access_log: bool, auth: str | None, rate_limit: float | None, key_cache_seconds: float,
+          ssl_certfile: str | None, ssl_keyfile: str | None) -> None:
     """Serve the registered models over HTTP until stopped (Ctrl-C).
 
     Each model NAME answers with its production version, else staging, else its newest accepted
@@ -452,13 +467,34 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int
     JSON (/v1/models, /v1/models/NAME/predict, /v1/models/NAME/explain); OpenAPI docs at /docs.
     Records that do not fit the training schema get HTTP 422 naming each bad field.
     """
+    import dataclasses
+
     import uvicorn
 
+    from aiforge.cli._console import err
     from aiforge.serve import ServeSettings, create_app
     from aiforge.serve._app import SETTINGS_VARIABLE
+    from aiforge.serve._auth import resolve_auth
+    from aiforge.workspace import KeyStore, Workspace
 
-    settings = ServeSettings(workspace=_settings(ctx), max_batch=max_batch, refresh_seconds=refresh_seconds)
-    options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info"}
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
+    settings = ServeSettings(workspace=_settings(ctx), max_batch=max_batch, refresh_seconds=refresh_seconds,
+                             rate_limit=rate_limit, key_cache_seconds=key_cache_seconds)
+    workspace = Workspace.open(settings.workspace, create=False)
+    try:
+        mode, why = resolve_auth(KeyStore(workspace), "required" if auth == "required" else "off" if auth else None)
+    finally:
+        workspace.close()
+    settings = dataclasses.replace(settings, auth=mode)  # every worker serves with the same mode
+    if mode == "off":
+        err.print(f"WARNING: authentication is OFF ({why}): anyone who can reach {host}:{port} may predict. "
+                  "Create a key with 'aiforge keys create --name NAME --role predict' (the server then requires "
+                  "keys) or pass --auth required.", style="bold yellow", highlight=False)
+    else:
+        err.print(f"authentication required ({why})", highlight=False)
+    options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info",
+                               "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
         return
@@ -508,6 +544,118 @@ def predict(ctx: click.Context, name: str, version: int | None, input_file: Path
     else:
         err.print(f"{result.rows:,} rows scored by {v.name} v{v.version} ({v.learner}) in {result.seconds:.1f} s "
                   f"-> {output}", highlight=False)
+
+
+def _cli_actor() -> str:
+    """How the person at the terminal is named in the audit log."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name for this uid (some containers)
+        return f"cli:uid-{os.getuid()}" if hasattr(os, "getuid") else "cli:unknown"
+
+
+def _key_rows(keys: list[Any]) -> list[list[Any]]:
+    def when(t: Any) -> str | None:
+        return f"{t:%Y-%m-%d %H:%M}" if t else None
+
+    return [[k.id, k.name, k.role.value, k.state, when(k.created_at), when(k.last_used_at), when(k.expires_at),
+             when(k.revoked_at)] for k in keys]
+
+
+@cli.group()
+def keys() -> None:
+    """API keys of the server: create (the secret is shown once), list, revoke.
+
+    \b
+    Roles, each including the ones before it:
+      predict   health, metadata, predict, infer, explain
+      operator  also POST /v1/admin/reload (and future deployment actions)
+      admin     also the key routes and the audit log (/v1/admin/keys, /v1/admin/audit)
+    """
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="Who uses the key, e.g. ci-bot.")
+@click.option("--role", type=click.Choice(["predict", "operator", "admin"]), default="predict", show_default=True,
+              help="What the key may do (each role includes the ones before it).")
+@click.option("--expires-days", type=click.IntRange(1, 36_500), default=None,
+              help="Days until the key stops working (default: never).")
+@json_option
+@click.pass_context
+@handles_errors
+def keys_create(ctx: click.Context, name: str, role: str, expires_days: int | None, as_json: bool) -> None:
+    """Create an API key and print its secret: the only time it is shown (only a salted hash is stored)."""
+    from datetime import UTC, datetime, timedelta
+
+    from aiforge.cli._console import err, print_json
+    from aiforge.workspace import KeyStore, Workspace
+
+    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+    created = KeyStore(Workspace.open(_settings(ctx))).create(name, role, actor=_cli_actor(), expires_at=expires)
+    if as_json:
+        print_json({**created.key.to_json(), "secret": created.secret})
+        return
+    click.echo(created.secret)
+    err.print(f"created key {created.key.id} '{created.key.name}' ({created.key.role.value}"
+              f"{', expires ' + f'{expires:%Y-%m-%d}' if expires else ''}). Store the key above now: it is not "
+              "shown again. Send it as 'Authorization: Bearer <key>'.", highlight=False)
+
+
+@keys.command("list")
+@json_option
+@click.pass_context
+@handles_errors
+def keys_list(ctx: click.Context, as_json: bool) -> None:
+    """List the API keys (never their secrets): id, name, role, state, created, last used, expiry, revoked."""
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.workspace import KeyStore, Workspace
+
+    found = KeyStore(Workspace.open(_settings(ctx), create=False)).list()
+    if as_json:
+        print_json([k.to_json() for k in found])
+        return
+    out.print(table("API keys", ["id", "name", "role", "state", "created", "last used", "expires", "revoked"],
+                    _key_rows(found)))
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@json_option
+@click.pass_context
+@handles_errors
+def keys_revoke(ctx: click.Context, key_id: str, as_json: bool) -> None:
+    """Revoke the key KEY_ID for good; running servers refuse it within --key-cache-seconds."""
+    from aiforge.cli._console import print_json
+    from aiforge.workspace import KeyStore, Workspace
+
+    key = KeyStore(Workspace.open(_settings(ctx), create=False)).revoke(key_id, actor=_cli_actor())
+    if as_json:
+        print_json(key.to_json())
+    else:
+        click.echo(f"revoked key {key.id} '{key.name}' ({key.role.value})")
+
+
+@cli.command()
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="Newest entries to show.")
+@json_option
+@click.pass_context
+@handles_errors
+def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """The audit log, newest first: key changes (CLI or API), reloads, refused admin requests."""
+    import json
+
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.workspace import AuditLog, Workspace
+
+    entries = AuditLog(Workspace.open(_settings(ctx), create=False)).entries(limit)
+    if as_json:
+        print_json([e.to_json() for e in entries])
+        return
+    out.print(table("audit log", ["time", "actor", "action", "target", "outcome", "details"],
+                    [[f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target, e.outcome,
+                      json.dumps(e.details, sort_keys=True)] for e in entries]))
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiforge.errors import AiforgeError
 from aiforge.registry import ModelRegistry, VersionStatus, explain_version
+from aiforge.serve._admin import UNAUTHORIZED, admin_router
+from aiforge.serve._auth import Authenticator, resolve_auth
 from aiforge.serve._models import ModelCache, Outputs, ServedModel, served_version
 from aiforge.serve._oip import (
     InferenceRequest,
@@ -44,7 +46,7 @@ from aiforge.serve._v1 import (
     VersionSummary,
 )
 from aiforge.spec import TaskKind
-from aiforge.workspace import Workspace
+from aiforge.workspace import KeyStore, Role, Workspace
 
 __all__ = ["SETTINGS_VARIABLE", "app_from_environment", "create_app"]
 
@@ -55,6 +57,7 @@ log = logging.getLogger("aiforge.serve")
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such model or version, or none that may be served."},
     422: {"model": ErrorBody, "description": "The body is malformed or does not fit the training schema."},
+    **UNAUTHORIZED,
 }
 
 
@@ -65,6 +68,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     workspace = Workspace.open(settings.workspace, create=False)
     cache = ModelCache(ModelRegistry(workspace), refresh_seconds=settings.refresh_seconds)
+    mode, why = resolve_auth(KeyStore(workspace), settings.auth)
+    if mode == "off":
+        log.warning("authentication is OFF (%s): anyone who can reach this server may predict", why)
+    auth = Authenticator(workspace, mode=mode, cache_seconds=settings.key_cache_seconds,
+                         rate_limit=settings.rate_limit)
+    can_predict = [Depends(auth.requires(Role.PREDICT))]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,7 +91,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         "rejected by its KPI gate never answers.",
     )
     app.state.ready = False
+    app.state.auth = auth
     _add_error_handlers(app)
+    app.include_router(admin_router(auth, cache))
 
     async def served(name: str, version: str | None) -> ServedModel:
         hit = cache.fresh(name) if version is None else cache.loaded(name, version)
@@ -97,7 +108,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     # -- Open Inference Protocol v2 --------------------------------------------------------------
 
-    @app.get("/v2", response_model=ServerMetadata, tags=["v2"])
+    @app.get("/v2", response_model=ServerMetadata, tags=["v2"], dependencies=can_predict)
     def server_metadata() -> ServerMetadata:
         return ServerMetadata(name="aiforge", version=__version__, extensions=[])
 
@@ -111,16 +122,16 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
     @app.get("/v2/models/{name}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"],
-             response_model_exclude_none=True)
+             response_model_exclude_none=True, dependencies=can_predict)
     async def model_metadata(name: str) -> ModelMetadata:
         return _metadata(await served(name, None), cache)
 
     @app.get("/v2/models/{name}/versions/{version}", response_model=ModelMetadata, responses=ERRORS, tags=["v2"],
-             response_model_exclude_none=True)
+             response_model_exclude_none=True, dependencies=can_predict)
     async def version_metadata(name: str, version: str) -> ModelMetadata:
         return _metadata(await served(name, version), cache)
 
-    @app.get("/v2/models/{name}/ready", tags=["v2"], responses=ERRORS)
+    @app.get("/v2/models/{name}/ready", tags=["v2"], responses=ERRORS, dependencies=can_predict)
     async def model_ready(name: str) -> dict[str, Any]:
         return {"name": name, "ready": (await served(name, None)) is not None}
 
@@ -129,22 +140,23 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
         def work() -> dict[str, Any]:
             columns = columns_from_tensors(model.schema, body.inputs, max_records=settings.max_batch)
-            return _infer_body(model, model.predict(model.schema.frame(columns)), body)
+            return _infer_body(model, model.predict_columns(columns), body)
 
         return await compute(len(body.inputs[0].data), work)
 
-    @app.post("/v2/models/{name}/infer", response_model=InferenceResponse, responses=ERRORS, tags=["v2"])
+    @app.post("/v2/models/{name}/infer", response_model=InferenceResponse, responses=ERRORS, tags=["v2"],
+              dependencies=can_predict)
     async def infer_served(name: str, body: InferenceRequest) -> JSONResponse:
         return await infer(name, None, body)
 
     @app.post("/v2/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=ERRORS,
-              tags=["v2"])
+              tags=["v2"], dependencies=can_predict)
     async def infer_version(name: str, version: str, body: InferenceRequest) -> JSONResponse:
         return await infer(name, version, body)
 
     # -- plain JSON -----------------------------------------------------------------------------
 
-    @app.get("/v1/models", response_model=list[ModelSummary], tags=["v1"])
+    @app.get("/v1/models", response_model=list[ModelSummary], tags=["v1"], dependencies=can_predict)
     async def list_models() -> list[ModelSummary]:
         return await run_in_threadpool(_summaries, cache)
 
@@ -153,17 +165,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
         def work() -> dict[str, Any]:
             columns = model.schema.columns_from_records(body.records, max_records=settings.max_batch)
-            return _predict_body(model, model.predict(model.schema.frame(columns)))
+            return _predict_body(model, model.predict_columns(columns))
 
         return await compute(len(body.records), work)
 
-    @app.post("/v1/models/{name}/predict", response_model=PredictResponse, responses=ERRORS, tags=["v1"])
+    @app.post("/v1/models/{name}/predict", response_model=PredictResponse, responses=ERRORS, tags=["v1"],
+              dependencies=can_predict)
     async def predict_served(name: str, body: PredictRequest) -> JSONResponse:
         """Predict each record with the version that answers for NAME."""
         return await predict(name, None, body)
 
     @app.post("/v1/models/{name}/versions/{version}/predict", response_model=PredictResponse, responses=ERRORS,
-              tags=["v1"])
+              tags=["v1"], dependencies=can_predict)
     async def predict_version(name: str, version: str, body: PredictRequest) -> JSONResponse:
         """Predict each record with an explicit (accepted) version."""
         return await predict(name, version, body)
@@ -178,14 +191,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
         return JSONResponse(await run_in_threadpool(work))
 
-    @app.post("/v1/models/{name}/explain", response_model=ExplainResponse, responses=ERRORS, tags=["v1"])
+    @app.post("/v1/models/{name}/explain", response_model=ExplainResponse, responses=ERRORS, tags=["v1"],
+              dependencies=can_predict)
     async def explain_served(name: str, body: ExplainRequest) -> JSONResponse:
         """Each input column's contribution to the output for each record: base + contributions = output
         (exact tree SHAP for tree ensembles; a sampling estimate against stored training rows otherwise)."""
         return await explain(name, None, body)
 
     @app.post("/v1/models/{name}/versions/{version}/explain", response_model=ExplainResponse, responses=ERRORS,
-              tags=["v1"])
+              tags=["v1"], dependencies=can_predict)
     async def explain_version_route(name: str, version: str, body: ExplainRequest) -> JSONResponse:
         """Explain the records with an explicit (accepted) version."""
         return await explain(name, version, body)

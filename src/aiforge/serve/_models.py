@@ -61,10 +61,19 @@ class ServedModel:
     schema: InputSchema
     classes: tuple[Any, ...]  # JSON-ready class labels, in the order of the probability columns
     class_keys: tuple[str, ...]  # the same as text: the keys of a prediction's probabilities
+    compiled: Any = None  # learn.CompiledModel: the fast path from validated columns
 
     @property
     def task(self) -> TaskKind:
         return self.model.task
+
+    def predict_columns(self, columns: dict[str, list[Any]]) -> Outputs:
+        """``predict`` from validated columns through the compiled fast path (no DataFrame for models
+        that compile; the registered parity says how close it is to the native path)."""
+        if self.compiled is None or self.compiled.native:
+            return self.predict(self.schema.frame(columns))
+        rows = len(next(iter(columns.values()))) if columns else 0
+        return self._outputs(self.compiled.raw_output_columns(columns, rows))
 
     def predict(self, frame: pd.DataFrame) -> Outputs:
         """Labels the way ``TabularModel.predict`` decides them (binary: probability of the positive
@@ -74,7 +83,14 @@ class ServedModel:
 
         if self.task is TaskKind.REGRESSION:
             return Outputs(None, None, np.asarray(self.model.predict(frame), dtype=float).tolist())
-        proba = np.asarray(self.model.predict_proba(frame), dtype=float)
+        return self._outputs(self.model.predict_proba(frame))
+
+    def _outputs(self, output: Any) -> Outputs:
+        import numpy as np
+
+        if self.task is TaskKind.REGRESSION:
+            return Outputs(None, None, np.asarray(output, dtype=float).tolist())
+        proba = np.asarray(output, dtype=float)
         if self.task is TaskKind.BINARY:
             picked = (proba[:, 1] >= self.model.threshold).astype(int)
         else:
@@ -125,6 +141,10 @@ class ModelCache:
         self._serving[name] = (time.monotonic(), chosen.version)
         return served
 
+    def forget_serving(self) -> None:
+        """Forget which version answers for each name: the next request re-resolves it."""
+        self._serving.clear()
+
     def loaded(self, name: str, number: str) -> ServedModel | None:
         """An explicit version if it is loaded already (no I/O)."""
         key = _number(number)
@@ -160,7 +180,10 @@ class ModelCache:
                 model = self.registry.load_model(version)
                 classes = tuple(_native(c) for c in getattr(model, "classes", []) or [])
                 schema = InputSchema.from_model(model, self._sample(version))
-                self._loaded[key] = ServedModel(version, model, schema, classes, tuple(str(c) for c in classes))
+                from aiforge.learn import compile_model
+
+                self._loaded[key] = ServedModel(version, model, schema, classes, tuple(str(c) for c in classes),
+                                                compile_model(model))
             return self._loaded[key]
 
     def _sample(self, version: ModelVersion) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from aiforge.workspace import WorkspaceSettings
 
@@ -20,6 +20,11 @@ class ServeSettings:
     explanation request (explanations cost far more per record); ``refresh_seconds``: how stale the
     answer to "which version serves this name" may be, so that a promotion moves traffic without a
     restart and no request waits on the database; ``preload``: load every served model at start-up.
+    ``auth``: ``required`` (every route but health needs an API key), ``off`` (prediction routes are
+    open; operator and admin routes still need a key) or None: required when the workspace has an
+    active key, else off; ``rate_limit``: requests per second per key (None: unlimited);
+    ``key_cache_seconds``: how long a verified key is trusted without the database (a revocation made
+    elsewhere takes effect within it).
     """
 
     workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings.resolve)
@@ -27,11 +32,20 @@ class ServeSettings:
     max_explain: int = 100
     refresh_seconds: float = 2.0
     preload: bool = True
+    auth: Literal["required", "off"] | None = None
+    rate_limit: float | None = None
+    key_cache_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_explain"):
             if getattr(self, name) < 1:
                 raise ValueError(f"The '{name}' setting must be at least 1. Got {getattr(self, name)} instead.")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError(f"The 'rate_limit' setting must be > 0 or None. Got {self.rate_limit} instead.")
+        if self.auth not in ("required", "off", None):
+            raise ValueError(f"The 'auth' setting must be 'required', 'off' or None. Got {self.auth!r} instead.")
+        if self.key_cache_seconds < 0:
+            raise ValueError(f"The 'key_cache_seconds' setting must be >= 0. Got {self.key_cache_seconds} instead.")
         if self.refresh_seconds < 0:
             raise ValueError(f"The 'refresh_seconds' setting must be >= 0. Got {self.refresh_seconds} instead.")
 
