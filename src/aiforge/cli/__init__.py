@@ -454,11 +454,14 @@ Examples:
               help="Serve HTTPS with this certificate (PEM); needs --ssl-keyfile.")
 @click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), default=None,
               help="The certificate's private key (PEM).")
+@click.option("--log-predictions/--no-log-predictions", default=True, show_default=True,
+              help="Append every prediction (inputs, outputs, version, latency, id) to the workspace's "
+              "predictions/ folder, in batches off the request path; flushed on shutdown.")
 @click.pass_context
 @handles_errors
 def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int, refresh_seconds: float,
           access_log: bool, auth: str | None, rate_limit: float | None, key_cache_seconds: float,
-          ssl_certfile: str | None, ssl_keyfile: str | None) -> None:
+          ssl_certfile: str | None, ssl_keyfile: str | None, log_predictions: bool) -> None:
     """Serve the registered models over HTTP until stopped (Ctrl-C).
 
     Each model NAME answers with its production version, else staging, else its newest accepted
@@ -480,7 +483,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
     settings = ServeSettings(workspace=_settings(ctx), max_batch=max_batch, refresh_seconds=refresh_seconds,
-                             rate_limit=rate_limit, key_cache_seconds=key_cache_seconds)
+                             rate_limit=rate_limit, key_cache_seconds=key_cache_seconds,
+                             log_predictions=log_predictions)
     workspace = Workspace.open(settings.workspace, create=False)
     try:
         mode, why = resolve_auth(KeyStore(workspace), "required" if auth == "required" else "off" if auth else None)

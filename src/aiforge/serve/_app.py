@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from aiforge.serve._oip import (
     columns_from_tensors,
     metadata_tensors,
 )
+from aiforge.serve._predlog import PredictionLog
 from aiforge.serve._schema import FieldError, InvalidInput, invalid
 from aiforge.serve._settings import ServeSettings
 from aiforge.serve._v1 import (
@@ -75,13 +77,25 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                          rate_limit=settings.rate_limit)
     can_predict = [Depends(auth.requires(Role.PREDICT))]
 
+    predictions = PredictionLog(workspace.root / "predictions") if settings.log_predictions else None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.preload:
             await run_in_threadpool(_preload, cache)
         app.state.ready = True
         yield
+        if predictions is not None:  # graceful shutdown (SIGTERM too): what was answered is written
+            await run_in_threadpool(predictions.close)
         workspace.close()
+
+    def logged(model: ServedModel, columns: dict[str, list[Any]], outputs: Outputs, started: float) -> list[str]:
+        ids = [str(uuid.uuid4()) for _ in range(len(outputs))]
+        if predictions is not None:
+            predictions.append(model=model.version.name, version=model.version.version, ids=ids, columns=columns,
+                               labels=outputs.labels, probabilities=outputs.probabilities, classes=model.class_keys,
+                               values=outputs.values, latency_ms=1000 * (time.perf_counter() - started))
+        return ids
 
     app = FastAPI(
         title="aiforge", version=__version__, lifespan=lifespan,
@@ -139,8 +153,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         model = await served(name, version)
 
         def work() -> dict[str, Any]:
+            started = time.perf_counter()
             columns = columns_from_tensors(model.schema, body.inputs, max_records=settings.max_batch)
-            return _infer_body(model, model.predict_columns(columns), body)
+            outputs = model.predict_columns(columns)
+            body_out = _infer_body(model, outputs, body, [])
+            body_out["parameters"]["prediction_ids"] = logged(model, columns, outputs, started)
+            return body_out
 
         return await compute(len(body.inputs[0].data), work)
 
@@ -164,8 +182,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         model = await served(name, version)
 
         def work() -> dict[str, Any]:
+            started = time.perf_counter()
             columns = model.schema.columns_from_records(body.records, max_records=settings.max_batch)
-            return _predict_body(model, model.predict_columns(columns))
+            outputs = model.predict_columns(columns)
+            return _predict_body(model, outputs, logged(model, columns, outputs, started))
 
         return await compute(len(body.records), work)
 
@@ -220,9 +240,7 @@ def _preload(cache: ModelCache) -> None:
             log.warning("not serving %s: %s", name, exc.message)
 
 
-def _predict_body(model: ServedModel, outputs: Outputs) -> dict[str, Any]:
-    n = len(outputs)
-    ids = [str(uuid.uuid4()) for _ in range(n)]
+def _predict_body(model: ServedModel, outputs: Outputs, ids: list[str]) -> dict[str, Any]:
     if outputs.values is not None:
         predictions = [{"id": i, "value": v} for i, v in zip(ids, outputs.values, strict=True)]
     else:
@@ -233,7 +251,7 @@ def _predict_body(model: ServedModel, outputs: Outputs) -> dict[str, Any]:
     return {"model": model.version.name, "version": model.version.version, "predictions": predictions}
 
 
-def _infer_body(model: ServedModel, outputs: Outputs, request: InferenceRequest) -> dict[str, Any]:
+def _infer_body(model: ServedModel, outputs: Outputs, request: InferenceRequest, ids: list[str]) -> dict[str, Any]:
     n = len(outputs)
     tensors: dict[str, dict[str, Any]] = {}
     if outputs.values is not None:
@@ -251,7 +269,7 @@ def _infer_body(model: ServedModel, outputs: Outputs, request: InferenceRequest)
         raise invalid([FieldError(None, w, f"not an output of the model (outputs: {', '.join(tensors)})")
                        for w in unknown], "requested outputs")
     return {"model_name": model.version.name, "model_version": str(model.version.version), "id": request.id,
-            "parameters": {"prediction_ids": [str(uuid.uuid4()) for _ in range(n)]},
+            "parameters": {"prediction_ids": ids},
             "outputs": [tensors[w] for w in wanted]}
 
 

@@ -24,7 +24,8 @@ class ServeSettings:
     open; operator and admin routes still need a key) or None: required when the workspace has an
     active key, else off; ``rate_limit``: requests per second per key (None: unlimited);
     ``key_cache_seconds``: how long a verified key is trusted without the database (a revocation made
-    elsewhere takes effect within it).
+    elsewhere takes effect within it); ``log_predictions``: append every prediction to the workspace's
+    prediction log (``serve/_predlog.py``).
     """
 
     workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings.resolve)
@@ -35,6 +36,7 @@ class ServeSettings:
     auth: Literal["required", "off"] | None = None
     rate_limit: float | None = None
     key_cache_seconds: float = 5.0
+    log_predictions: bool = True
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_explain"):

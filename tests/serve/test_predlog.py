@@ -1,0 +1,79 @@
+"""The prediction log: every answered prediction lands in the workspace, off the request path, and a
+SIGTERM loses none of them."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from conftest import write_income_project
+from test_server import EXE, FAST_CHECKS, _free_port, _run, adult_records
+
+from aiforge.serve._predlog import PredictionLog, read_predictions
+
+
+def test_batches_are_written_on_time_and_on_close(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, flush_seconds=0.2)
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
+    log.append(model="m", version=3, ids=["a", "b"], columns={"x": [1.0, None], "c": ["u", "v"]},
+               labels=["no", "yes"], probabilities=probabilities, classes=("no", "yes"), values=None,
+               latency_ms=1.5)
+    deadline = time.monotonic() + 5
+    while log.written_rows < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert log.written_rows == 2
+    log.append(model="m", version=3, ids=["c"], columns={"x": [2.0], "c": ["w"]}, labels=["no"],
+               probabilities=probabilities[:1], classes=("no", "yes"), values=None, latency_ms=0.5)
+    log.close()
+
+    rows = read_predictions(tmp_path, "m")
+    assert rows["id"].tolist() == ["a", "b", "c"] and set(rows["version"]) == {3}
+    assert json.loads(rows["inputs"][1]) == {"x": None, "c": "v"}
+    assert json.loads(rows["probabilities"][1]) == {"no": 0.2, "yes": 0.8} and rows["label"][1] == "yes"
+    assert not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_a_sigterm_flushes_every_answered_prediction(tmp_path: Path) -> None:
+    env = {"AIFORGE_WORKSPACE": str(tmp_path / "ws"), "OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin"}
+    project = write_income_project(tmp_path / "income", rows=800, learners="[lightgbm]", checks=FAST_CHECKS,
+                                   kpis="  - {metric: roc_auc, min: 0.5}")
+    assert _run(env, tmp_path, "run", str(project)).returncode == 0
+    port = _free_port()
+    with (tmp_path / "server.log").open("w") as out:
+        server = subprocess.Popen([str(EXE), "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=out,
+                                  stderr=subprocess.STDOUT)
+        try:
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if client.get("/v2/health/ready").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.1)
+            ids = []
+            for i in range(20):
+                answer = client.post("/v1/models/income/predict", json={"records": adult_records(3, start=i * 3)})
+                assert answer.status_code == 200, answer.text
+                ids += [p["id"] for p in answer.json()["predictions"]]
+            client.close()
+            server.send_signal(signal.SIGTERM)
+            # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -15)
+            assert server.wait(timeout=30) in (0, -signal.SIGTERM), (tmp_path / "server.log").read_text()
+            assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+
+    rows = read_predictions(tmp_path / "ws" / "predictions", "income")
+    assert sorted(rows["id"]) == sorted(ids) and len(ids) == 60
+    assert (rows["latency_ms"] > 0).all() and set(rows["version"]) == {1}
+    assert set(json.loads(rows["inputs"][0])) >= {"age", "sex", "occupation"}
