@@ -492,3 +492,22 @@ def test_the_cli_imports_the_server_only_to_serve(tmp_path: Path, args: list[str
                           env={**os.environ, "AIFORGE_WORKSPACE": str(tmp_path / "ws")})
     [line] = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
     assert json.loads(line.removeprefix("PROBE ")) == [], proc.stderr
+
+
+def test_prometheus_metrics_count_requests_by_route_and_predictions_by_version(server: Server) -> None:
+    served = _answering(server, 2)
+    for _ in range(3):
+        assert _post(server, "/v1/models/income/predict", {"records": adult_records(2)}).status_code == 200
+    assert _post(server, "/v1/models/income/predict", {"records": []}).status_code == 422
+    response = server.client.get("/metrics")
+
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    predicted = re.search(rf'aiforge_predictions_total{{model="income",version="{served}"}} (\d+)', text)
+    assert predicted is not None and int(predicted.group(1)) >= 6
+    ok = re.search(r'aiforge_requests_total{method="POST",route="/v1/models/{name}/predict",status="200"} (\d+)', text)
+    assert ok is not None and int(ok.group(1)) >= 3
+    assert 'route="/v1/models/{name}/predict",status="422"}' in text
+    assert re.search(r'aiforge_request_seconds_bucket{method="POST",route="/v1/models/{name}/predict",le="\+Inf"} \d+',
+                     text)
+    assert f'aiforge_prediction_seconds_count{{model="income",version="{served}"}}' in text

@@ -18,13 +18,14 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiforge.errors import AiforgeError
 from aiforge.registry import ModelRegistry, VersionStatus, explain_version
 from aiforge.serve._admin import UNAUTHORIZED, admin_router
 from aiforge.serve._auth import Authenticator, resolve_auth
+from aiforge.serve._metrics import Metrics, MetricsMiddleware
 from aiforge.serve._models import ModelCache, Outputs, ServedModel, served_version
 from aiforge.serve._oip import (
     InferenceRequest,
@@ -78,6 +79,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     can_predict = [Depends(auth.requires(Role.PREDICT))]
 
     predictions = PredictionLog(workspace.root / "predictions") if settings.log_predictions else None
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,6 +93,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     def logged(model: ServedModel, columns: dict[str, list[Any]], outputs: Outputs, started: float) -> list[str]:
         ids = [str(uuid.uuid4()) for _ in range(len(outputs))]
+        metrics.observe_predictions(model.version.name, model.version.version, len(ids), time.perf_counter() - started)
         if predictions is not None:
             predictions.append(model=model.version.name, version=model.version.version, ids=ids, columns=columns,
                                labels=outputs.labels, probabilities=outputs.probabilities, classes=model.class_keys,
@@ -106,6 +109,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     app.state.ready = False
     app.state.auth = auth
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_error_handlers(app)
     app.include_router(admin_router(auth, cache))
 
@@ -125,6 +129,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.get("/v2", response_model=ServerMetadata, tags=["v2"], dependencies=can_predict)
     def server_metadata() -> ServerMetadata:
         return ServerMetadata(name="aiforge", version=__version__, extensions=[])
+
+    @app.get("/metrics", tags=["monitoring"], dependencies=can_predict, response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        """Prometheus metrics: requests by route and status, latency histograms, predictions per model version."""
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v2/health/live", tags=["v2"])
     def live() -> dict[str, bool]:
