@@ -200,7 +200,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         test = data.iloc[test_idx]
         ev = evaluate_model(model, test, test[target], data.iloc[train_idx][target], primary=pf.objective,
                             importance=spec.checks.importance, seed=spec.model.seed)
-        return {"evaluation": ev.to_json(), "inference": _inference_path(model, test)}
+        return {"evaluation": ev.to_json(), "inference": _inference_path(model, test),
+                "input_columns": model.input_columns}
 
     eval_key = {"model": served, "split": split.artifact,
                 "checks": spec.checks.importance.model_dump(mode="json"), "objective": pf.objective.name}
@@ -258,7 +259,11 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
             checks={name: r.to_json() for name, r in checks.items()}, lineage=lineage,
         ))
         return {"card_md": store.put_bytes(markdown.encode()), "card_html": store.put_bytes(html.encode()),
-                "background": store.put_bytes(_background_rows(served, split, store, labelled(), spec.model.seed))}
+                "background": background}
+
+    # once, before registering: only the card needs the version number
+    background = store.put_bytes(_background_rows(evaluated.get("input_columns", pf.features.columns), split,
+                                                  store, labelled(), spec.model.seed))
 
     def register(step: Any) -> dict[str, Any]:
         v = registry.register(name=spec.name, run_id=rec.run_id, artifact=served,
@@ -310,16 +315,14 @@ def _inference_path(model: Any, test: pd.DataFrame) -> dict[str, Any]:
     return {"path": compiled.path, "parity_rows": len(rows), "max_abs_diff": compiled.parity(rows)}
 
 
-def _background_rows(model_artifact: str, split: DataSplit, store: Any, data: pd.DataFrame, seed: int) -> bytes:
-    """A seeded sample of training rows (the model's input columns) as Parquet: what explanations of a
+def _background_rows(columns: list[str], split: DataSplit, store: Any, data: pd.DataFrame, seed: int) -> bytes:
+    """A seeded sample of training rows (the model's input ``columns``) as Parquet: what explanations of a
     registered model compare a record with ("column unknown")."""
-    import joblib
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    model = joblib.load(io.BytesIO(store.get_bytes(model_artifact)))
     train_idx, _ = split.indices(store)
-    rows = data.iloc[train_idx][model.input_columns]
+    rows = data.iloc[train_idx][columns]
     sample = rows.sample(n=min(BACKGROUND_ROWS, len(rows)), random_state=seed)
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(sample, preserve_index=False), buf)
