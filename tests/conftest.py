@@ -5,11 +5,17 @@ from __future__ import annotations
 import csv
 import os
 import random
+import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 
@@ -17,6 +23,7 @@ from aiforge.learn import Objective
 
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "examples" / "income" / "data" / "adult.csv"
+EXE = Path(sys.executable).with_name("aiforge")
 
 
 def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
@@ -135,3 +142,60 @@ def aiforge(tmp_path: Path) -> AiforgeRunner:
 
     run.workspace = workspace  # type: ignore[attr-defined]
     return run
+
+
+# -- a real `aiforge serve` process ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve_env(workspace: Path) -> dict[str, str]:
+    """The environment of a server (and of CLI calls) over ``workspace``."""
+    env = {k: v for k, v in os.environ.items() if k != "AIFORGE_DB_URL"}
+    return env | {"AIFORGE_WORKSPACE": str(workspace), "OMP_WAIT_POLICY": "PASSIVE", "COLUMNS": "200"}
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    client: httpx.Client
+    url: str
+    log: Path
+
+
+@contextmanager
+def running_server(args: list[str], env: dict[str, str], cwd: Path, log: Path, *, scheme: str = "http",
+                   **client_options: Any) -> Iterator[RunningServer]:
+    """`aiforge serve --port P *args` on a free port, ready (``/v2/health/ready``) when entered and
+    stopped (SIGTERM, then SIGKILL after 15 s) on exit; its output goes to ``log``."""
+    port = free_port()
+    url = f"{scheme}://127.0.0.1:{port}"
+    with log.open("w") as fh:
+        process = subprocess.Popen([str(EXE), "serve", "--port", str(port), *args], env=env, cwd=cwd, stdout=fh,
+                                   stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=url, timeout=30, **client_options)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                if client.get("/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not get ready in 60 s"
+            time.sleep(0.1)
+        yield RunningServer(process, client, url, log)
+    finally:
+        client.close()
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

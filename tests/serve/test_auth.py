@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import socket
 import ssl
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,12 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import write_income_project
+from conftest import EXE, running_server, serve_env, write_income_project
 
 from aiforge.serve import ServeSettings, create_app
 from aiforge.workspace import AuditLog, KeyStore, Role, Workspace, WorkspaceSettings
 
-EXE = Path(sys.executable).with_name("aiforge")
 FAST_CHECKS = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
                "  explain: {enabled: false}")
 KEY_CACHE_SECONDS = 0.5
@@ -55,48 +51,10 @@ class Served:
         return subprocess.run([str(EXE), *args], capture_output=True, text=True, env=self.env, timeout=120)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(args: list[str], env: dict[str, str], cwd: Path, log: Path, url: str,
-           **client_options: Any) -> tuple[subprocess.Popen[bytes], httpx.Client]:
-    with log.open("w") as fh:
-        process = subprocess.Popen([str(EXE), "serve", *args], env=env, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=url, timeout=30, **client_options)
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            if client.get("/v2/health/ready").status_code == 200:
-                return process, client
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the server did not get ready in 60 s"
-        time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes], client: httpx.Client) -> None:
-    client.close()
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _env(workspace: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "AIFORGE_DB_URL"}
-    return env | {"AIFORGE_WORKSPACE": str(workspace), "OMP_WAIT_POLICY": "PASSIVE", "COLUMNS": "200"}
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("auth")
-    env = _env(root / "ws")
+    env = serve_env(root / "ws")
     project = write_income_project(root / "income", rows=600, learners="[linear]", checks=FAST_CHECKS,
                                    kpis="  - {metric: roc_auc, min: 0.5}")
     proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
@@ -126,14 +84,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                                                          "bad": f"afk_{admin['id']}_not-the-secret"}
     ids = {k: c.key.id for k, c in made.items()} | {"admin": admin["id"], "revoked": revoked["id"]}
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process, client = _start(["--port", str(port), "--key-cache-seconds", str(KEY_CACHE_SECONDS)], env, root,
-                             root / "server.log", url)
-    try:
-        yield Served(url, root / "ws", env, client, root / "server.log", secrets, ids)
-    finally:
-        _stop(process, client)
+    with running_server(["--key-cache-seconds", str(KEY_CACHE_SECONDS)], env, root, root / "server.log") as running:
+        yield Served(running.url, root / "ws", env, running.client, running.log, secrets, ids)
 
 
 # -- the matrix ----------------------------------------------------------------------------------
@@ -304,18 +256,13 @@ def test_https_with_a_certificate_and_auth_off_without_keys(tmp_path: Path) -> N
                            "-addext", "subjectAltName=IP:127.0.0.1"], capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     Workspace.open(WorkspaceSettings(root=tmp_path / "ws")).close()  # an empty workspace: no keys, no models
-    port = _free_port()
     context = ssl.create_default_context(cafile=str(cert))
-    process, client = _start(["--port", str(port), "--ssl-certfile", str(cert), "--ssl-keyfile", str(key)],
-                             _env(tmp_path / "ws"), tmp_path, tmp_path / "server.log", f"https://127.0.0.1:{port}",
-                             verify=context)
-    try:
-        assert client.get("/v1/models").json() == []  # auth off: prediction routes are open
-        assert client.get("/v1/admin/keys").status_code == 401  # admin routes never are
+    with running_server(["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)], serve_env(tmp_path / "ws"),
+                        tmp_path, tmp_path / "server.log", scheme="https", verify=context) as running:
+        assert running.client.get("/v1/models").json() == []  # auth off: prediction routes are open
+        assert running.client.get("/v1/admin/keys").status_code == 401  # admin routes never are
         with pytest.raises(httpx.TransportError):
-            httpx.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=5)
-    finally:
-        _stop(process, client)
+            httpx.get(running.url.replace("https:", "http:") + "/v2/health/live", timeout=5)
     assert "WARNING: authentication is OFF (the workspace has no API keys)" in (tmp_path / "server.log").read_text()
     ws = Workspace.open(WorkspaceSettings(root=tmp_path / "ws"), create=False)
     try:  # the refused admin request was audited even with auth off

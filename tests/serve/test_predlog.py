@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
-from conftest import write_income_project
-from test_server import EXE, FAST_CHECKS, _free_port, _run, adult_records
+from conftest import running_server, write_income_project
+from test_server import FAST_CHECKS, _run, adult_records
 
 from aiforge.serve._predlog import PredictionLog, read_predictions
 
@@ -43,35 +41,16 @@ def test_a_sigterm_flushes_every_answered_prediction(tmp_path: Path) -> None:
     project = write_income_project(tmp_path / "income", rows=800, learners="[lightgbm]", checks=FAST_CHECKS,
                                    kpis="  - {metric: roc_auc, min: 0.5}")
     assert _run(env, tmp_path, "run", str(project)).returncode == 0
-    port = _free_port()
-    with (tmp_path / "server.log").open("w") as out:
-        server = subprocess.Popen([str(EXE), "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=out,
-                                  stderr=subprocess.STDOUT)
-        try:
-            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if client.get("/v2/health/ready").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(0.1)
-            ids = []
-            for i in range(20):
-                answer = client.post("/v1/models/income/predict", json={"records": adult_records(3, start=i * 3)})
-                assert answer.status_code == 200, answer.text
-                ids += [p["id"] for p in answer.json()["predictions"]]
-            client.close()
-            server.send_signal(signal.SIGTERM)
-            # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -15)
-            assert server.wait(timeout=30) in (0, -signal.SIGTERM), (tmp_path / "server.log").read_text()
-            assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
+    with running_server([], env, tmp_path, tmp_path / "server.log") as running:
+        ids = []
+        for i in range(20):
+            answer = running.client.post("/v1/models/income/predict", json={"records": adult_records(3, start=i * 3)})
+            assert answer.status_code == 200, answer.text
+            ids += [p["id"] for p in answer.json()["predictions"]]
+        running.process.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status -15)
+        assert running.process.wait(timeout=30) in (0, -signal.SIGTERM), running.log.read_text()
+        assert "Application shutdown complete" in running.log.read_text()
 
     rows = read_predictions(tmp_path / "ws" / "predictions", "income")
     assert sorted(rows["id"]) == sorted(ids) and len(ids) == 60

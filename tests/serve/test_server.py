@@ -14,7 +14,6 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,14 +27,13 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT, write_income_project
+from conftest import ADULT, EXE, free_port, running_server, write_income_project
 
 from aiforge.registry import ModelRegistry
 from aiforge.serve._oip import InferenceResponse, ModelMetadata
 from aiforge.serve._v1 import ErrorBody, ExplainResponse, ModelSummary, PredictResponse
 from aiforge.workspace import Workspace, WorkspaceSettings
 
-EXE = Path(sys.executable).with_name("aiforge")
 FAST_CHECKS = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
                "  explain: {enabled: false}")
 MAX_BATCH = 50
@@ -66,12 +64,6 @@ def _adult_rows() -> list[dict[str, str]]:
         return list(itertools.islice(csv.DictReader(fh), 4000))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(EXE), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
 
@@ -87,33 +79,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                                        kpis=f"  - {{metric: roc_auc, min: {kpi}}}")
         proc = _run(env, root, "run", str(project))
         assert proc.returncode == code, proc.stderr
-    port = _free_port()
-    log = (root / "server.log").open("w")
-    process = subprocess.Popen([str(EXE), "serve", "--port", str(port), "--max-batch", str(MAX_BATCH),
-                                "--refresh-seconds", "0.2"], env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=url, timeout=30)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (root / "server.log").read_text()
-            try:
-                if client.get("/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not get ready in 60 s"
-            time.sleep(0.1)
-        yield Server(url, root / "ws", env, client, root / "server.log")
-    finally:
-        client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    with running_server(["--max-batch", str(MAX_BATCH), "--refresh-seconds", "0.2"], env, root,
+                        root / "server.log") as running:
+        yield Server(running.url, root / "ws", env, running.client, running.log)
 
 
 def _post(server: Server, path: str, body: Any) -> httpx.Response:
@@ -465,7 +433,7 @@ def test_serve_help_teaches(tmp_path: Path) -> None:
 
 def test_serve_without_a_workspace_says_what_to_do(tmp_path: Path) -> None:
     env = {**os.environ, "AIFORGE_WORKSPACE": str(tmp_path / "none")}
-    proc = subprocess.run([str(EXE), "serve", "--port", str(_free_port())], capture_output=True, text=True,
+    proc = subprocess.run([str(EXE), "serve", "--port", str(free_port())], capture_output=True, text=True,
                           env=env, timeout=60)
     assert proc.returncode == 2
     assert "no workspace here yet" in proc.stderr and "aiforge run" in proc.stderr
