@@ -5,18 +5,16 @@ from __future__ import annotations
 import os
 import sys
 import webbrowser
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from aiforge.errors import AiforgeError
+from aiforge.cli._common import cli_actor as _cli_actor
+from aiforge.cli._common import handles_errors, json_option
+from aiforge.cli._common import settings as _settings
 
 __all__ = ["cli", "main"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 EPILOG = """\b
 A session, from scratch:
@@ -30,41 +28,14 @@ A session, from scratch:
   aiforge explain churn --input customer.json   # why the model predicts what it does, per column
   aiforge predict --model churn --input new.parquet --output scored.parquet   # batch scoring
   aiforge promote churn 1 --to production
+  aiforge serve                      # HTTP predictions (OIP v2 + JSON), auth, metrics, prediction log
+  aiforge deploy churn --version 2 --strategy canary --guardrail "error_rate<0.01"
+  aiforge deployments                # active rollouts; 'aiforge rollback churn' ends one
 
 Exit codes: 0 ok, 1 a KPI gate or training failed, 2 bad input (nothing was written).
 State lives in ./.aiforge (or --workspace, or AIFORGE_WORKSPACE); AIFORGE_DB_URL points the
 metadata at another database.
 """
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
-
-
-def _settings(ctx: click.Context) -> Any:
-    from aiforge.workspace import WorkspaceSettings
-
-    return WorkspaceSettings.resolve(ctx.obj.get("workspace"))
-
-
-def handles_errors(fn: F) -> F:
-    """Map AiforgeError to its exit code and a rendered message (JSON with --json)."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except AiforgeError as exc:
-            if kwargs.get("as_json"):
-                from aiforge.cli._console import print_json
-
-                print_json({"error": exc.to_dict()})
-            else:
-                from aiforge.cli._console import err
-
-                err.print(exc.render(), markup=False, highlight=False, style="red")
-            sys.exit(exc.exit_code)
-
-    return wrapper  # type: ignore[return-value]
-
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -550,16 +521,6 @@ def predict(ctx: click.Context, name: str, version: int | None, input_file: Path
                   f"-> {output}", highlight=False)
 
 
-def _cli_actor() -> str:
-    """How the person at the terminal is named in the audit log."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no user name for this uid (some containers)
-        return f"cli:uid-{os.getuid()}" if hasattr(os, "getuid") else "cli:unknown"
-
-
 def _key_rows(keys: list[Any]) -> list[list[Any]]:
     def when(t: Any) -> str | None:
         return f"{t:%Y-%m-%d %H:%M}" if t else None
@@ -660,6 +621,13 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
     out.print(table("audit log", ["time", "actor", "action", "target", "outcome", "details"],
                     [[f"{e.at:%Y-%m-%d %H:%M:%S}", e.actor, e.action, e.target, e.outcome,
                       json.dumps(e.details, sort_keys=True)] for e in entries]))
+
+
+from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (commands of the group above)
+
+cli.add_command(deploy)
+cli.add_command(deployments)
+cli.add_command(rollback)
 
 
 def main() -> None:

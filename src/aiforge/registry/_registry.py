@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from aiforge.errors import AiforgeError, RegistryError
-from aiforge.workspace import ModelVersionRow, Workspace
+from aiforge.workspace import DeploymentRow, ModelVersionRow, Workspace
 
-__all__ = ["Alias", "ModelRegistry", "ModelVersion", "PromotionRefused", "VersionStatus"]
+__all__ = ["Alias", "ModelRegistry", "ModelVersion", "PromotionRefused", "VersionStatus", "served_version"]
 
 
 class Alias(StrEnum):
@@ -81,6 +81,22 @@ class ModelVersion:
             "gate": self.gate, "lineage": self.lineage, "created_at": self.created_at.isoformat(),
             "documents": self.documents,
         }
+
+
+_SERVING_ORDER = (Alias.PRODUCTION, Alias.STAGING)
+
+
+def served_version(versions: list[ModelVersion]) -> ModelVersion | None:
+    """The version that answers for a model when no deployment is active, among all its ``versions``
+    (``None``: none may answer): the ``production`` holder, else ``staging``, else the newest accepted
+    ``candidate``. Archived and rejected versions never answer."""
+    accepted = [v for v in versions if v.status is VersionStatus.ACCEPTED]
+    for alias in _SERVING_ORDER:
+        holders = [v for v in accepted if v.alias is alias]
+        if holders:
+            return max(holders, key=lambda v: v.version)
+    candidates = [v for v in accepted if v.alias is Alias.CANDIDATE]
+    return max(candidates, key=lambda v: v.version) if candidates else None
 
 
 class ModelRegistry:
@@ -168,6 +184,13 @@ class ModelRegistry:
         """Give ``version`` the alias ``to``; the previous staging/production holder is archived."""
         with self.workspace.session() as s:
             row = self._row(s, name, version)
+            rollout = s.scalars(select(DeploymentRow).where(DeploymentRow.name == name,
+                                                            DeploymentRow.state == "active")).first()
+            if rollout is not None:
+                raise PromotionRefused(
+                    f"{name} is being rolled out ({rollout.strategy} of v{rollout.challenger} against "
+                    f"v{rollout.champion}): its aliases follow the deployment", found=f"deployment {rollout.id}",
+                    hint=f"end it first: 'aiforge deployments promote {name}' or 'aiforge rollback {name}'")
             if row.status == VersionStatus.REJECTED.value and to is not Alias.ARCHIVED:
                 failed = [r["message"] for r in row.gate.get("results", []) if not r["passed"]]
                 raise PromotionRefused(

@@ -13,16 +13,16 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiforge.errors import AiforgeError
-from aiforge.registry import ModelRegistry, VersionStatus, explain_version
+from aiforge.registry import DeploymentStore, ModelRegistry, OutcomeStore, VersionStatus, explain_version
 from aiforge.serve._admin import UNAUTHORIZED, admin_router
 from aiforge.serve._auth import Authenticator, resolve_auth
 from aiforge.serve._metrics import Metrics, MetricsMiddleware
@@ -37,12 +37,15 @@ from aiforge.serve._oip import (
     metadata_tensors,
 )
 from aiforge.serve._predlog import PredictionLog
+from aiforge.serve._rollout import INLINE_RECORDS, Rollouts, Tag, Work
 from aiforge.serve._schema import FieldError, InvalidInput, invalid
 from aiforge.serve._settings import ServeSettings
 from aiforge.serve._v1 import (
     ErrorBody,
     ExplainRequest,
     ExplainResponse,
+    FeedbackRequest,
+    FeedbackResponse,
     ModelSummary,
     PredictRequest,
     PredictResponse,
@@ -53,8 +56,9 @@ from aiforge.workspace import KeyStore, Role, Workspace
 
 __all__ = ["SETTINGS_VARIABLE", "app_from_environment", "create_app"]
 
+RequestKey = Annotated[str | None, Header(max_length=256, description="Keeps a caller on one arm of an A/B "
+                                         "test: requests with the same key get the same version.")]
 SETTINGS_VARIABLE = "AIFORGE_SERVE_SETTINGS"  # how `aiforge serve --workers N` hands its settings to workers
-INLINE_RECORDS = 64  # batches up to this size are predicted on the event loop (no thread hop)
 log = logging.getLogger("aiforge.serve")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -71,12 +75,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     workspace = Workspace.open(settings.workspace, create=False)
     cache = ModelCache(ModelRegistry(workspace), refresh_seconds=settings.refresh_seconds)
+    rollouts = Rollouts(DeploymentStore(workspace), cache, refresh_seconds=settings.refresh_seconds)
     mode, why = resolve_auth(KeyStore(workspace), settings.auth)
     if mode == "off":
         log.warning("authentication is OFF (%s): anyone who can reach this server may predict", why)
     auth = Authenticator(workspace, mode=mode, cache_seconds=settings.key_cache_seconds,
                          rate_limit=settings.rate_limit)
     can_predict = [Depends(auth.requires(Role.PREDICT))]
+    outcomes = OutcomeStore(workspace)
 
     predictions = PredictionLog(workspace.root / "predictions") if settings.log_predictions else None
     metrics = Metrics()
@@ -84,20 +90,23 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.preload:
-            await run_in_threadpool(_preload, cache)
+            await run_in_threadpool(_preload, cache, rollouts)
         app.state.ready = True
         yield
+        await run_in_threadpool(rollouts.close)  # shadow copies in flight are predicted and logged
         if predictions is not None:  # graceful shutdown (SIGTERM too): what was answered is written
             await run_in_threadpool(predictions.close)
         workspace.close()
 
-    def logged(model: ServedModel, columns: dict[str, list[Any]], outputs: Outputs, started: float) -> list[str]:
-        ids = [str(uuid.uuid4()) for _ in range(len(outputs))]
+    def logged(model: ServedModel, columns: dict[str, list[Any]], outputs: Outputs, started: float,
+               tag: Tag) -> list[str]:
+        ids = tag.ids if tag.ids is not None else [str(uuid.uuid4()) for _ in range(len(outputs))]
         metrics.observe_predictions(model.version.name, model.version.version, len(ids), time.perf_counter() - started)
         if predictions is not None:
             predictions.append(model=model.version.name, version=model.version.version, ids=ids, columns=columns,
                                labels=outputs.labels, probabilities=outputs.probabilities, classes=model.class_keys,
-                               values=outputs.values, latency_ms=1000 * (time.perf_counter() - started))
+                               values=outputs.values, latency_ms=1000 * (time.perf_counter() - started),
+                               role=tag.role, deployment=tag.deployment)
         return ids
 
     app = FastAPI(
@@ -121,8 +130,29 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             return await run_in_threadpool(cache.serving, name)
         return await run_in_threadpool(cache.version, name, version)
 
-    async def compute(size: int, work: Callable[[], dict[str, Any]]) -> JSONResponse:
-        return JSONResponse(work() if size <= INLINE_RECORDS else await run_in_threadpool(work))
+    def worker(columns_of: Callable[[ServedModel], dict[str, list[Any]]],
+               body_of: Callable[[ServedModel, Outputs, list[str]], dict[str, Any]]) -> Work:
+        """A request's work for any model: validate its input into columns, predict, log, render."""
+        def work(model: ServedModel, tag: Tag) -> Callable[[], tuple[dict[str, Any], list[str]]]:
+            def run() -> tuple[dict[str, Any], list[str]]:
+                started = time.perf_counter()
+                columns = columns_of(model)
+                outputs = model.predict_columns(columns)
+                ids = logged(model, columns, outputs, started, tag)
+                return body_of(model, outputs, ids), ids
+            return run
+        return work
+
+    async def answer(name: str, version: str | None, size: int, work: Work, key: str | None) -> JSONResponse:
+        """The response from the version that answers: an explicit one, else the arm of an active deployment
+        the request falls in, else the served version."""
+        if version is None:
+            deployment = await rollouts.current(name)
+            if deployment is not None:
+                return JSONResponse(await rollouts.answer(deployment, size, work, key))
+        run = work(await served(name, version), Tag())
+        body, _ = run() if size <= INLINE_RECORDS else await run_in_threadpool(run)
+        return JSONResponse(body)
 
     # -- Open Inference Protocol v2 --------------------------------------------------------------
 
@@ -158,23 +188,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def model_ready(name: str) -> dict[str, Any]:
         return {"name": name, "ready": (await served(name, None)) is not None}
 
-    async def infer(name: str, version: str | None, body: InferenceRequest) -> JSONResponse:
-        model = await served(name, version)
-
-        def work() -> dict[str, Any]:
-            started = time.perf_counter()
-            columns = columns_from_tensors(model.schema, body.inputs, max_records=settings.max_batch)
-            outputs = model.predict_columns(columns)
-            body_out = _infer_body(model, outputs, body, [])
-            body_out["parameters"]["prediction_ids"] = logged(model, columns, outputs, started)
-            return body_out
-
-        return await compute(len(body.inputs[0].data), work)
+    async def infer(name: str, version: str | None, body: InferenceRequest, key: str | None = None) -> JSONResponse:
+        work = worker(lambda m: columns_from_tensors(m.schema, body.inputs, max_records=settings.max_batch),
+                      lambda m, outputs, ids: _infer_body(m, outputs, body, ids))
+        return await answer(name, version, len(body.inputs[0].data), work, key)
 
     @app.post("/v2/models/{name}/infer", response_model=InferenceResponse, responses=ERRORS, tags=["v2"],
               dependencies=can_predict)
-    async def infer_served(name: str, body: InferenceRequest) -> JSONResponse:
-        return await infer(name, None, body)
+    async def infer_served(name: str, body: InferenceRequest, x_request_key: RequestKey = None) -> JSONResponse:
+        return await infer(name, None, body, x_request_key)
 
     @app.post("/v2/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=ERRORS,
               tags=["v2"], dependencies=can_predict)
@@ -187,22 +209,27 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def list_models() -> list[ModelSummary]:
         return await run_in_threadpool(_summaries, cache)
 
-    async def predict(name: str, version: str | None, body: PredictRequest) -> JSONResponse:
-        model = await served(name, version)
-
-        def work() -> dict[str, Any]:
-            started = time.perf_counter()
-            columns = model.schema.columns_from_records(body.records, max_records=settings.max_batch)
-            outputs = model.predict_columns(columns)
-            return _predict_body(model, outputs, logged(model, columns, outputs, started))
-
-        return await compute(len(body.records), work)
+    async def predict(name: str, version: str | None, body: PredictRequest, key: str | None = None) -> JSONResponse:
+        work = worker(lambda m: m.schema.columns_from_records(body.records, max_records=settings.max_batch),
+                      _predict_body)
+        return await answer(name, version, len(body.records), work, key)
 
     @app.post("/v1/models/{name}/predict", response_model=PredictResponse, responses=ERRORS, tags=["v1"],
               dependencies=can_predict)
-    async def predict_served(name: str, body: PredictRequest) -> JSONResponse:
-        """Predict each record with the version that answers for NAME."""
-        return await predict(name, None, body)
+    async def predict_served(name: str, body: PredictRequest, x_request_key: RequestKey = None) -> JSONResponse:
+        """Predict each record with the version that answers for NAME: while a deployment of NAME is
+        active, the champion or the challenger (canary and A/B; `X-Request-Key` keeps a caller on one
+        arm of an A/B test)."""
+        return await predict(name, None, body, x_request_key)
+
+    @app.post("/v1/models/{name}/feedback", response_model=FeedbackResponse, responses=ERRORS, tags=["v1"],
+              dependencies=can_predict)
+    async def feedback(name: str, body: FeedbackRequest) -> FeedbackResponse:
+        """Record the observed outcome of earlier predictions, by the prediction ids the server returned
+        (the true label, or a business outcome such as a conversion): A/B tests compare them per arm."""
+        pairs = [(o.id, o.outcome) for o in body.outcomes]
+        stored = await run_in_threadpool(outcomes.record, name, pairs)
+        return FeedbackResponse(stored=stored)
 
     @app.post("/v1/models/{name}/versions/{version}/predict", response_model=PredictResponse, responses=ERRORS,
               tags=["v1"], dependencies=can_predict)
@@ -241,7 +268,14 @@ def app_from_environment() -> FastAPI:
     return create_app(ServeSettings.from_json(os.environ[SETTINGS_VARIABLE]))
 
 
-def _preload(cache: ModelCache) -> None:
+def _preload(cache: ModelCache, rollouts: Rollouts) -> None:
+    rollouts.refresh()
+    for deployment in rollouts.active_deployments():
+        for number in (deployment.champion, deployment.challenger):
+            try:
+                cache.version(deployment.name, str(number))
+            except AiforgeError as exc:
+                log.warning("deployment %s: not loading v%d: %s", deployment.id, number, exc.message)
     for name in cache.names():
         try:
             cache.serving(name)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import RegistryError
-from aiforge.registry import Alias, ModelRegistry, ModelVersion, VersionStatus
+from aiforge.registry import ModelRegistry, ModelVersion, VersionStatus, served_version
 from aiforge.serve._schema import InputSchema
 from aiforge.spec import TaskKind
 
@@ -24,20 +24,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ModelCache", "Outputs", "ServedModel", "served_version"]
-
-_SERVING_ORDER = (Alias.PRODUCTION, Alias.STAGING)
-
-
-def served_version(versions: list[ModelVersion]) -> ModelVersion | None:
-    """The version that answers for a model, among all its ``versions`` (``None``: none may answer)."""
-    accepted = [v for v in versions if v.status is VersionStatus.ACCEPTED]
-    for alias in _SERVING_ORDER:
-        holders = [v for v in accepted if v.alias is alias]
-        if holders:
-            return max(holders, key=lambda v: v.version)
-    candidates = [v for v in accepted if v.alias is Alias.CANDIDATE]
-    return max(candidates, key=lambda v: v.version) if candidates else None
-
 
 @dataclass(frozen=True)
 class Outputs:

@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["PredictionLog", "read_predictions"]
+__all__ = ["COLUMNS", "PredictionLog", "read_predictions"]
+
+COLUMNS = ("id", "time", "model", "version", "latency_ms", "inputs", "label", "probabilities", "value", "role",
+           "deployment")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class _Batch:
     values: list[float] | None
     at: float
     latency_ms: float
+    role: str | None
+    deployment: str | None
 
 
 class PredictionLog:
@@ -58,10 +63,11 @@ class PredictionLog:
 
     def append(self, *, model: str, version: int, ids: list[str], columns: dict[str, list[Any]],
                labels: list[Any] | None, probabilities: Any, classes: tuple[str, ...], values: list[float] | None,
-               latency_ms: float) -> None:
+               latency_ms: float, role: str | None = None, deployment: str | None = None) -> None:
+        """``role``: ``champion``, ``challenger`` or ``shadow`` while ``deployment`` is active, else None."""
         batch = _Batch(model, version, ids, columns, labels,
                        probabilities.tolist() if probabilities is not None else None, classes, values, time.time(),
-                       latency_ms)
+                       latency_ms, role, deployment)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the prediction log is closed")
@@ -102,7 +108,7 @@ class PredictionLog:
         import pyarrow.parquet as pq
 
         rows: dict[str, list[Any]] = {k: [] for k in ("id", "time", "model", "version", "latency_ms", "inputs",
-                                                      "label", "probabilities", "value")}
+                                                      "label", "probabilities", "value", "role", "deployment")}
         for b in batches:
             names = list(b.columns)
             for i, ident in enumerate(b.ids):
@@ -116,6 +122,8 @@ class PredictionLog:
                 rows["probabilities"].append(None if b.probabilities is None else json.dumps(
                     dict(zip(b.classes, b.probabilities[i], strict=True))))
                 rows["value"].append(None if b.values is None else float(b.values[i]))
+                rows["role"].append(b.role)
+                rows["deployment"].append(b.deployment)
         if not rows["id"]:
             return
         table = pa.table({
@@ -125,6 +133,7 @@ class PredictionLog:
             "label": pa.array(rows["label"], pa.string()),
             "probabilities": pa.array(rows["probabilities"], pa.string()),
             "value": pa.array(rows["value"], pa.float64()),
+            "role": pa.array(rows["role"], pa.string()), "deployment": pa.array(rows["deployment"], pa.string()),
         })
         day = datetime.now(UTC)
         folder = self.folder / model / f"{day:%Y-%m-%d}"
@@ -144,7 +153,9 @@ def read_predictions(folder: Path, model: str) -> pd.DataFrame:
 
     files = sorted((folder / model).glob("*/*.parquet"))
     if not files:
-        return pd.DataFrame(columns=["id", "time", "model", "version", "latency_ms", "inputs", "label",
-                                     "probabilities", "value"])
+        return pd.DataFrame(columns=list(COLUMNS))
     frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
+    for column in COLUMNS:  # files written before a column existed
+        if column not in frame:
+            frame[column] = None
     return frame.sort_values("time", kind="stable").reset_index(drop=True)

@@ -10,8 +10,11 @@ __all__ = [
     "ErrorBody",
     "ExplainRequest",
     "ExplainResponse",
+    "FeedbackRequest",
+    "FeedbackResponse",
     "FieldErrorBody",
     "ModelSummary",
+    "Outcome",
     "Prediction",
     "PredictRequest",
     "PredictResponse",
@@ -81,6 +84,20 @@ class ExplainResponse(_Shape):
     seconds: float
     note: str
     rows: list[ExplainedRecord]
+
+
+class Outcome(_Shape):
+    id: str = Field(min_length=1, max_length=64, description="The id of a prediction the server returned.")
+    outcome: Label | None = Field(description="What was observed: the true label, or a number such as a "
+                                  "conversion (0/1) or an amount.")
+
+
+class FeedbackRequest(_Shape):
+    outcomes: list[Outcome] = Field(min_length=1, max_length=10_000)
+
+
+class FeedbackResponse(_Shape):
+    stored: int
 
 
 class VersionSummary(_Shape):

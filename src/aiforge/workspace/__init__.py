@@ -12,7 +12,17 @@ from aiforge.workspace._keys import (
     Role,
     UnknownApiKey,
 )
-from aiforge.workspace._schema import ApiKeyRow, AuditRow, ModelVersionRow, RunRow, StageCacheRow, StageRow
+from aiforge.workspace._schema import (
+    ApiKeyRow,
+    AuditRow,
+    DeploymentEventRow,
+    DeploymentRow,
+    ModelVersionRow,
+    OutcomeRow,
+    RunRow,
+    StageCacheRow,
+    StageRow,
+)
 from aiforge.workspace._workspace import Workspace, WorkspaceSettings
 
 __all__ = [
@@ -24,9 +34,12 @@ __all__ = [
     "AuditLog",
     "AuditRow",
     "CreatedKey",
+    "DeploymentEventRow",
+    "DeploymentRow",
     "InvalidKey",
     "KeyStore",
     "ModelVersionRow",
+    "OutcomeRow",
     "Role",
     "RunRow",
     "StageCacheRow",

@@ -8,7 +8,10 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Integer, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ApiKeyRow", "AuditRow", "Base", "ModelVersionRow", "RunRow", "StageCacheRow", "StageRow"]
+__all__ = [
+    "ApiKeyRow", "AuditRow", "Base", "DeploymentEventRow", "DeploymentRow", "ModelVersionRow", "OutcomeRow", "RunRow",
+    "StageCacheRow", "StageRow",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -124,3 +127,52 @@ class AuditRow(Base):
     target: Mapped[str] = mapped_column(String(255))
     outcome: Mapped[str] = mapped_column(String(20))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DeploymentRow(Base):
+    """A rollout of a challenger version against the champion; ``revision`` guards concurrent changes."""
+
+    __tablename__ = "deployments"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    strategy: Mapped[str] = mapped_column(String(20))
+    champion: Mapped[int] = mapped_column(Integer)
+    challenger: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    steps: Mapped[list[int]] = mapped_column(JSON)
+    step: Mapped[int] = mapped_column(Integer)
+    guardrails: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    min_requests: Mapped[int] = mapped_column(Integer)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    revision: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeploymentEventRow(Base):
+    """One change of a deployment (created, advanced, promoted, rolled back, stopped), never changed."""
+
+    __tablename__ = "deployment_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[str] = mapped_column(String(24), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    kind: Mapped[str] = mapped_column(String(20))
+    step: Mapped[int] = mapped_column(Integer)
+    traffic: Mapped[int] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(String(128))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutcomeRow(Base):
+    """The observed outcome (ground truth, conversion, revenue...) of one logged prediction."""
+
+    __tablename__ = "outcomes"
+
+    prediction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[Any] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
