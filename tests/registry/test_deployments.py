@@ -181,7 +181,7 @@ def test_one_active_deployment_per_model_and_something_to_roll_out_against(ws: W
     _versions(ws, True)
     with pytest.raises(DeploymentError, match="no other version answering") as caught:
         DeploymentStore(ws).create("income", 1, "canary", actor="test")
-    assert "aiforge promote income 1 production" in str(caught.value.hint)
+    assert "aiforge promote income 1 --to production" in str(caught.value.hint)
     _versions(ws, True, True, True)  # the same first artifact again (still v1), then v2 and v3
     store = DeploymentStore(ws)
     store.create("income", 2, "shadow", actor="test")

@@ -336,13 +336,14 @@ class DeploymentStore:
                 raise DeploymentError(
                     f"{name} already has an active {running.strategy} deployment of v{running.challenger}",
                     found=f"deployment {running.id}", hint=f"wait for it to end, or 'aiforge rollback {name}'")
+            if challenger.alias is Alias.PRODUCTION:
+                raise DeploymentError(f"{name} v{version} is production already",
+                                      hint="deploy another version against it")
             champion = served_version([v for v in versions if v.version != version])
             if champion is None:
                 raise DeploymentError(f"{name} has no other version answering that v{version} could be rolled "
                                       "out against", hint=f"make it answer directly: aiforge promote {name} "
-                                      f"{version} production")
-            if challenger.alias is Alias.PRODUCTION:
-                raise DeploymentError(f"{name} v{version} is production already", found=f"champion v{champion.version}")
+                                      f"{version} --to production")
             for held in rows:  # the champion holds production for the whole rollout
                 if held.version == champion.version:
                     held.alias = Alias.PRODUCTION.value
