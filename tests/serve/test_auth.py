@@ -106,7 +106,13 @@ ROUTES: list[tuple[str, str, Any, Role | None, int]] = [  # method, path, body, 
     ("POST", "/v1/models/income/versions/1/predict", {"records": [RECORD]}, PREDICT, 200),
     ("POST", "/v1/models/income/explain", {"records": [RECORD], "top": 3}, PREDICT, 200),
     ("POST", "/v1/models/income/versions/1/explain", {"records": [RECORD], "top": 3}, PREDICT, 200),
+    ("POST", "/v1/models/income/feedback", {"outcomes": [{"id": "p-1", "outcome": 1}]}, PREDICT, 200),
     ("POST", "/v1/admin/reload", None, OPERATOR, 200),
+    ("GET", "/v1/admin/deployments", None, OPERATOR, 200),
+    ("POST", "/v1/admin/deployments", {"name": "income", "version": 1}, OPERATOR, 409),  # nothing to roll out against
+    ("GET", "/v1/admin/deployments/income", None, OPERATOR, 409),  # never deployed
+    ("POST", "/v1/admin/deployments/income/rollback", None, OPERATOR, 409),  # none active
+    ("POST", "/v1/admin/deployments/income/promote", {"reason": "matrix"}, OPERATOR, 409),
     ("GET", "/v1/admin/keys", None, ADMIN, 200),
     ("POST", "/v1/admin/keys", {"name": "matrix", "role": "predict"}, ADMIN, 201),
     ("DELETE", "/v1/admin/keys/{victim}", None, ADMIN, 200),

@@ -25,6 +25,7 @@ from aiforge.errors import AiforgeError
 from aiforge.registry import DeploymentStore, ModelRegistry, OutcomeStore, VersionStatus, explain_version
 from aiforge.serve._admin import UNAUTHORIZED, admin_router
 from aiforge.serve._auth import Authenticator, resolve_auth
+from aiforge.serve._deploy_routes import deployment_router
 from aiforge.serve._metrics import Metrics, MetricsMiddleware
 from aiforge.serve._models import ModelCache, Outputs, ServedModel, served_version
 from aiforge.serve._oip import (
@@ -75,7 +76,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     settings = settings or ServeSettings()
     workspace = Workspace.open(settings.workspace, create=False)
     cache = ModelCache(ModelRegistry(workspace), refresh_seconds=settings.refresh_seconds)
-    rollouts = Rollouts(DeploymentStore(workspace), cache, refresh_seconds=settings.refresh_seconds)
+    deployments = DeploymentStore(workspace)
+    rollouts = Rollouts(deployments, cache, refresh_seconds=settings.refresh_seconds)
     mode, why = resolve_auth(KeyStore(workspace), settings.auth)
     if mode == "off":
         log.warning("authentication is OFF (%s): anyone who can reach this server may predict", why)
@@ -121,6 +123,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_error_handlers(app)
     app.include_router(admin_router(auth, cache))
+    app.include_router(deployment_router(auth, deployments, rollouts), responses=UNAUTHORIZED)
 
     async def served(name: str, version: str | None) -> ServedModel:
         hit = cache.fresh(name) if version is None else cache.loaded(name, version)
