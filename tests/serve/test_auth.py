@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -143,6 +144,17 @@ def test_every_route_answers_every_credential_as_its_role_says(
     if expected == 401:
         assert response.headers["www-authenticate"] == 'Bearer realm="aiforge"'
         assert response.json()["error"]
+
+
+def test_the_matrix_covers_every_operation_of_the_openapi_document(served: Served) -> None:
+    spec = served.client.get("/openapi.json").json()
+    missing = []
+    for path, operations in spec["paths"].items():
+        pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)))
+        for method in operations:
+            if not any(m == method.upper() and pattern.fullmatch(p) for m, p, *_ in ROUTES):
+                missing.append(f"{method.upper()} {path}")
+    assert not missing, f"routes the auth matrix does not test: {missing}"
 
 
 def test_the_server_chose_required_because_the_workspace_has_keys(served: Served) -> None:
