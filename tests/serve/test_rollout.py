@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -114,6 +115,9 @@ def test_a_raising_challenger_is_rolled_back_and_no_request_fails(rollout: Rollo
     assert [e["kind"] for e in shown["events"]] == ["created", "rolled_back"]
     assert shown["events"][1]["actor"] == "server"
     assert "injected fault" in rollout.log.read_text()
+    metrics = rollout.client.get("/metrics").text
+    assert 'aiforge_challenger_requests_total{model="income",version="2",outcome="error"} 1' in metrics
+    assert not re.search(r"^aiforge_deployment_traffic_percent\{", metrics, re.M)  # rolled back: none active
     models = json.loads(rollout.aiforge("models", "income", "--json").stdout)
     assert {m["version"]: m["alias"] for m in models}[2] == "archived"
 
@@ -167,6 +171,8 @@ def test_a_shadow_challenger_sees_a_copy_and_never_answers(rollout: Rollout) -> 
     rollout.aiforge("deploy", "income", "--version", "1", "--strategy", "shadow", "--guardrail", "error_rate<0.5")
     time.sleep(0.5)
     answers = rollout.predict(30, workers=4, start=100)
+    assert re.search(r'aiforge_deployment_traffic_percent\{model="income",deployment="dep_\w+",strategy="shadow",'
+                     r'champion="4",challenger="1"\} 0', rollout.client.get("/metrics").text)
     assert {a.json()["version"] for a in answers} == {4}
     ids = {p["id"] for a in answers for p in a.json()["predictions"]}
     time.sleep(1.5)  # the prediction log writes every second

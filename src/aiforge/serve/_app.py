@@ -166,7 +166,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.get("/metrics", tags=["monitoring"], dependencies=can_predict, response_class=PlainTextResponse)
     def prometheus() -> PlainTextResponse:
         """Prometheus metrics: requests by route and status, latency histograms, predictions per model version."""
-        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(metrics.render(rollouts.metrics_lines()), media_type="text/plain; version=0.0.4")
 
     @app.get("/v2/health/live", tags=["v2"])
     def live() -> dict[str, bool]:

@@ -68,7 +68,8 @@ class Metrics:
             self._predictions[(model, version)] += rows
             self._prediction_seconds[(model, version)].observe(seconds)
 
-    def render(self) -> str:
+    def render(self, *more: list[str]) -> str:
+        """The exposition text, followed by the ``more`` lines other parts of the server keep."""
         with self._lock:
             lines = ["# HELP aiforge_requests_total HTTP requests by method, route template and status.",
                      "# TYPE aiforge_requests_total counter"]
@@ -86,6 +87,8 @@ class Metrics:
                       "by model and version.", "# TYPE aiforge_prediction_seconds histogram"]
             for (mo, v), h in sorted(self._prediction_seconds.items()):
                 lines += h.lines("aiforge_prediction_seconds", f'model="{_label(mo)}",version="{v}"')
+        for extra in more:
+            lines += extra
         return "\n".join(lines) + "\n"
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 
 from aiforge.registry import Deployment, DeploymentStore, Strategy, Verdict, Window, judge
+from aiforge.serve._metrics import _label
 from aiforge.serve._models import ModelCache, ServedModel
 from aiforge.serve._schema import InvalidInput
 
@@ -74,6 +75,7 @@ class Rollouts:
         self.shadow_dropped = 0
         self.last_verdicts: dict[str, dict[str, Any]] = {}  # deployment id -> the latest judged window
         self._background: set[asyncio.Future[Any]] = set()
+        self._outcomes: dict[tuple[str, int, str], int] = {}  # (model, challenger, ok|error) -> requests
 
     # -- which deployment is active -------------------------------------------------------------
 
@@ -164,6 +166,26 @@ class Rollouts:
 
         self._shadow.submit(copy)
 
+    def metrics_lines(self) -> list[str]:
+        """Prometheus lines: each active deployment's challenger share, the challenger's requests by
+        outcome, and the shadow copies dropped."""
+        with self._lock:
+            active = list(self._active.values())
+            outcomes = sorted(self._outcomes.items())
+            dropped = self.shadow_dropped
+        lines = ["# HELP aiforge_deployment_traffic_percent The challenger's share of requests in each active "
+                 "deployment (shadow: 0, it sees copies).", "# TYPE aiforge_deployment_traffic_percent gauge"]
+        lines += [f'aiforge_deployment_traffic_percent{{model="{_label(d.name)}",deployment="{d.id}",strategy='
+                  f'"{d.strategy.value}",champion="{d.champion}",challenger="{d.challenger}"}} {d.traffic}'
+                  for d in active]
+        lines += ["# HELP aiforge_challenger_requests_total Requests a challenger handled, by outcome (error: the "
+                  "champion answered instead).", "# TYPE aiforge_challenger_requests_total counter"]
+        lines += [f'aiforge_challenger_requests_total{{model="{_label(m)}",version="{v}",outcome="{o}"}} {n}'
+                  for (m, v, o), n in outcomes]
+        lines += ["# HELP aiforge_shadow_dropped_total Shadow copies dropped because the challenger's queue was full.",
+                  "# TYPE aiforge_shadow_dropped_total counter", f"aiforge_shadow_dropped_total {dropped}"]
+        return lines
+
     # -- judging --------------------------------------------------------------------------------
 
     def _observe(self, deployment: Deployment, ok: bool, latency_ms: float) -> None:
@@ -183,6 +205,8 @@ class Rollouts:
                 window = Window()
                 self._windows[deployment.id] = (deployment.revision, window)
             window.requests += 1
+            tally = (deployment.name, deployment.challenger, "ok" if ok else "error")
+            self._outcomes[tally] = self._outcomes.get(tally, 0) + 1
             if ok:
                 window.latencies_ms.append(latency_ms)
             else:
