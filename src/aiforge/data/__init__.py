@@ -1,5 +1,13 @@
-"""Data engineering: sources, snapshots with profiles, and the held-out split."""
+"""Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
 
+from aiforge.data._reference import (
+    CategoricalReference,
+    ColumnReference,
+    NumericReference,
+    ReferenceProfile,
+    bin_counts,
+    category_counts,
+)
 from aiforge.data._snapshot import (
     ColumnProfile,
     DatasetSnapshot,
@@ -12,11 +20,17 @@ from aiforge.data._split import DataSplit, make_split
 
 __all__ = [
     "SOURCES",
+    "CategoricalReference",
     "ColumnProfile",
+    "ColumnReference",
     "DataSplit",
     "DatasetSnapshot",
     "LoadedSource",
+    "NumericReference",
+    "ReferenceProfile",
     "Source",
+    "bin_counts",
+    "category_counts",
     "combine_sources",
     "make_split",
     "profile_table",

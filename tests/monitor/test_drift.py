@@ -1,0 +1,121 @@
+"""Drift against a stored reference: the measures agree with their textbook definitions on raw samples,
+real shifts are flagged, and neither a trivial shift on a huge window nor noise on a small one is."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp, wasserstein_distance
+
+from aiforge.data import ReferenceProfile
+from aiforge.monitor import DriftSettings, detect_drift, domain_classifier
+
+CATEGORIES = ["a", "b", "c", "d"]
+
+
+def _frame(n: int, seed: int, *, shift: float = 0.0, weights: tuple[float, ...] = (0.4, 0.3, 0.2, 0.1)) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "x": rng.normal(shift, 1.0, n),
+        "skewed": rng.lognormal(0.0, 1.0, n),
+        "count": rng.poisson(3, n),
+        "colour": rng.choice(CATEGORIES, n, p=list(weights)),
+    })
+
+
+@pytest.fixture(scope="module")
+def reference() -> ReferenceProfile:
+    return ReferenceProfile.build(_frame(50_000, 0), categorical=["colour"])
+
+
+def test_the_reference_is_compact_and_round_trips_through_json(reference: ReferenceProfile) -> None:
+    text = json.dumps(reference.to_json())
+    assert len(text) < 20_000  # four columns of 50,000 rows: a few kilobytes each
+    again = ReferenceProfile.from_json(json.loads(text))
+    assert again == reference
+    x = reference.columns["x"]
+    assert x.kind == "numeric" and x.count == 50_000 and len(x.counts) == len(x.edges) + 1 == 100
+    assert abs(x.mean) < 0.02 and abs(x.std - 1) < 0.02
+    assert reference.columns["count"].kind == "numeric" and len(reference.columns["count"].edges) < 20  # repeats
+    colour = reference.columns["colour"]
+    assert colour.kind == "categorical" and set(colour.frequencies) == set(CATEGORIES) and colour.other == 0
+
+
+def test_nothing_drifts_between_two_samples_of_the_same_distribution(reference: ReferenceProfile) -> None:
+    report = detect_drift(reference, _frame(20_000, 1))
+    assert report.drifted == [] and report.share_drifted == 0
+    for column in report.columns:
+        assert column.psi < 0.01 and column.jensen_shannon < 0.05, column
+
+
+def test_the_measures_match_their_definitions_on_the_raw_samples(reference: ReferenceProfile) -> None:
+    train, window = _frame(50_000, 0), _frame(20_000, 2, shift=0.3)
+    x = next(c for c in detect_drift(reference, window).columns if c.name == "x")
+    assert x.ks == pytest.approx(ks_2samp(train["x"], window["x"]).statistic, abs=0.01)
+    assert x.wasserstein == pytest.approx(wasserstein_distance(train["x"], window["x"]) / train["x"].std(), rel=0.05)
+    deciles = np.quantile(train["x"], np.linspace(0, 1, 11)[1:-1])
+    p = np.bincount(np.searchsorted(deciles, train["x"]), minlength=10) / len(train)
+    q = np.bincount(np.searchsorted(deciles, window["x"]), minlength=10) / len(window)
+    assert x.psi == pytest.approx(float(np.sum((q - p) * np.log(q / p))), rel=0.05)
+    assert x.drifted and x.p_value < 1e-10 and x.method == "wasserstein" and x.threshold == 0.1
+
+
+def test_shifted_columns_are_flagged_and_the_others_are_not(reference: ReferenceProfile) -> None:
+    window = _frame(10_000, 3, shift=0.5, weights=(0.1, 0.2, 0.3, 0.4))
+    report = detect_drift(reference, window)
+    assert sorted(report.drifted) == ["colour", "x"]
+    colour = next(c for c in report.columns if c.name == "colour")
+    assert colour.test == "chi-squared" and colour.p_value < 1e-10 and colour.jensen_shannon > 0.2
+    assert colour.histogram["categories"] == ["a", "b", "c", "d", "(other)"]
+
+
+def test_unseen_categories_are_counted_as_other(reference: ReferenceProfile) -> None:
+    window = _frame(5_000, 4)
+    window.loc[:999, "colour"] = "brand-new"
+    colour = next(c for c in detect_drift(reference, window).columns if c.name == "colour")
+    assert colour.unseen_share == pytest.approx(0.2) and colour.drifted
+
+
+def test_a_trivial_shift_on_a_huge_window_is_significant_but_not_drift(reference: ReferenceProfile) -> None:
+    x = next(c for c in detect_drift(reference, _frame(1_000_000, 5, shift=0.03)).columns if c.name == "x")
+    assert x.p_value < 1e-6  # the test alone would flag it
+    assert x.effect < 0.05 and not x.drifted  # the effect size does not
+
+
+def test_noise_on_small_windows_is_rarely_flagged(reference: ReferenceProfile) -> None:
+    flagged = sum(len(detect_drift(reference, _frame(40, seed)).drifted) for seed in range(10, 30))
+    assert flagged <= 2  # 20 windows x 4 columns, at alpha 0.05 and an effect threshold
+
+
+@pytest.mark.parametrize(("method", "threshold"), [("psi", 0.2), ("jensen_shannon", 0.1), ("ks", 0.1)])
+def test_the_deciding_measure_and_threshold_can_be_chosen(reference: ReferenceProfile, method: str,
+                                                           threshold: float) -> None:
+    report = detect_drift(reference, _frame(10_000, 6, shift=1.0), settings=DriftSettings(method=method))
+    x = next(c for c in report.columns if c.name == "x")
+    assert x.method == method and x.threshold == threshold and x.drifted
+    assert x.effect == getattr(x, method)
+    with pytest.raises(ValueError, match="The 'method' setting must be one of"):
+        DriftSettings(method="magic")
+
+
+def test_prediction_drift_and_missing_values() -> None:
+    train = _frame(5_000, 7)
+    reference = ReferenceProfile.build(train, categorical=["colour"], prediction=np.linspace(0, 1, 5_000))
+    window = _frame(2_000, 8)
+    window.loc[:499, "x"] = np.nan
+    report = detect_drift(reference, window, prediction=np.full(2_000, 0.9))
+    x = next(c for c in report.columns if c.name == "x")
+    assert x.missing_window == pytest.approx(0.25) and x.window_rows == 1_500
+    assert report.prediction is not None and report.prediction.drifted
+    assert json.loads(json.dumps(report.to_json()))["prediction"]["name"] == "prediction"
+
+
+def test_the_domain_classifier_finds_the_shifted_column() -> None:
+    same = domain_classifier(_frame(1_000, 9), _frame(1_000, 10), categorical=["colour"])
+    assert same["auc"] < 0.6 and not same["drifted"]
+    shifted = domain_classifier(_frame(1_000, 9), _frame(1_000, 11, shift=1.0), categorical=["colour"])
+    assert shifted["auc"] > 0.7 and shifted["drifted"]
+    assert shifted["top_columns"][0]["column"] == "x"
