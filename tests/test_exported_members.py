@@ -48,6 +48,7 @@ PACKAGES = [
     "aiforge.errors",
     "aiforge.evaluate",
     "aiforge.learn",
+    "aiforge.monitor",
     "aiforge.pipeline",
     "aiforge.registry",
     "aiforge.serve",

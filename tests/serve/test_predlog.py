@@ -12,7 +12,7 @@ import numpy as np
 from conftest import running_server, write_income_project
 from test_server import FAST_CHECKS, _run, adult_records
 
-from aiforge.serve._predlog import PredictionLog, read_predictions
+from aiforge.monitor import PredictionLog, read_predictions
 
 
 def test_batches_are_written_on_time_and_on_close(tmp_path: Path) -> None:

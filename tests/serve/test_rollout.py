@@ -27,8 +27,8 @@ from conftest import EXE, running_server, serve_env, write_income_project
 from faulty import FaultyModel
 from test_server import FAST_CHECKS, adult_records
 
+from aiforge.monitor import read_predictions
 from aiforge.registry import Alias, ModelRegistry
-from aiforge.serve._predlog import read_predictions
 from aiforge.workspace import Workspace, WorkspaceSettings
 
 REFRESH = "0.2"

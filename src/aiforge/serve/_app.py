@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiforge.errors import AiforgeError
+from aiforge.monitor import PredictionLog
 from aiforge.registry import DeploymentStore, ModelRegistry, OutcomeStore, VersionStatus, explain_version
 from aiforge.serve._admin import UNAUTHORIZED, admin_router
 from aiforge.serve._auth import Authenticator, resolve_auth
@@ -37,7 +38,6 @@ from aiforge.serve._oip import (
     columns_from_tensors,
     metadata_tensors,
 )
-from aiforge.serve._predlog import PredictionLog
 from aiforge.serve._rollout import INLINE_RECORDS, Rollouts, Tag, Work
 from aiforge.serve._schema import FieldError, InvalidInput, invalid
 from aiforge.serve._settings import ServeSettings

@@ -12,8 +12,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aiforge.monitor import read_predictions
 from aiforge.registry import Deployment, OutcomeStore, Strategy
-from aiforge.serve._predlog import read_predictions
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -25,7 +25,7 @@ class ServeSettings:
     active key, else off; ``rate_limit``: requests per second per key (None: unlimited);
     ``key_cache_seconds``: how long a verified key is trusted without the database (a revocation made
     elsewhere takes effect within it); ``log_predictions``: append every prediction to the workspace's
-    prediction log (``serve/_predlog.py``).
+    prediction log (``monitor/_predlog.py``).
     """
 
     workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings.resolve)
