@@ -1,9 +1,11 @@
 """Algorithm selection and training: task detection, the learner registry, cross-validated selection."""
 
 from aiforge.learn._compiled import CompiledModel, compile_model
+from aiforge.learn._inference import InferencePlan, plan_inference
 from aiforge.learn._learners import LEARNERS, Learner, register
 from aiforge.learn._mitigate import MitigatedModel, mitigate
 from aiforge.learn._model import FeatureSet, TabularModel, choose_features
+from aiforge.learn._onnx import onnx_versions
 from aiforge.learn._search import TrialRecord
 from aiforge.learn._select import (
     CandidateResult,
@@ -23,6 +25,7 @@ __all__ = [
     "CompiledModel",
     "FeatureSet",
     "FloatRange",
+    "InferencePlan",
     "IntRange",
     "Learner",
     "MitigatedModel",
@@ -36,6 +39,8 @@ __all__ = [
     "choose_features",
     "compile_model",
     "mitigate",
+    "onnx_versions",
+    "plan_inference",
     "register",
     "resolve_task",
     "select_and_fit",

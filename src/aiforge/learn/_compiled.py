@@ -3,12 +3,13 @@
 A request's records arrive as columns of plain values. ``CompiledModel`` encodes them with the fitted
 ``TabularEncoder`` straight from those columns and calls the estimator's own predictor: LightGBM's
 booster (one thread for small batches: spreading one row over every core costs more than it saves),
-XGBoost's in-place predictor, or the estimator's ``predict_proba``/``predict`` on the encoded matrix.
-On Adult this takes one row from ~2.5 ms (DataFrame, column selection, scikit-learn wrapper) to
-~0.15 ms. Models it cannot compile (ensembles, fairness-mitigated models) fall back to the native
-path through a one-batch DataFrame, so every model can be served the same way.
+or the estimator's ``predict_proba``/``predict`` on the encoded matrix; or, given the estimator's ONNX
+model (``learn._onnx``), ONNX Runtime. On Adult this takes one row from ~2.5 ms (DataFrame, column
+selection, scikit-learn wrapper) to ~0.15 ms. Models it cannot compile (ensembles, fairness-mitigated
+models) fall back to the native path through a one-batch DataFrame, so every model can be served the
+same way.
 
-``parity`` compares both paths on real rows; the registry records the largest difference.
+``parity`` compares a path with the native one on real rows; the registry records the largest difference.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["CompiledModel", "compile_model"]
 
 SINGLE_THREAD_ROWS = 2000  # batches up to this size predict on one thread
+ONNX_PATH = "onnxruntime"
 
 
 @dataclass
@@ -34,9 +36,11 @@ class CompiledModel:
     """``raw_output_columns`` gives what ``TabularModel.raw_output`` gives, from columns of values."""
 
     model: TabularModel
-    path: str  # how it predicts: "lightgbm booster", "xgboost inplace", "estimator", or "native (...)"
+    path: str  # how it predicts: "onnxruntime", "lightgbm booster", "estimator", or "native (...)"
     prep: Any = None
     estimator: Any = None
+    onnx: Any = None  # learn._onnx.OnnxPredictor when ONNX Runtime predicts
+    note: str = ""  # why a requested path is not the one taken (e.g. ONNX Runtime is not installed)
 
     @property
     def native(self) -> bool:
@@ -53,6 +57,8 @@ class CompiledModel:
             frame = pd.DataFrame({c: columns[c] for c in self.model.input_columns})
             return self.model.raw_output(frame)
         encoded = self.prep.transform_columns(columns, rows)
+        if self.onnx is not None:
+            return self.onnx.run(encoded)
         task = self.model.task
         if self.path == "lightgbm booster":
             threads = 1 if rows <= SINGLE_THREAD_ROWS else 0
@@ -74,8 +80,10 @@ class CompiledModel:
         return float(np.max(np.abs(np.asarray(fast, dtype=float) - np.asarray(native, dtype=float))))
 
 
-def compile_model(model: TabularModel) -> CompiledModel:
-    """The fastest faithful prediction path for ``model``."""
+def compile_model(model: TabularModel, onnx: bytes | None = None) -> CompiledModel:
+    """The fastest faithful prediction path for ``model``; with ``onnx``, the ONNX model of its estimator
+    (``learn._onnx.convert_estimator``), ONNX Runtime predicts on the encoded matrix, unless ONNX Runtime
+    is missing here: then the native fast path does, and ``note`` says so."""
     from aiforge.learn._encode import TabularEncoder
 
     pipeline = model.pipeline
@@ -85,6 +93,15 @@ def compile_model(model: TabularModel) -> CompiledModel:
     prep, estimator = steps["prep"], steps["model"]
     if not isinstance(prep, TabularEncoder):
         return CompiledModel(model, f"native ({type(prep).__name__} inputs)")
+    if onnx is not None:
+        from aiforge.learn._onnx import OnnxPredictor, missing_onnx
+
+        problem = missing_onnx()
+        if problem is None:
+            return CompiledModel(model, ONNX_PATH, prep, estimator, OnnxPredictor(onnx, model.task))
+        fallback = compile_model(model)
+        fallback.note = f"ONNX Runtime cannot serve here: {problem}; the {fallback.path} path serves instead"
+        return fallback
     kind = type(estimator).__name__
     if kind in ("LGBMClassifier", "LGBMRegressor") and _plain_lightgbm(estimator, model.task):
         return CompiledModel(model, "lightgbm booster", prep, estimator)

@@ -1,0 +1,159 @@
+"""ONNX Runtime as a serving path: the estimator behind the encoder, converted to ONNX.
+
+Only the estimator is converted: the fitted ``TabularEncoder`` is our own code (and already fast), so
+ONNX Runtime receives the encoded matrix as float32. LightGBM and XGBoost convert with onnxmltools,
+scikit-learn estimators with skl2onnx; an estimator that does not convert says why
+(``OnnxConversion.reason``). Whether ONNX Runtime then serves is decided on evidence, by
+``learn._inference.plan_inference``.
+
+The ONNX packages are an optional extra (``pip install 'aiforge[onnx]'``), imported only here and only
+when used; without them every model is served by the native fast path.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiforge.spec import TaskKind
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["ONNX_PACKAGES", "OnnxConversion", "OnnxPredictor", "convert_estimator", "missing_onnx", "onnx_versions"]
+
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxmltools", "skl2onnx")
+MISSING_HINT = "pip install 'aiforge[onnx]'"
+INPUT = "input"
+SINGLE_THREAD_ROWS = 2000  # batches up to this size run on one thread (as the native fast path does)
+
+
+def onnx_versions() -> dict[str, str]:
+    """The installed ONNX packages and their versions (empty when any is missing)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return {name: version(name) for name in ONNX_PACKAGES}
+    except PackageNotFoundError:
+        return {}
+
+
+def missing_onnx() -> str | None:
+    """Why ONNX Runtime cannot be used here (which packages are missing and how to install them),
+    or ``None`` when it can."""
+    import importlib.util
+
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return f"{', '.join(missing)} not installed ({MISSING_HINT})"
+
+
+@dataclass(frozen=True)
+class OnnxConversion:
+    """The ONNX model of an estimator (``model``), or ``None`` and why not (``reason``)."""
+
+    model: bytes | None
+    converter: str  # the package that converted it, or tried to
+    reason: str = ""
+
+
+def convert_estimator(estimator: Any, n_features: int) -> OnnxConversion:
+    """ONNX of a fitted estimator that predicts from ``n_features`` float columns (the encoded matrix):
+    probabilities for a classifier (no ZipMap), values for a regressor."""
+    problem = missing_onnx()
+    kind = type(estimator).__name__
+    if problem is not None:
+        return OnnxConversion(None, "none", problem)
+    converter = "onnxmltools" if kind.startswith(("LGBM", "XGB")) else "skl2onnx"
+    try:
+        with warnings.catch_warnings():  # converters warn about opsets and dtypes: parity is what counts
+            warnings.simplefilter("ignore")
+            onnx_model = _convert(estimator, kind, n_features)
+        return OnnxConversion(onnx_model.SerializeToString(), converter)
+    except Exception as exc:  # any converter failure means "does not convert", with the reason
+        return OnnxConversion(None, converter, f"{converter} could not convert {kind}: {_cause(exc)}")
+
+
+def _convert(estimator: Any, kind: str, n_features: int) -> Any:
+    if kind.startswith("LGBM"):
+        import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        return onnxmltools.convert_lightgbm(estimator, initial_types=[(INPUT, FloatTensorType([None, n_features]))],
+                                            zipmap=False)
+    if kind.startswith("XGB"):
+        import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        return onnxmltools.convert_xgboost(estimator, initial_types=[(INPUT, FloatTensorType([None, n_features]))])
+    import skl2onnx
+    from skl2onnx.common.data_types import FloatTensorType as SklFloatTensorType
+
+    options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "predict_proba") else None
+    return skl2onnx.to_onnx(estimator, initial_types=[(INPUT, SklFloatTensorType([None, n_features]))],
+                            options=options)
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost cause of a converter's failure, on one line (converters wrap the real error in a
+    dump of the node they were building)."""
+    for _ in range(20):
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+class OnnxPredictor:
+    """ONNX Runtime sessions over an estimator's ONNX model: the encoded matrix in, probabilities (one
+    column per class) or values out, as the native estimator gives them.
+
+    Small batches run on a one-thread session (a thread pool costs more than it saves on a few rows);
+    a multi-threaded session is made the first time a larger batch comes."""
+
+    def __init__(self, onnx_model: bytes, task: TaskKind) -> None:
+        self.onnx_model = onnx_model
+        self.task = task
+        self._single = _session(onnx_model, threads=1)
+        outputs = self._single.get_outputs()
+        if task is TaskKind.REGRESSION:
+            self.output = outputs[0].name
+        else:  # the probabilities: the float tensor beside the int64 label
+            self.output = next((o.name for o in outputs if o.type == "tensor(float)"), outputs[-1].name)
+        self._parallel: Any = None
+        self._lock = threading.Lock()
+
+    def run(self, encoded: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        rows = len(encoded)
+        session = self._single if rows <= SINGLE_THREAD_ROWS else self._parallel_session()
+        out = session.run([self.output], {INPUT: np.ascontiguousarray(encoded, dtype=np.float32)})[0]
+        out = np.asarray(out, dtype=float)
+        return out.reshape(rows) if self.task is TaskKind.REGRESSION else out
+
+    def _parallel_session(self) -> Any:
+        with self._lock:
+            if self._parallel is None:
+                self._parallel = _session(self.onnx_model, threads=0)
+            return self._parallel
+
+
+def _session(onnx_model: bytes, *, threads: int) -> Any:
+    """An InferenceSession on the CPU: ``threads`` intra-op threads (0: one per core), operators run in
+    sequence, graph optimisations on, only errors logged (a converted classifier's label output has a
+    declared shape that ONNX Runtime warns about on every batch of more than one row)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    return ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,163 @@
+"""ONNX Runtime as a serving path: converted estimators agree with the native model on real rows (missing
+values and unseen categories included), an estimator that does not convert or does not agree falls back
+to the native fast path with the reason, and a missing ONNX Runtime is a note, never an error."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import ADULT
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
+
+from aiforge.learn import LEARNERS, TabularModel, choose_features, plan_inference
+from aiforge.learn._compiled import ONNX_PATH, compile_model
+from aiforge.learn._inference import PROBABILITY_TOLERANCE, _choose
+from aiforge.learn._onnx import convert_estimator, missing_onnx
+from aiforge.learn._select import _fit_pipeline
+from aiforge.spec import TaskKind
+
+SMALL = {"lightgbm": {"n_estimators": 60}, "random_forest": {"n_estimators": 15}}
+
+
+def _adult(rows: int) -> pd.DataFrame:
+    frame = pd.read_csv(ADULT, nrows=rows)
+    frame.loc[::7, "age"] = np.nan  # missing numbers
+    frame.loc[::11, "occupation"] = None  # missing categories
+    return frame
+
+
+def _model(learner: str, task: TaskKind, frame: pd.DataFrame) -> TabularModel:
+    target = {"regression": "hours_per_week", "multiclass": "relationship"}.get(task.value, "income")
+    data = frame.drop(columns=[target])
+    features = choose_features(pa.Table.from_pandas(data, preserve_index=False), "")
+    classes = sorted(frame[target].astype(str).unique()) if task.is_classification else []
+    y = (frame[target].to_numpy(dtype=float) if task is TaskKind.REGRESSION
+         else np.array([classes.index(str(v)) for v in frame[target]]))
+    params = {**LEARNERS[learner].init_config(len(frame), task), **SMALL.get(learner, {})}
+    pipeline = _fit_pipeline(learner, task, features, 0, 1, params, data, y)
+    return TabularModel(pipeline, task, classes, features, learner, target)
+
+
+def _scored() -> pd.DataFrame:
+    scored = _adult(1600).iloc[1200:].copy()
+    scored.loc[scored.index[:5], "workclass"] = "Never-seen-before"  # unseen categories
+    return scored
+
+
+def _onnx(model: TabularModel) -> bytes:
+    prep, estimator = model.pipeline.named_steps["prep"], model.pipeline.named_steps["model"]
+    width = prep.transform(_scored().head(1)[model.input_columns]).shape[1]
+    conversion = convert_estimator(estimator, width)
+    assert conversion.model is not None, conversion.reason
+    return conversion.model
+
+
+@pytest.mark.parametrize("task", [TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION])
+@pytest.mark.parametrize("learner", ["lightgbm", "random_forest", "linear"])
+def test_onnx_runtime_gives_the_native_output(learner: str, task: TaskKind) -> None:
+    model = _model(learner, task, _adult(1200))
+    compiled = compile_model(model, onnx=_onnx(model))
+    scored = _scored()
+
+    assert compiled.path == ONNX_PATH and not compiled.note
+    native = model.raw_output(scored)
+    scale = max(1.0, float(np.max(np.abs(native)))) if task is TaskKind.REGRESSION else 1.0
+    assert compiled.parity(scored) <= PROBABILITY_TOLERANCE * scale
+    one = compiled.raw_output_columns({c: scored[c].tolist()[:1] for c in model.input_columns}, 1)
+    assert one.shape == native[:1].shape and np.allclose(one, native[:1], atol=PROBABILITY_TOLERANCE * scale)
+    if task is not TaskKind.REGRESSION:  # the labels the server derives are the native ones
+        assert (compiled.raw_output_columns({c: scored[c].tolist() for c in model.input_columns}, len(scored))
+                .argmax(axis=1) == native.argmax(axis=1)).all()
+
+
+def test_a_large_batch_runs_on_the_multi_threaded_session() -> None:
+    model = _model("lightgbm", TaskKind.BINARY, _adult(1200))
+    compiled = compile_model(model, onnx=_onnx(model))
+    big = pd.concat([_scored()] * 6)  # 2400 rows: over the one-thread limit
+
+    assert compiled.parity(big) <= PROBABILITY_TOLERANCE
+    assert compiled.onnx._parallel is not None
+
+
+def test_the_plan_records_both_paths_and_chooses_on_evidence() -> None:
+    model = _model("lightgbm", TaskKind.BINARY, _adult(1200))
+    plan = plan_inference(model, _scored(), seconds=0.2)
+    record = plan.record
+
+    assert record["parity_rows"] == 400 and record["tolerance"] == PROBABILITY_TOLERANCE
+    assert record["native_fast_path"]["path"] == "lightgbm booster"
+    assert record["onnx"]["converter"] == "onnxmltools"
+    assert 0 < record["onnx"]["max_abs_diff"] <= PROBABILITY_TOLERANCE  # float32 inside ONNX Runtime
+    for path in (record["native_fast_path"], record["onnx"]):
+        assert path["latency_ms"]["one_row_ms"] > 0 and path["latency_ms"]["batch_rows"] == 400
+        assert path["latency_ms"]["batch_ms"] > 0
+    faster = record["onnx"]["latency_ms"]["one_row_ms"] <= record["native_fast_path"]["latency_ms"]["one_row_ms"]
+    assert (plan.path == ONNX_PATH) is faster
+    assert (plan.onnx is not None) is faster
+    assert record["reason"].startswith(plan.path)
+
+
+def test_a_model_that_disagrees_beyond_the_tolerance_keeps_the_native_fast_path() -> None:
+    model = _model("lightgbm", TaskKind.BINARY, _adult(1200))
+    plan = plan_inference(model, _scored(), seconds=0.1, tolerance=1e-12)
+
+    assert plan.path == "lightgbm booster" and plan.onnx is None
+    assert "ONNX Runtime differs from the native model by" in plan.record["reason"]
+    assert "(tolerance 1e-12)" in plan.record["reason"]
+
+
+def test_onnx_runtime_that_is_slower_for_one_row_is_not_chosen() -> None:
+    record = {"path": "estimator", "onnx": {"max_abs_diff": 1e-7, "latency_ms": {"one_row_ms": 0.3}},
+              "native_fast_path": {"latency_ms": {"one_row_ms": 0.2}}}
+    assert _choose(record, 1e-5) == "estimator: ONNX Runtime is slower for one row (0.300 ms > 0.200 ms)"
+    record["onnx"]["latency_ms"]["one_row_ms"] = 0.1
+    assert _choose(record, 1e-5).startswith(f"{ONNX_PATH}: within tolerance (1e-07 <= 1e-05)")
+
+
+class _Majority(ClassifierMixin, BaseEstimator):
+    """An estimator no ONNX converter knows."""
+
+    def fit(self, X: Any, y: Any) -> _Majority:
+        self.classes_ = np.unique(y)
+        self.share_ = float(np.mean(y))
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return np.tile([1 - self.share_, self.share_], (len(X), 1))
+
+
+def test_an_estimator_that_does_not_convert_falls_back_with_the_reason() -> None:
+    frame = _adult(600)
+    fitted = _model("linear", TaskKind.BINARY, frame)
+    prep = fitted.pipeline.named_steps["prep"]
+    y = (frame["income"] == ">50K").astype(int).to_numpy()
+    pipeline = Pipeline([("prep", prep), ("model", _Majority().fit(prep.transform(frame), y))])
+    model = TabularModel(pipeline, TaskKind.BINARY, fitted.classes, fitted.features, "majority", "income")
+    plan = plan_inference(model, _scored(), seconds=0.1)
+
+    assert plan.path == "estimator" and plan.onnx is None
+    assert plan.record["onnx"]["reason"].startswith("skl2onnx could not convert _Majority: ")
+    assert plan.record["reason"].startswith("estimator: no ONNX model (skl2onnx could not convert _Majority")
+    assert plan.record["native_fast_path"]["latency_ms"]["one_row_ms"] > 0
+
+
+def test_without_onnx_runtime_the_native_fast_path_serves_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model("lightgbm", TaskKind.BINARY, _adult(1200))
+    onnx = _onnx(model)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+
+    assert missing_onnx() == "onnxruntime not installed (pip install 'aiforge[onnx]')"
+    compiled = compile_model(model, onnx=onnx)
+    assert compiled.path == "lightgbm booster" and compiled.onnx is None
+    assert compiled.note == ("ONNX Runtime cannot serve here: onnxruntime not installed (pip install "
+                             "'aiforge[onnx]'); the lightgbm booster path serves instead")
+    assert compiled.parity(_scored()) == 0.0
+    plan = plan_inference(model, _scored(), seconds=0.1)
+    assert plan.path == "lightgbm booster" and plan.onnx is None
+    assert plan.record["onnx"]["reason"] == "onnxruntime not installed (pip install 'aiforge[onnx]')"
