@@ -1,6 +1,7 @@
 """Evaluation: metrics, held-out evaluation, trustworthiness checks, KPI gates, the run report."""
 
 from aiforge.evaluate import _energy, _fairness, _label_noise, _privacy, _robustness  # noqa: F401  (the checks register on import)
+from aiforge.evaluate import _html as html  # the parts of aiforge's HTML pages, for the other reports
 from aiforge.evaluate._card import ModelCard, render_model_card
 from aiforge.evaluate._checks import CHECK_METRICS, CHECKS, CheckContext, CheckMetric, CheckResult, run_checks
 from aiforge.evaluate._evaluation import Evaluation, evaluate_model
@@ -29,6 +30,7 @@ __all__ = [
     "evaluate_gate",
     "evaluate_model",
     "explain_rows",
+    "html",
     "metrics_for",
     "render_model_card",
     "render_report",

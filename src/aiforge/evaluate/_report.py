@@ -6,19 +6,23 @@ the dashboard always show the same numbers.
 
 from __future__ import annotations
 
-import io
 import math
-import re
-from collections.abc import Collection
 from dataclasses import dataclass, field
-from html import escape
 from typing import TYPE_CHECKING, Any
 
+from aiforge.evaluate._html import CSS as _CSS
+from aiforge.evaluate._html import DASH as _DASH
+from aiforge.evaluate._html import e as _e
+from aiforge.evaluate._html import figure as _figure
+from aiforge.evaluate._html import num as _num
+from aiforge.evaluate._html import plain as _plain
+from aiforge.evaluate._html import section as _section
+from aiforge.evaluate._html import svg as _svg
+from aiforge.evaluate._html import table as _table
 from aiforge.evaluate._metrics import METRICS
 from aiforge.spec import TaskKind
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
     from aiforge.data import DatasetSnapshot, DataSplit
     from aiforge.evaluate._checks import CheckResult
@@ -30,29 +34,8 @@ __all__ = ["ReportInput", "render_report"]
 
 MAX_IMPORTANCE_BARS = 20
 MAX_TOP_VALUES = 5
-_DASH = "—"
 _COLOR, _GOOD, _BAD = "#2563eb", "#15803d", "#b91c1c"
-_ID_REF = re.compile(r'(\sid="|href="#|url\(#)')
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;margin:0;
- background:#f8fafc}
-main{max-width:1100px;margin:0 auto;padding:24px}
-section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px 20px;margin:16px 0;overflow-x:auto}
-h1{margin:0 0 4px;font-size:26px} h2{margin:0 0 12px;font-size:18px} h3{font-size:15px;margin:8px 0}
-.muted{color:#6b7280} .desc{white-space:pre-wrap}
-.badge{display:inline-block;padding:6px 16px;border-radius:6px;font-weight:700;font-size:18px;color:#fff}
-.badge.pass{background:#15803d} .badge.fail{background:#b91c1c}
-table{border-collapse:collapse;width:100%;margin:4px 0}
-th,td{border-bottom:1px solid #e5e7eb;padding:5px 8px;text-align:left;vertical-align:top}
-th{background:#f3f4f6;font-weight:600} td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.fail td{background:#fee2e2;color:#7f1d1d} tr.best td{background:#dcfce7;font-weight:600}
-.plots{display:flex;flex-wrap:wrap;gap:12px} figure{margin:0;flex:1 1 320px}
-figure svg{width:100%;height:auto} figcaption{font-size:12px;color:#6b7280;text-align:center}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
-dt{font-weight:600} dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
-dd dl{font-family:system-ui,sans-serif}
-"""
 
 
 @dataclass(frozen=True)
@@ -98,40 +81,6 @@ def render_report(inp: ReportInput) -> str:
 
 
 # -- formatting ---------------------------------------------------------------------------------
-
-
-def _e(value: Any) -> str:
-    return escape(str(value), quote=True)
-
-
-def _num(value: Any) -> str:
-    """Ints as they are, floats with 4 decimals (4 significant digits when very large or small)."""
-    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
-        return _DASH if value is None else _e(value)
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return _DASH
-    if math.isinf(value):
-        return "∞" if value > 0 else "−∞"
-    if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
-        return f"{value:.4g}"
-    return f"{value:.4f}"
-
-
-def _table(head: list[str], rows: list[tuple[str, list[str]]], numeric: Collection[int] = ()) -> str:
-    """``rows`` are (css class, already-escaped cells); columns in ``numeric`` are right-aligned."""
-    th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = []
-    for cls, cells in rows:
-        tds = "".join(f"<td class=\"num\">{c}</td>" if i in numeric else f"<td>{c}</td>"
-                      for i, c in enumerate(cells))
-        body.append(f"<tr class=\"{cls}\">{tds}</tr>" if cls else f"<tr>{tds}</tr>")
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _section(ident: str, title: str, body: str) -> str:
-    return f"<section id=\"{ident}\"><h2>{_e(title)}</h2>{body}</section>"
 
 
 # -- sections -----------------------------------------------------------------------------------
@@ -515,33 +464,6 @@ def _value(value: Any) -> str:
 
 
 # -- plots (matplotlib, rendered to inline SVG) ----------------------------------------------------
-
-
-def _plain(text: Any) -> str:
-    """User text for a plot label: ``$`` would otherwise start matplotlib's math mode."""
-    return str(text).replace("$", r"\$")
-
-
-def _figure(width: float = 4.6, height: float = 3.6) -> Figure:
-    # A bare Figure, not pyplot: no global backend switch in the caller's process, nothing to close.
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height))
-
-
-def _svg(fig: Figure, prefix: str) -> str:
-    """The figure as an ``<svg>`` element: text kept as text, ids prefixed to stay unique in the page."""
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "aiforge-report"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
-    svg = buf.getvalue()
-    svg = svg[svg.index("<svg"):]
-    svg = re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", svg, count=2)
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
-    # rewrite ids and references only inside tags (text content has its < and > escaped)
-    return re.sub(r"<[^<>]+>", lambda tag: _ID_REF.sub(rf"\g<1>{prefix}", tag.group(0)), svg)
 
 
 def _roc_svg(ev: Evaluation) -> str:

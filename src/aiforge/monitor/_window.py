@@ -1,0 +1,79 @@
+"""A window of the prediction log: the inputs and outputs a model saw over the last period or requests."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiforge.errors import AiforgeError
+from aiforge.monitor._predlog import read_predictions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["PredictionWindow", "parse_period", "prediction_window"]
+
+_PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_period(text: str) -> timedelta:
+    """``30m``, ``6h``, ``1d``, ``2w`` as a duration."""
+    match = _PERIOD.match(text)
+    if match is None or float(match.group(1)) <= 0:
+        raise AiforgeError(f"cannot read the period '{text}'", expected="a number and a unit: 30m, 6h, 1d, 2w "
+                           "(s, m, h, d, w)", found=text)
+    return timedelta(**{_UNITS[match.group(2)]: float(match.group(1))})
+
+
+@dataclass(frozen=True)
+class PredictionWindow:
+    """``inputs``: one row per logged prediction, one column per input; ``log``: the log rows (id, time,
+    version, role, label, probabilities, value, latency)."""
+
+    model: str
+    start: datetime | None
+    end: datetime | None
+    inputs: pd.DataFrame
+    log: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.log)
+
+
+def prediction_window(folder: Path, model: str, *, period: timedelta | None = None, last: int | None = None,
+                      version: int | None = None, now: datetime | None = None,
+                      answered_only: bool = True) -> PredictionWindow:
+    """The predictions of ``model`` in the log under ``folder``: those of the last ``period`` and/or the
+    ``last`` ones, of one ``version`` if given. ``answered_only`` leaves out shadow copies (their inputs
+    are the champion's rows again)."""
+    import pandas as pd
+
+    log = read_predictions(folder, model)
+    end = now or datetime.now(UTC)
+    start = end - period if period is not None else None
+    if start is not None and len(log):
+        log = log[log["time"] >= pd.Timestamp(start)]
+    if version is not None:
+        log = log[log["version"] == version]
+    if answered_only and len(log):
+        log = log[log["role"].isna() | (log["role"] != "shadow")]
+    if last is not None:
+        log = log.tail(last)
+    log = log.reset_index(drop=True)
+    inputs = pd.DataFrame.from_records([json.loads(text) for text in log["inputs"]]) if len(log) else pd.DataFrame()
+    return PredictionWindow(model, start, end if len(log) else None, inputs, log)
+
+
+def outputs_of(log: pd.DataFrame, positive: str | None) -> Any:
+    """The logged outputs in the reference's terms: the positive class's probability (binary), the label
+    (multiclass), the value (regression)."""
+    if log["value"].notna().any():
+        return log["value"].astype(float).to_numpy()
+    if positive is not None:
+        return [json.loads(p).get(positive) if isinstance(p, str) else None for p in log["probabilities"]]
+    return log["label"].to_numpy()
