@@ -119,3 +119,13 @@ def test_the_domain_classifier_finds_the_shifted_column() -> None:
     shifted = domain_classifier(_frame(1_000, 9), _frame(1_000, 11, shift=1.0), categorical=["colour"])
     assert shifted["auc"] > 0.7 and shifted["drifted"]
     assert shifted["top_columns"][0]["column"] == "x"
+
+
+def test_a_column_without_values_still_makes_a_json_reference() -> None:
+    empty = ReferenceProfile.build(pd.DataFrame({"x": [np.nan] * 10, "c": [None] * 10}), categorical=["c"])
+    text = json.dumps(empty.to_json(), allow_nan=False)
+    again = ReferenceProfile.from_json(json.loads(text))
+    assert again.columns["x"].count == 0 and again.columns["x"].missing == 10
+    assert again.columns["c"].missing == 10
+    report = detect_drift(again, pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]}))
+    assert report.drifted == []  # nothing to compare with: no verdict either way

@@ -50,7 +50,8 @@ class NumericReference:
     kind: str = "numeric"
 
     def to_json(self) -> dict[str, Any]:
-        return dict(vars(self))
+        """Plain JSON: a statistic without a value (a column with no finite values) is null."""
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in vars(self).items()}
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ ColumnReference = NumericReference | CategoricalReference
 
 def _column_from_json(data: dict[str, Any]) -> ColumnReference:
     fields = {k: v for k, v in data.items() if k != "kind"}
-    return CategoricalReference(**fields) if data["kind"] == "categorical" else NumericReference(**fields)
+    if data["kind"] == "categorical":
+        return CategoricalReference(**fields)
+    return NumericReference(**{k: (math.nan if v is None else v) for k, v in fields.items()})
 
 
 @dataclass(frozen=True)

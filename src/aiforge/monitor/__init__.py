@@ -9,15 +9,23 @@ from aiforge.monitor._drift import (
     domain_classifier,
 )
 from aiforge.monitor._predlog import COLUMNS, PredictionLog, read_predictions
+from aiforge.monitor._report import MonitorReport, monitor_report, render_monitor_report
+from aiforge.monitor._window import PredictionWindow, parse_period, prediction_window
 
 __all__ = [
     "COLUMNS",
     "ColumnDrift",
     "DriftReport",
     "DriftSettings",
+    "MonitorReport",
     "PredictionLog",
+    "PredictionWindow",
     "column_drift",
     "detect_drift",
     "domain_classifier",
+    "monitor_report",
+    "parse_period",
+    "prediction_window",
     "read_predictions",
+    "render_monitor_report",
 ]

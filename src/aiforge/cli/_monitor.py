@@ -1,0 +1,73 @@
+"""`aiforge monitor`: watch what the served models see."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from aiforge.cli._common import handles_errors, json_option, settings
+
+__all__ = ["monitor"]
+
+
+@click.group()
+def monitor() -> None:
+    """Drift of production traffic against each version's training reference.
+
+    \b
+    aiforge monitor report income --window 1d          # the last day of predictions, HTML + summary
+    aiforge monitor report income --last 10000 --json  # the last 10,000, for scripts
+    """
+
+
+@monitor.command("report")
+@click.argument("name")
+@click.option("--window", "period", default=None, help="The period to look back: 30m, 6h, 1d, 2w.")
+@click.option("--last", type=click.IntRange(1), default=None, help="The newest N predictions (with --window: "
+              "the newest N within it).")
+@click.option("--version", "version", type=int, default=None, help="Compare this version's predictions with "
+              "its reference (default: the version that answers now).")
+@click.option("--method", type=click.Choice(["auto", "psi", "jensen_shannon", "wasserstein", "ks"]), default="auto",
+              show_default=True, help="The effect size that decides drift (auto: Wasserstein/σ for numbers, "
+              "Jensen–Shannon for categories).")
+@click.option("--threshold", type=click.FloatRange(0, min_open=True), default=None,
+              help="The effect size from which a column drifts (default 0.1; PSI 0.2).")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="The significance level the test must also reach.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the HTML report (default: the workspace's reports folder).")
+@json_option
+@click.pass_context
+@handles_errors
+def monitor_report(ctx: click.Context, name: str, period: str | None, last: int | None, version: int | None,
+                   method: str, threshold: float | None, alpha: float, output: Path | None, as_json: bool) -> None:
+    """Drift of NAME's logged predictions against its training reference: per column PSI, Jensen–Shannon,
+    Kolmogorov–Smirnov, Wasserstein and chi-squared, a domain classifier, and plots (an HTML page)."""
+    import time
+
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.monitor import DriftSettings, monitor_report, parse_period, render_monitor_report
+    from aiforge.registry import ModelRegistry
+    from aiforge.workspace import Workspace
+
+    ws = Workspace.open(settings(ctx), create=False)
+    report = monitor_report(ModelRegistry(ws), name, period=parse_period(period) if period else None, last=last,
+                            version=version, settings=DriftSettings(method=method, threshold=threshold, alpha=alpha))
+    path = output or ws.reports_dir / f"monitor-{name}-v{report.version.version}-{time.strftime('%Y%m%d-%H%M%S')}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(render_monitor_report(report), encoding="utf-8")
+    tmp.replace(path)
+    if as_json:
+        print_json({**report.to_json(), "report": str(path)})
+        return
+    d = report.drift
+    out.print(table(f"drift of {name} v{report.version.version}: {len(report.window)} predictions",
+                    ["column", "kind", "PSI", "JS", "KS", "W/σ", "p", "drift"],
+                    [[c.name, c.kind, f"{c.psi:.3f}", f"{c.jensen_shannon:.3f}", "" if c.ks is None else f"{c.ks:.3f}",
+                      "" if c.wasserstein is None else f"{c.wasserstein:.3f}", f"{c.p_value:.2g}",
+                      "DRIFT" if c.drifted else ""] for c in [*d.columns, *([d.prediction] if d.prediction else [])]]))
+    if d.domain and d.domain.get("auc") is not None:
+        click.echo(f"domain classifier AUC {d.domain['auc']:.3f} ({'drift' if d.domain['drifted'] else 'no drift'})")
+    click.echo(f"drifted: {', '.join(d.drifted) or 'none'}; report: {path}")

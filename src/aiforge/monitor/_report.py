@@ -1,0 +1,150 @@
+"""`aiforge monitor report`: drift of a model's recent predictions against its version's reference, as
+JSON and as one self-contained HTML page with a plot per column."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from aiforge.data import ReferenceProfile
+from aiforge.errors import AiforgeError, RegistryError
+from aiforge.monitor._drift import DriftReport, DriftSettings, detect_drift, domain_classifier
+from aiforge.monitor._window import PredictionWindow, outputs_of, prediction_window
+from aiforge.registry import ModelRegistry, ModelVersion, served_version
+
+__all__ = ["MonitorReport", "monitor_report", "render_monitor_report"]
+
+PLOTTED_COLUMNS = 30
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    version: ModelVersion
+    window: PredictionWindow
+    drift: DriftReport
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.version.name, "version": self.version.version, "rows": len(self.window),
+                "start": self.window.start.isoformat() if self.window.start else None,
+                "end": self.window.end.isoformat() if self.window.end else None, "seconds": round(self.seconds, 3),
+                "drift": self.drift.to_json()}
+
+
+def reference_of(registry: ModelRegistry, version: ModelVersion) -> ReferenceProfile:
+    if "reference" not in version.documents:
+        raise RegistryError(f"{version.name} v{version.version} has no reference statistics",
+                            found=", ".join(sorted(version.documents)) or "no documents",
+                            hint="it was registered before monitoring existed: run the project again to register "
+                            "a version with its reference")
+    return ReferenceProfile.from_json(json.loads(registry.document(version, "reference")))
+
+
+def monitor_report(registry: ModelRegistry, name: str, *, period: timedelta | None = None, last: int | None = None,
+                   version: int | None = None, settings: DriftSettings | None = None,
+                   domain: bool = True) -> MonitorReport:
+    """Drift of ``name``'s logged predictions (of the last ``period`` and/or the ``last`` ones) against the
+    reference of ``version`` (default: the version that answers now; only its predictions are compared)."""
+    import pandas as pd
+
+    started = time.perf_counter()
+    versions = registry.versions(name)
+    if not versions:
+        raise RegistryError(f"no model named '{name}'", hint="list models with 'aiforge models'")
+    chosen = next((v for v in versions if v.version == version), None) if version is not None \
+        else served_version(versions)
+    if chosen is None:
+        raise RegistryError(f"model '{name}' has no version {version}" if version is not None
+                            else f"model '{name}' has no version that answers",
+                            found="versions " + ", ".join(str(v.version) for v in versions))
+    reference = reference_of(registry, chosen)
+    window = prediction_window(registry.workspace.root / "predictions", name, period=period, last=last,
+                               version=chosen.version)
+    if len(window) == 0:
+        raise AiforgeError(f"no logged predictions of {name} v{chosen.version} in the window",
+                           hint="widen --window or --last; predictions are logged by 'aiforge serve' unless "
+                           "--no-log-predictions")
+    prediction = outputs_of(window.log, reference.meta.get("positive"))
+    drift = detect_drift(reference, window.inputs, prediction=prediction, settings=settings)
+    if domain and "background" in chosen.documents:
+        import io
+
+        import pyarrow.parquet as pq
+
+        background = pq.read_table(io.BytesIO(registry.document(chosen, "background"))).to_pandas()
+        categorical = [n for n, c in reference.columns.items() if c.kind == "categorical"]
+        sample = window.inputs.sample(n=min(len(window.inputs), 5 * len(background)), random_state=0)
+        result = domain_classifier(background, sample if len(sample) else pd.DataFrame(), categorical=categorical)
+        drift = DriftReport(drift.rows, drift.columns, drift.prediction, drift.settings, result)
+    return MonitorReport(chosen, window, drift, time.perf_counter() - started)
+
+
+def render_monitor_report(report: MonitorReport) -> str:
+    """The report as one self-contained HTML page."""
+    from aiforge.evaluate import html
+
+    d = report.drift
+    v = report.version
+    span = f"{report.window.start:%Y-%m-%d %H:%M} – {report.window.end:%Y-%m-%d %H:%M} UTC" \
+        if report.window.start and report.window.end else "the whole log"
+    flagged = ", ".join(d.drifted) or "none"
+    header = (f"<h1>Drift of {html.e(v.name)} v{v.version}</h1><p class=\"muted\">{len(report.window)} predictions "
+              f"({html.e(span)}) against the reference of {d.columns[0].reference_rows if d.columns else 0} training "
+              f"rows. Columns drifted: <b>{html.e(flagged)}</b> ({d.share_drifted:.0%}).</p>")
+    rows = []
+    for c in [*(d.columns), *([d.prediction] if d.prediction else [])]:
+        cells = [html.e(c.name), html.e(c.kind), html.num(c.psi), html.num(c.jensen_shannon), html.num(c.ks),
+                 html.num(c.wasserstein), html.e(f"{c.test} {c.p_value:.3g}"), html.num(c.missing_window),
+                 html.e(f"{c.method} ≥ {c.threshold:g}"), "<b>drift</b>" if c.drifted else "—"]
+        rows.append(("fail" if c.drifted else "", cells))
+    table = html.table(["column", "kind", "PSI", "Jensen–Shannon", "KS", "Wasserstein/σ", "test p", "missing",
+                        "rule", "verdict"], rows, numeric=range(2, 8))
+    domain = ""
+    if d.domain and d.domain.get("auc") is not None:
+        top = ", ".join(f"{t['column']} ({t['share']:.0%})" for t in d.domain.get("top_columns", []))
+        domain = html.section("domain", "Can a model tell the window from training?", (
+            f"<p>Cross-validated ROC AUC of a classifier between {d.domain['rows']} training rows and as many "
+            f"window rows: <b>{d.domain['auc']:.3f}</b> (0.5: indistinguishable; drift at ≥ "
+            f"{d.domain['threshold']}). It leaned most on: {html.e(top or '—')}.</p>"))
+    ordered = sorted(d.columns, key=lambda c: (not c.drifted, -c.effect))[:PLOTTED_COLUMNS]
+    plots = "".join(_plot(c, i) for i, c in enumerate([*([d.prediction] if d.prediction else []), *ordered]))
+    body = (header + html.section("columns", "Per column", table)
+            + domain + html.section("plots", "Distributions: training (reference) vs window",
+                                    f"<div class=\"plots\">{plots}</div>"))
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aiforge drift: "
+            f"{html.e(v.name)} v{v.version}</title><style>{html.CSS}</style></head><body><main>{body}</main>"
+            "</body></html>")
+
+
+def _plot(column: Any, index: int) -> str:
+    from aiforge.evaluate import html
+
+    fig = html.figure(4.6, 3.0)
+    ax = fig.subplots()
+    hist = column.histogram
+    ref, win = hist.get("reference", []), hist.get("window", [])
+    if column.kind == "categorical":
+        labels = [str(x)[:14] for x in hist.get("categories", [])]
+        xs = range(len(labels))
+        ax.bar([x - 0.2 for x in xs], ref, width=0.4, label="training", color="#94a3b8")
+        ax.bar([x + 0.2 for x in xs], win, width=0.4, label="window", color="#2563eb")
+        ax.set_xticks(list(xs), [html.plain(x) for x in labels], rotation=45, ha="right", fontsize=7)
+    else:
+        edges = hist.get("edges", [])
+        groups = max(1, len(ref) // 20)  # 100 fine bins shown as about 20
+        ref_g = [sum(ref[i:i + groups]) for i in range(0, len(ref), groups)]
+        win_g = [sum(win[i:i + groups]) for i in range(0, len(win), groups)]
+        labels = [f"{edges[min(i, len(edges) - 1)]:.3g}" if edges else "" for i in range(0, len(ref), groups)]
+        xs = range(len(ref_g))
+        ax.step(list(xs), ref_g, where="mid", label="training", color="#94a3b8", linewidth=2)
+        ax.step(list(xs), win_g, where="mid", label="window", color="#2563eb", linewidth=2)
+        ax.set_xticks(list(xs)[::max(1, len(xs) // 6)], labels[::max(1, len(xs) // 6)], fontsize=7)
+        ax.set_xlabel("equal-frequency bins of training (lower edge)", fontsize=7)
+    ax.set_ylabel("share", fontsize=8)
+    ax.legend(fontsize=7)
+    title = f"{column.name}: {'DRIFT' if column.drifted else 'ok'} ({column.method} {column.effect:.3g})"
+    ax.set_title(html.plain(title), fontsize=9, color="#b91c1c" if column.drifted else "#1f2937")
+    return f"<figure>{html.svg(fig, f'm{index}-')}<figcaption>{html.e(column.name)}</figcaption></figure>"
