@@ -1,6 +1,6 @@
 """Algorithm selection and training: task detection, the learner registry, cross-validated selection."""
 
-from aiforge.learn._compiled import CompiledModel, compile_model
+from aiforge.learn._compiled import ONNX_PATH, CompiledModel, compile_model
 from aiforge.learn._inference import InferencePlan, plan_inference
 from aiforge.learn._learners import LEARNERS, Learner, register
 from aiforge.learn._mitigate import MitigatedModel, mitigate
@@ -20,6 +20,7 @@ from aiforge.learn._threshold import ThresholdGoal, tune_threshold
 
 __all__ = [
     "LEARNERS",
+    "ONNX_PATH",
     "CandidateResult",
     "Choice",
     "CompiledModel",

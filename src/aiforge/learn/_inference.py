@@ -149,7 +149,7 @@ def _latencies(paths: dict[str, CompiledModel], columns: dict[str, list[Any]], r
         _alternate(paths, lambda p, i: p.raw_output_columns(chunk, batch), many, BATCH_REPEATS, seconds / 2,
                    at_least=1)
     return {name: {"one_row_ms": _median_ms(one[name]), "batch_rows": batch, "batch_ms": _median_ms(many[name]),
-                   "batch_per_row_ms": _median_ms(many[name]) / batch if batch else 0.0} for name in paths}
+                   "batch_per_row_ms": round(_median_ms(many[name]) / batch, 6) if batch else 0.0} for name in paths}
 
 
 def _alternate(paths: dict[str, CompiledModel], call: Callable[[CompiledModel, int], Any],

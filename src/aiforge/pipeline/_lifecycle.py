@@ -200,11 +200,13 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         test = data.iloc[test_idx]
         ev = evaluate_model(model, test, test[target], data.iloc[train_idx][target], primary=pf.objective,
                             importance=spec.checks.importance, seed=spec.model.seed)
-        return {"evaluation": ev.to_json(), "inference": _inference_path(model, test),
-                "input_columns": model.input_columns}
+        inference, onnx = _inference_path(model, test, store)
+        return {"evaluation": ev.to_json(), "inference": inference, "input_columns": model.input_columns,
+                **({"onnx": onnx, "_artifacts": [onnx]} if onnx else {})}
 
     eval_key = {"model": served, "split": split.artifact,
-                "checks": spec.checks.importance.model_dump(mode="json"), "objective": pf.objective.name}
+                "checks": spec.checks.importance.model_dump(mode="json"), "objective": pf.objective.name,
+                "inference": _inference_key()}
     evaluated = rec.stage(
         "evaluate", eval_key, evaluate,
         note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3]))
@@ -259,7 +261,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
             checks={name: r.to_json() for name, r in checks.items()}, lineage=lineage,
         ))
         return {"card_md": store.put_bytes(markdown.encode()), "card_html": store.put_bytes(html.encode()),
-                "background": background}
+                "background": background, **({"onnx": evaluated["onnx"]} if evaluated.get("onnx") else {})}
 
     # once, before registering: only the card needs the version number
     background = store.put_bytes(_background_rows(evaluated.get("input_columns", pf.features.columns), split,
@@ -305,14 +307,22 @@ BACKGROUND_ROWS = 100
 PARITY_ROWS = 2000
 
 
-def _inference_path(model: Any, test: pd.DataFrame) -> dict[str, Any]:
-    """How the model will be served (the compiled fast path, or the native one) and the largest difference
-    between the two on test rows: registered with the version, so serving is known to be faithful."""
-    from aiforge.learn import compile_model
+def _inference_path(model: Any, test: pd.DataFrame, store: Any) -> tuple[dict[str, Any], str | None]:
+    """How the model will be served (ONNX Runtime, the compiled fast path, or the native one), chosen on
+    test rows by parity with the native model and latency (``learn.plan_inference``): the record is
+    registered with the version, so serving is known to be faithful; with the digest of the ONNX model
+    stored when ONNX Runtime serves."""
+    from aiforge.learn import plan_inference
 
-    compiled = compile_model(model)
-    rows = test.head(PARITY_ROWS)
-    return {"path": compiled.path, "parity_rows": len(rows), "max_abs_diff": compiled.parity(rows)}
+    plan = plan_inference(model, test.head(PARITY_ROWS))
+    return plan.record, store.put_bytes(plan.onnx) if plan.onnx is not None else None
+
+
+def _inference_key() -> dict[str, Any]:
+    """What the choice of a serving path depends on besides the model and the rows: the ONNX packages."""
+    from aiforge.learn import onnx_versions
+
+    return {"onnx": onnx_versions() or "not installed"}
 
 
 def _background_rows(columns: list[str], split: DataSplit, store: Any, data: pd.DataFrame, seed: int) -> bytes:

@@ -9,6 +9,7 @@ moves the traffic without a restart while the hot path stays free of database qu
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["ModelCache", "Outputs", "ServedModel", "served_version"]
+
+log = logging.getLogger("aiforge.serve")
 
 @dataclass(frozen=True)
 class Outputs:
@@ -47,7 +50,7 @@ class ServedModel:
     schema: InputSchema
     classes: tuple[Any, ...]  # JSON-ready class labels, in the order of the probability columns
     class_keys: tuple[str, ...]  # the same as text: the keys of a prediction's probabilities
-    compiled: Any = None  # learn.CompiledModel: the fast path from validated columns
+    compiled: Any = None  # learn.CompiledModel: the fast path from validated columns (ONNX Runtime or native)
 
     @property
     def task(self) -> TaskKind:
@@ -55,7 +58,8 @@ class ServedModel:
 
     def predict_columns(self, columns: dict[str, list[Any]]) -> Outputs:
         """``predict`` from validated columns through the compiled fast path (no DataFrame for models
-        that compile; the registered parity says how close it is to the native path)."""
+        that compile; the path registered as ``lineage.inference``, whose parity says how close it is to
+        the native path)."""
         if self.compiled is None or self.compiled.native:
             return self.predict(self.schema.frame(columns))
         rows = len(next(iter(columns.values()))) if columns else 0
@@ -166,11 +170,23 @@ class ModelCache:
                 model = self.registry.load_model(version)
                 classes = tuple(_native(c) for c in getattr(model, "classes", []) or [])
                 schema = InputSchema.from_model(model, self._sample(version))
-                from aiforge.learn import compile_model
-
                 self._loaded[key] = ServedModel(version, model, schema, classes, tuple(str(c) for c in classes),
-                                                compile_model(model))
+                                                self._compile(version, model))
             return self._loaded[key]
+
+    def _compile(self, version: ModelVersion, model: Any) -> Any:
+        """The prediction path chosen at registration: ONNX Runtime over the registered ONNX model when the
+        lineage says so (the native fast path, with a logged note, where ONNX Runtime is not installed),
+        else the native fast path."""
+        from aiforge.learn import ONNX_PATH, compile_model
+
+        inference = version.lineage.get("inference") or {}
+        if inference.get("path") != ONNX_PATH or "onnx" not in version.documents:
+            return compile_model(model)
+        compiled = compile_model(model, onnx=self.registry.document(version, "onnx"))
+        if compiled.note:
+            log.warning("%s v%d: %s", version.name, version.version, compiled.note)
+        return compiled
 
     def _sample(self, version: ModelVersion) -> Any:
         """The Arrow schema of the version's stored training rows (integer vs float inputs), if any."""
