@@ -74,7 +74,8 @@ def _column_from_json(data: dict[str, Any]) -> ColumnReference:
     fields = {k: v for k, v in data.items() if k != "kind"}
     if data["kind"] == "categorical":
         return CategoricalReference(**fields)
-    return NumericReference(**{k: (math.nan if v is None else v) for k, v in fields.items()})
+    numbers: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in fields.items()}
+    return NumericReference(**numbers)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from aiforge.evaluate import (
 from aiforge.learn import SelectionReport, TaskInfo, ThresholdGoal, TrialRecord, select_and_fit
 from aiforge.pipeline._preflight import Preflight, preflight
 from aiforge.pipeline._project import sensitive_attributes
+from aiforge.pipeline._reference import reference_document
 from aiforge.pipeline._runner import Progress, RunRecorder, RunStatus
 from aiforge.registry import ModelRegistry, ModelVersion
 from aiforge.spec import ModelSpec, ProjectFile
@@ -201,12 +202,14 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         ev = evaluate_model(model, test, test[target], data.iloc[train_idx][target], primary=pf.objective,
                             importance=spec.checks.importance, seed=spec.model.seed)
         inference, onnx = _inference_path(model, test, store)
+        reference = store.put_bytes(reference_document(model, data.iloc[train_idx], test, model.input_columns))
         return {"evaluation": ev.to_json(), "inference": inference, "input_columns": model.input_columns,
-                **({"onnx": onnx, "_artifacts": [onnx]} if onnx else {})}
+                "reference": reference, "_artifacts": [reference, *([onnx] if onnx else [])],
+                **({"onnx": onnx} if onnx else {})}
 
     eval_key = {"model": served, "split": split.artifact,
                 "checks": spec.checks.importance.model_dump(mode="json"), "objective": pf.objective.name,
-                "inference": _inference_key()}
+                "inference": _inference_key(), "reference": REFERENCE_FORMAT}
     evaluated = rec.stage(
         "evaluate", eval_key, evaluate,
         note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3]))
@@ -261,7 +264,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
             checks={name: r.to_json() for name, r in checks.items()}, lineage=lineage,
         ))
         return {"card_md": store.put_bytes(markdown.encode()), "card_html": store.put_bytes(html.encode()),
-                "background": background, **({"onnx": evaluated["onnx"]} if evaluated.get("onnx") else {})}
+                "background": background, **({"onnx": evaluated["onnx"]} if evaluated.get("onnx") else {}),
+                **({"reference": evaluated["reference"]} if evaluated.get("reference") else {})}
 
     # once, before registering: only the card needs the version number
     background = store.put_bytes(_background_rows(evaluated.get("input_columns", pf.features.columns), split,
@@ -304,6 +308,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
 
 BACKGROUND_ROWS = 100
+REFERENCE_FORMAT = 1  # the evaluate stage's cache key: a cached evaluation without a reference is redone
 PARITY_ROWS = 2000
 
 

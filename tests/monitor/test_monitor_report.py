@@ -1,0 +1,95 @@
+"""`aiforge monitor report` end to end: a version registered by the real `aiforge run` carries its reference;
+predictions logged the way the server logs them are compared with it by the real CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ADULT, EXE, serve_env, write_income_project
+
+from aiforge.monitor import PredictionLog
+from aiforge.registry import ModelRegistry
+from aiforge.workspace import Workspace, WorkspaceSettings
+
+CHECKS_OFF = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
+              "  explain: {enabled: false}")
+NUMERIC = ("age", "education_num", "capital_gain", "capital_loss", "hours_per_week")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("monitor")
+    env = serve_env(root / "ws")
+    project = write_income_project(root / "income", rows=3000, learners="[lightgbm]", checks=CHECKS_OFF,
+                                   kpis="  - {metric: roc_auc, min: 0.5}")
+    proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return root, env
+
+
+def _log(workspace: Path, rows: pd.DataFrame, version: int = 1) -> None:
+    columns = {c: rows[c].tolist() for c in rows.columns if c != "income"}
+    log = PredictionLog(workspace / "predictions", flush_seconds=0.1)
+    n = len(rows)
+    log.append(model="income", version=version, ids=[f"p{i}" for i in range(n)], columns=columns,
+               labels=["<=50K"] * n, probabilities=np.tile([0.8, 0.2], (n, 1)), classes=("<=50K", ">50K"),
+               values=None, latency_ms=1.0)
+    log.close()
+
+
+def _report(env: dict[str, str], *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(EXE), "monitor", "report", "income", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return proc
+
+
+def test_the_registered_version_carries_its_reference(trained: tuple[Path, dict[str, str]]) -> None:
+    root, _ = trained
+    ws = Workspace.open(WorkspaceSettings(root=root / "ws"), create=False)
+    try:
+        registry = ModelRegistry(ws)
+        version = registry.get("income", 1)
+        reference = json.loads(registry.document(version, "reference"))
+    finally:
+        ws.close()
+    assert set(reference["columns"]) == {c for c in pd.read_csv(ADULT, nrows=1).columns if c != "income"}
+    assert reference["columns"]["age"]["kind"] == "numeric" and reference["columns"]["sex"]["kind"] == "categorical"
+    assert reference["prediction"]["kind"] == "numeric" and reference["meta"]["positive"] == ">50K"
+    assert len(json.dumps(reference)) < 60_000
+
+
+def test_shifted_inputs_are_reported_as_drift_with_plots(trained: tuple[Path, dict[str, str]]) -> None:
+    root, env = trained
+    rows = pd.read_csv(ADULT, skiprows=range(1, 3001), nrows=4000)
+    rows["age"] = rows["age"] + 15
+    rows.loc[rows.index[:2000], "sex"] = "Female"
+    _log(root / "ws", rows)
+
+    shown = json.loads(_report(env, "--window", "1d", "--json").stdout)
+    drift = shown["drift"]
+    assert shown["rows"] == 4000 and shown["version"] == 1
+    assert {"age", "sex"} <= set(drift["drifted"]) and len(drift["drifted"]) <= 4
+    age = next(c for c in drift["columns"] if c["name"] == "age")
+    assert age["wasserstein"] > 0.5 and age["p_value"] < 1e-6
+    assert drift["domain"]["auc"] > 0.7 and drift["domain"]["top_columns"][0]["column"] in ("age", "sex")
+    assert drift["prediction"]["drifted"]  # every logged probability is 0.2: far from the test rows' spread
+    page = Path(shown["report"]).read_text()
+    assert page.count("<svg") >= 14 and "Drift of income v1" in page and "DRIFT" in page
+
+    table = _report(env, "--last", "4000")
+    assert re.search(r"drifted: .*\bage\b", table.stdout) and "DRIFT" in table.stdout
+
+
+def test_bad_windows_and_missing_predictions_are_clear_errors(trained: tuple[Path, dict[str, str]]) -> None:
+    _, env = trained
+    assert "cannot read the period 'yesterday'" in _report(env, "--window", "yesterday", code=2).stderr
+    missing = _report(env, "--version", "7", code=2)
+    assert "has no version 7" in missing.stderr
