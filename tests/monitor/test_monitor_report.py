@@ -27,7 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     root = tmp_path_factory.mktemp("monitor")
     env = serve_env(root / "ws")
     project = write_income_project(root / "income", rows=3000, learners="[lightgbm]", checks=CHECKS_OFF,
-                                   kpis="  - {metric: roc_auc, min: 0.5}")
+                                   kpis="  - {metric: roc_auc, min: 0.7}")
     proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -86,6 +86,32 @@ def test_shifted_inputs_are_reported_as_drift_with_plots(trained: tuple[Path, di
 
     table = _report(env, "--last", "4000")
     assert re.search(r"drifted: .*\bage\b", table.stdout) and "DRIFT" in table.stdout
+
+
+def test_delayed_labels_score_production_and_a_failing_kpi_is_a_breach(
+        trained: tuple[Path, dict[str, str]]) -> None:
+    root, env = trained  # the previous test logged p0..p3999, every one with probability 0.2 of >50K
+    truth = pd.read_csv(ADULT, skiprows=range(1, 3001), nrows=4000)["income"]
+    outcomes = root / "outcomes.csv"
+    pd.DataFrame({"prediction": [f"p{i}" for i in range(4000)], "truth": truth}).to_csv(outcomes, index=False)
+    fed = subprocess.run([str(EXE), "monitor", "labels", str(outcomes), "--model", "income", "--id-column",
+                          "prediction", "--outcome-column", "truth"], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert fed.returncode == 0 and "stored 4000 outcomes of income" in fed.stdout, fed.stderr
+
+    shown = json.loads(_report(env, "--window", "1d", "--every", "1d", "--json").stdout)
+    perf = shown["performance"]
+    assert perf["labelled"] == 4000 and perf["predictions"] == 4000
+    assert perf["metrics"]["roc_auc"] == pytest.approx(0.5)  # a constant score ranks nothing
+    expected_accuracy = float((truth == "<=50K").mean())
+    assert perf["metrics"]["accuracy"] == pytest.approx(expected_accuracy)
+    assert [b["metric"] for b in perf["breaches"]] == ["roc_auc"]
+    assert "roc_auc = 0.5000 in production, >= 0.7 required" in perf["breaches"][0]["message"]
+    assert len(perf["series"]) == 1 and perf["series"][0]["labelled"] == 4000
+    assert "KPI BREACHED: roc_auc" in _report(env, "--window", "1d").stdout
+    missing = subprocess.run([str(EXE), "monitor", "labels", str(outcomes), "--model", "income"],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert missing.returncode == 2 and "has no column 'id', 'outcome'" in missing.stderr
 
 
 def test_bad_windows_and_missing_predictions_are_clear_errors(trained: tuple[Path, dict[str, str]]) -> None:

@@ -35,13 +35,15 @@ def monitor() -> None:
               help="The effect size from which a column drifts (default 0.1; PSI 0.2).")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
               show_default=True, help="The significance level the test must also reach.")
+@click.option("--every", default=None, help="Also score the outcomes per period of this length: 1h, 1d.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the HTML report (default: the workspace's reports folder).")
 @json_option
 @click.pass_context
 @handles_errors
 def monitor_report(ctx: click.Context, name: str, period: str | None, last: int | None, version: int | None,
-                   method: str, threshold: float | None, alpha: float, output: Path | None, as_json: bool) -> None:
+                   method: str, threshold: float | None, alpha: float, every: str | None, output: Path | None,
+                   as_json: bool) -> None:
     """Drift of NAME's logged predictions against its training reference: per column PSI, Jensen–Shannon,
     Kolmogorov–Smirnov, Wasserstein and chi-squared, a domain classifier, and plots (an HTML page)."""
     import time
@@ -53,7 +55,8 @@ def monitor_report(ctx: click.Context, name: str, period: str | None, last: int 
 
     ws = Workspace.open(settings(ctx), create=False)
     report = monitor_report(ModelRegistry(ws), name, period=parse_period(period) if period else None, last=last,
-                            version=version, settings=DriftSettings(method=method, threshold=threshold, alpha=alpha))
+                            version=version, settings=DriftSettings(method=method, threshold=threshold, alpha=alpha),
+                            every=parse_period(every) if every else None)
     path = output or ws.reports_dir / f"monitor-{name}-v{report.version.version}-{time.strftime('%Y%m%d-%H%M%S')}.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -70,4 +73,36 @@ def monitor_report(ctx: click.Context, name: str, period: str | None, last: int 
                       "DRIFT" if c.drifted else ""] for c in [*d.columns, *([d.prediction] if d.prediction else [])]]))
     if d.domain and d.domain.get("auc") is not None:
         click.echo(f"domain classifier AUC {d.domain['auc']:.3f} ({'drift' if d.domain['drifted'] else 'no drift'})")
+    perf = report.performance
+    if perf is not None and perf.metrics:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in list(perf.metrics.items())[:4])
+        click.echo(f"production ({perf.labelled} labelled): {shown}")
+        for breach in perf.breaches:
+            click.echo(f"KPI BREACHED: {breach['message']}")
     click.echo(f"drifted: {', '.join(d.drifted) or 'none'}; report: {path}")
+
+
+@monitor.command("labels")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "name", required=True, help="The model whose predictions the outcomes belong to.")
+@click.option("--id-column", default="id", show_default=True, help="The column of prediction ids.")
+@click.option("--outcome-column", default="outcome", show_default=True,
+              help="The column of outcomes (true labels, or numbers).")
+@json_option
+@click.pass_context
+@handles_errors
+def monitor_labels(ctx: click.Context, file: Path, name: str, id_column: str, outcome_column: str,
+                   as_json: bool) -> None:
+    """Feed back outcomes (delayed labels) from FILE (.csv, .parquet, .jsonl): one row per prediction id.
+    'aiforge monitor report' then scores the production predictions and checks the KPIs."""
+    from aiforge.cli._console import print_json
+    from aiforge.monitor import load_outcomes
+    from aiforge.registry import OutcomeStore
+    from aiforge.workspace import Workspace
+
+    pairs = load_outcomes(file, id_column=id_column, outcome_column=outcome_column)
+    stored = OutcomeStore(Workspace.open(settings(ctx), create=False)).record(name, pairs)
+    if as_json:
+        print_json({"stored": stored})
+    else:
+        click.echo(f"stored {stored} outcomes of {name}")

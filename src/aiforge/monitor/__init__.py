@@ -8,6 +8,7 @@ from aiforge.monitor._drift import (
     detect_drift,
     domain_classifier,
 )
+from aiforge.monitor._performance import ProductionPerformance, load_outcomes, production_performance
 from aiforge.monitor._predlog import COLUMNS, PredictionLog, read_predictions
 from aiforge.monitor._report import MonitorReport, monitor_report, render_monitor_report
 from aiforge.monitor._window import PredictionWindow, parse_period, prediction_window
@@ -20,12 +21,15 @@ __all__ = [
     "MonitorReport",
     "PredictionLog",
     "PredictionWindow",
+    "ProductionPerformance",
     "column_drift",
     "detect_drift",
     "domain_classifier",
+    "load_outcomes",
     "monitor_report",
     "parse_period",
     "prediction_window",
+    "production_performance",
     "read_predictions",
     "render_monitor_report",
 ]

@@ -12,8 +12,9 @@ from typing import Any
 from aiforge.data import ReferenceProfile
 from aiforge.errors import AiforgeError, RegistryError
 from aiforge.monitor._drift import DriftReport, DriftSettings, detect_drift, domain_classifier
+from aiforge.monitor._performance import ProductionPerformance, production_performance
 from aiforge.monitor._window import PredictionWindow, outputs_of, prediction_window
-from aiforge.registry import ModelRegistry, ModelVersion, served_version
+from aiforge.registry import ModelRegistry, ModelVersion, OutcomeStore, served_version
 
 __all__ = ["MonitorReport", "monitor_report", "render_monitor_report"]
 
@@ -26,12 +27,14 @@ class MonitorReport:
     window: PredictionWindow
     drift: DriftReport
     seconds: float
+    performance: ProductionPerformance | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.version.name, "version": self.version.version, "rows": len(self.window),
                 "start": self.window.start.isoformat() if self.window.start else None,
                 "end": self.window.end.isoformat() if self.window.end else None, "seconds": round(self.seconds, 3),
-                "drift": self.drift.to_json()}
+                "drift": self.drift.to_json(),
+                "performance": self.performance.to_json() if self.performance else None}
 
 
 def reference_of(registry: ModelRegistry, version: ModelVersion) -> ReferenceProfile:
@@ -45,7 +48,7 @@ def reference_of(registry: ModelRegistry, version: ModelVersion) -> ReferencePro
 
 def monitor_report(registry: ModelRegistry, name: str, *, period: timedelta | None = None, last: int | None = None,
                    version: int | None = None, settings: DriftSettings | None = None,
-                   domain: bool = True) -> MonitorReport:
+                   domain: bool = True, every: timedelta | None = None) -> MonitorReport:
     """Drift of ``name``'s logged predictions (of the last ``period`` and/or the ``last`` ones) against the
     reference of ``version`` (default: the version that answers now; only its predictions are compared)."""
     import pandas as pd
@@ -79,7 +82,8 @@ def monitor_report(registry: ModelRegistry, name: str, *, period: timedelta | No
         sample = window.inputs.sample(n=min(len(window.inputs), 5 * len(background)), random_state=0)
         result = domain_classifier(background, sample if len(sample) else pd.DataFrame(), categorical=categorical)
         drift = DriftReport(drift.rows, drift.columns, drift.prediction, drift.settings, result)
-    return MonitorReport(chosen, window, drift, time.perf_counter() - started)
+    performance = production_performance(window.log, OutcomeStore(registry.workspace), chosen, reference.meta, every)
+    return MonitorReport(chosen, window, drift, time.perf_counter() - started, performance)
 
 
 def render_monitor_report(report: MonitorReport) -> str:
@@ -111,7 +115,7 @@ def render_monitor_report(report: MonitorReport) -> str:
             f"{d.domain['threshold']}). It leaned most on: {html.e(top or '—')}.</p>"))
     ordered = sorted(d.columns, key=lambda c: (not c.drifted, -c.effect))[:PLOTTED_COLUMNS]
     plots = "".join(_plot(c, i) for i, c in enumerate([*([d.prediction] if d.prediction else []), *ordered]))
-    body = (header + html.section("columns", "Per column", table)
+    body = (header + _performance(report.performance) + html.section("columns", "Per column", table)
             + domain + html.section("plots", "Distributions: training (reference) vs window",
                                     f"<div class=\"plots\">{plots}</div>"))
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aiforge drift: "
@@ -148,3 +152,21 @@ def _plot(column: Any, index: int) -> str:
     title = f"{column.name}: {'DRIFT' if column.drifted else 'ok'} ({column.method} {column.effect:.3g})"
     ax.set_title(html.plain(title), fontsize=9, color="#b91c1c" if column.drifted else "#1f2937")
     return f"<figure>{html.svg(fig, f'm{index}-')}<figcaption>{html.e(column.name)}</figcaption></figure>"
+
+
+def _performance(perf: ProductionPerformance | None) -> str:
+    from aiforge.evaluate import html
+
+    if perf is None or not perf.labelled:
+        return html.section("performance", "Production performance", "<p class=\"muted\">No outcomes fed back for "
+                            "these predictions yet (POST /v1/models/NAME/feedback or aiforge monitor labels).</p>")
+    if not perf.metrics:
+        return html.section("performance", "Production performance", f"<p>{perf.labelled} of {perf.predictions} "
+                            "predictions have an outcome: too few (or one class only) to score.</p>")
+    rows = [("", [html.e(k), html.num(v)]) for k, v in perf.metrics.items()]
+    breaches = "".join(f"<li><b>{html.e(b['message'])}</b></li>" for b in perf.breaches)
+    verdict = f"<p style=\"color:#b91c1c\">KPIs breached in production:</p><ul>{breaches}</ul>" if breaches \
+        else "<p>Every KPI the version was gated on still holds in production.</p>"
+    return html.section("performance", "Production performance", (
+        f"<p>{perf.labelled} of {perf.predictions} predictions have an outcome.</p>" + verdict
+        + html.table(["metric", "production"], rows, numeric=[1])))

@@ -21,7 +21,9 @@ def reference_document(model: Any, train: pd.DataFrame, test: pd.DataFrame, colu
     regression: the value)."""
     categorical = [c for c in columns if c in set(model.features.categorical)]
     task = model.task
-    meta: dict[str, Any] = {"task": task.value, "train_rows": len(train), "test_rows": len(test)}
+    meta: dict[str, Any] = {"task": task.value, "train_rows": len(train), "test_rows": len(test),
+                            "classes": [str(c) for c in (model.classes or [])],
+                            "threshold": float(getattr(model, "threshold", 0.5))}
     if task is TaskKind.BINARY:
         prediction, kind = model.predict_proba(test)[:, 1], "numeric"
         meta["positive"] = str(model.classes[1])
