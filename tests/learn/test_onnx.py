@@ -161,3 +161,13 @@ def test_without_onnx_runtime_the_native_fast_path_serves_with_a_note(monkeypatc
     plan = plan_inference(model, _scored(), seconds=0.1)
     assert plan.path == "lightgbm booster" and plan.onnx is None
     assert plan.record["onnx"]["reason"] == "onnxruntime not installed (pip install 'aiforge[onnx]')"
+
+
+def test_an_onnx_model_that_onnx_runtime_cannot_load_is_served_natively_with_a_note() -> None:
+    model = _model("lightgbm", TaskKind.BINARY, _adult(1200))
+    compiled = compile_model(model, onnx=b"not an ONNX model")
+
+    assert compiled.path == "lightgbm booster" and compiled.onnx is None
+    assert compiled.note.startswith("ONNX Runtime cannot serve here: onnxruntime could not load the ONNX model (")
+    assert compiled.note.endswith("); the lightgbm booster path serves instead")
+    assert compiled.parity(_scored()) == 0.0

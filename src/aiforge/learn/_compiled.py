@@ -98,7 +98,10 @@ def compile_model(model: TabularModel, onnx: bytes | None = None) -> CompiledMod
 
         problem = missing_onnx()
         if problem is None:
-            return CompiledModel(model, ONNX_PATH, prep, estimator, OnnxPredictor(onnx, model.task))
+            try:
+                return CompiledModel(model, ONNX_PATH, prep, estimator, OnnxPredictor(onnx, model.task))
+            except Exception as exc:  # an ONNX model this onnxruntime cannot load: serve natively, say why
+                problem = f"onnxruntime could not load the ONNX model ({type(exc).__name__}: {str(exc)[:200]})"
         fallback = compile_model(model)
         fallback.note = f"ONNX Runtime cannot serve here: {problem}; the {fallback.path} path serves instead"
         return fallback

@@ -64,17 +64,21 @@ def plan_inference(model: Any, rows: pd.DataFrame, *, seconds: float = 1.0,
     if native.native or not isinstance(model, TabularModel):
         onnx_record: dict[str, Any] = {"reason": f"only a single estimator behind the encoder converts; "
                                                  f"this model predicts through the {native.path} path"}
+    elif not len(rows):
+        onnx_record = {"reason": "no rows to check ONNX Runtime against the native model"}
     else:
         from aiforge.learn._onnx import convert_estimator
 
         started = time.perf_counter()
         conversion = convert_estimator(native.estimator, _width(native, columns))
         onnx_record = {"converter": conversion.converter}
+        runtime = compile_model(model, onnx=conversion.model) if conversion.model is not None else None
         if conversion.model is None:
             onnx_record["reason"] = conversion.reason
+        elif runtime is None or runtime.path != ONNX_PATH:
+            onnx_record["reason"] = runtime.note if runtime is not None else "no ONNX Runtime session"
         else:
             onnx_model = conversion.model
-            runtime = compile_model(model, onnx=onnx_model)
             onnx_record.update(convert_seconds=round(time.perf_counter() - started, 3), bytes=len(onnx_model),
                                max_abs_diff=_diff(runtime, columns, reference))
             candidates["onnx"] = runtime
@@ -97,6 +101,8 @@ def _choose(record: dict[str, Any], tolerance: float) -> str:
     native_ms = record["native_fast_path"]["latency_ms"]["one_row_ms"]
     if "max_abs_diff" not in onnx:
         return f"{record['path']}: no ONNX model ({onnx['reason']})"
+    if onnx["max_abs_diff"] is None:
+        return f"{record['path']}: ONNX Runtime gave outputs that are not finite numbers"
     if not onnx["max_abs_diff"] <= tolerance:
         return (f"{record['path']}: ONNX Runtime differs from the native model by {onnx['max_abs_diff']:.3g} "
                 f"(tolerance {tolerance:.3g})")
@@ -116,14 +122,18 @@ def _tolerance(task: Any, reference: np.ndarray) -> float:
     return PROBABILITY_TOLERANCE
 
 
-def _diff(compiled: CompiledModel, columns: dict[str, list[Any]], reference: np.ndarray) -> float:
+def _diff(compiled: CompiledModel, columns: dict[str, list[Any]], reference: np.ndarray) -> float | None:
+    """The largest absolute difference from ``reference`` (``None`` when not finite: NaN is no JSON number)."""
+    import math
+
     import numpy as np
 
     rows = len(reference)
     if rows == 0:
         return 0.0
     out = np.asarray(compiled.raw_output_columns(columns, rows), dtype=float)
-    return float(np.max(np.abs(out - reference)))
+    largest = float(np.max(np.abs(out - reference)))
+    return largest if math.isfinite(largest) else None
 
 
 def _width(compiled: CompiledModel, columns: dict[str, list[Any]]) -> int:
