@@ -24,13 +24,30 @@ from typing import Any
 MODEL_NAME = "income"
 
 
-def load_model(workspace: str) -> Any:
-    """The newest registered version of the model: an aiforge ``TabularModel``."""
+def _registry(workspace: str) -> Any:
     from aiforge.registry import ModelRegistry
     from aiforge.workspace import Workspace, WorkspaceSettings
 
-    registry = ModelRegistry(Workspace.open(WorkspaceSettings(root=Path(workspace)), create=False))
+    return ModelRegistry(Workspace.open(WorkspaceSettings(root=Path(workspace)), create=False))
+
+
+def load_model(workspace: str) -> Any:
+    """The newest registered version of the model: an aiforge ``TabularModel``."""
+    registry = _registry(workspace)
     return registry.load_model(registry.latest(MODEL_NAME))
+
+
+def served_path(workspace: str, model: Any) -> Any:
+    """The ``CompiledModel`` aiforge's server predicts with: the path chosen at registration (the version's
+    ``lineage.inference``), ONNX Runtime over the registered ONNX model when that was chosen."""
+    from aiforge.learn import compile_model
+
+    registry = _registry(workspace)
+    version = registry.latest(MODEL_NAME)
+    inference = version.lineage.get("inference") or {}
+    if inference.get("path") == "onnxruntime" and "onnx" in version.documents:
+        return compile_model(model, onnx=registry.document(version, "onnx"))
+    return compile_model(model)
 
 
 def read_rows(path: str) -> list[dict[str, Any]]:
@@ -87,10 +104,14 @@ def floor(kind: str, workspace: str, rows_file: str, calls: int, mlflow_dir: str
     if kind == "aiforge":
         from aiforge.learn import compile_model
 
-        compiled = compile_model(model)
-        out["path"] = compiled.path
-        out["aiforge compiled (compile_model)"] = _time_per_call(
-            lambda r: compiled.raw_output_columns({c: [r[c]] for c in columns}, 1), rows, calls)
+        served = served_path(workspace, model)
+        out["path"] = served.path
+        out[f"aiforge served path ({served.path})"] = _time_per_call(
+            lambda r: served.raw_output_columns({c: [r[c]] for c in columns}, 1), rows, calls)
+        native = compile_model(model)
+        if native.path != served.path:
+            out[f"aiforge native fast path ({native.path})"] = _time_per_call(
+                lambda r: native.raw_output_columns({c: [r[c]] for c in columns}, 1), rows, calls)
     pipeline = model.pipeline
     out["pipeline.predict_proba(DataFrame)"] = _time_per_call(
         lambda r: pipeline.predict_proba(pd.DataFrame([r])[columns]), rows, calls)

@@ -3,6 +3,7 @@ the measurements; nothing is typed in. Cells are medians over the rounds, with t
 
 from __future__ import annotations
 
+import json
 import statistics
 from typing import Any
 
@@ -206,7 +207,8 @@ def write_report(data: dict[str, Any]) -> str:
                              ms(value["p99_ms"]), f"{figures.get('load1', 0):.2f}"])
     out += [table(["path", "where", "median", "p99", "load (1 min)"], rows), ""]
     if "aiforge" in fl:
-        out += [f"aiforge's compiled path: `{fl['aiforge'].get('path')}`; the registered LGBMClassifier has "
+        out += [f"aiforge's server predicts through `{fl['aiforge'].get('path')}` (the path chosen when the "
+                "version was registered, timed above as the server loads it); the registered LGBMClassifier has "
                 f"`n_jobs={fl['aiforge'].get('n_jobs')}` (LightGBM's OpenMP threads per prediction in the "
                 "native path).", ""]
 
@@ -220,6 +222,9 @@ def write_report(data: dict[str, Any]) -> str:
             "loaded by aiforge's registry in every venv: aiforge serves it; its scikit-learn pipeline (aiforge's "
             "`TabularEncoder` + `LGBMClassifier`) is saved with `mlflow.sklearn.save_model(..., "
             "pyfunc_predict_fn=\"predict_proba\")` for MLflow and with `bentoml.sklearn.save_model` for BentoML.", ""]
+    if mo.get("inference"):
+        out += ["aiforge's own record of how it chose the serving path at registration (`lineage.inference`): "
+                f"`{json.dumps(mo['inference'])}`", ""]
     rows = []
     for s, info in data["servers"].items():
         turns = [t for t in data["turns"] if t["server"] == s]
@@ -240,8 +245,10 @@ def write_report(data: dict[str, Any]) -> str:
             f"Load generators: {data['tools']['wrk']}; `loadgen.c` built with {data['tools']['gcc']}.", ""]
 
     # --- load per run
-    out += ["## Machine load per run", "",
-            "1-minute load average when each measured run started (the benchmark itself adds about 1–2).", ""]
+    out += ["## Machine load and connection spread per run", "",
+            "1-minute load average when each measured run started (the benchmark itself adds about 1–2), and in "
+            "brackets how the generator's connections were spread over the server's processes, sampled during the "
+            "run (e.g. 9+7: one worker held 9 connections, the other 7).", ""]
     rows = []
     for t in data["turns"]:
         cells = []
@@ -249,7 +256,8 @@ def write_report(data: dict[str, Any]) -> str:
             if "load1" not in r:
                 continue
             what = f"c={r['concurrency']}" if r["kind"] == "wrk" else f"{int(r['rate'])}/s"
-            cells.append(f"{what}: {r['load1']:.2f}")
+            held = r.get("connections_per_process")
+            cells.append(f"{what}: {r['load1']:.2f}" + (f" ({'+'.join(map(str, held))})" if held else ""))
         rows.append([str(t["round"]), name_of(data, t["server"]), f"{t['load1_at_start']:.2f}", ", ".join(cells)])
     out += [table(["round", "server", "load at start", "load at each run"], rows), ""]
     return "\n".join(out)

@@ -196,7 +196,8 @@ checks:
     model = json.loads(proc.stdout)["model"]
     info = {"train_seconds": round(time.perf_counter() - started, 1), "version": model["version"],
             "rows": len(lines) - 1, "trials": plan.train_trials,
-            "roc_auc": model["metrics"].get("roc_auc"), "inference_path": model["lineage"]["inference"]["path"]}
+            "roc_auc": model["metrics"].get("roc_auc"), "inference_path": model["lineage"]["inference"]["path"],
+            "inference": model["lineage"]["inference"]}
     return workspace, info
 
 
@@ -377,24 +378,53 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measured(server: Server, command: list[str]) -> tuple[dict[str, Any], dict[str, float]]:
-    """Run a load generator; its JSON result, and the CPU seconds of the server and of the generator."""
+def connections_per_process(pids: list[int], port: int) -> list[int]:
+    """How many established connections to ``port`` each of ``pids`` holds (those holding any), largest first:
+    shows how the kernel spread the generator's connections over a server's worker processes."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    counts = []
+    for pid in pids:
+        try:
+            links = [os.readlink(f) for f in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        held = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
+        if held:
+            counts.append(held)
+    return sorted(counts, reverse=True)
+
+
+def measured(server: Server, command: list[str], sample_after: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run a load generator; its JSON result, the CPU seconds of the server and of the generator, and how
+    its connections were spread over the server's processes ``sample_after`` seconds into the run."""
     load = os.getloadavg()
     server_before, gen_before = cpu_seconds(server.pids), children_cpu()
-    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(sample_after)
+    spread = connections_per_process(server.pids, server.port)
+    stdout, stderr = proc.communicate()
     server_cpu, gen_cpu = cpu_seconds(server.pids) - server_before, children_cpu() - gen_before
     if proc.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"{command[0]} failed ({proc.returncode}): {stderr[-2000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
     return result, {"server_cpu_s": round(server_cpu, 3), "generator_cpu_s": round(gen_cpu, 3),
-                    "load1": round(load[0], 2), "load5": round(load[1], 2)}
+                    "load1": round(load[0], 2), "load5": round(load[1], 2), "connections_per_process": spread}
 
 
 def wrk(server: Server, concurrency: int, seconds: float) -> dict[str, Any]:
     """Closed loop, as fast as the server answers: wrk, one thread, ``concurrency`` connections."""
     result, extra = measured(server, [
         "wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(HERE / "post.lua"),
-        f"http://127.0.0.1:{server.port}{server.path}", "--", str(server.bodies)])
+        f"http://127.0.0.1:{server.port}{server.path}", "--", str(server.bodies)], min(1.5, seconds / 2))
     rps = result["requests"] / (result["duration_us"] / 1e6)
     errors = sum(result[k] for k in ("connect_errors", "read_errors", "write_errors", "non_2xx", "timeouts"))
     return {"kind": "wrk", "concurrency": concurrency, "rps": round(rps, 1), "requests": result["requests"],
@@ -405,7 +435,7 @@ def fixed_rate(server: Server, loadgen: Path, rate: int, plan: Plan) -> dict[str
     """Open loop at ``rate`` requests per second: the C generator (loadgen.c)."""
     result, extra = measured(server, [
         str(loadgen), "127.0.0.1", str(server.port), server.path, str(server.bodies), str(rate),
-        f"{plan.rate_seconds:g}", f"{plan.rate_warmup:g}", str(plan.connections)])
+        f"{plan.rate_seconds:g}", f"{plan.rate_warmup:g}", str(plan.connections)], plan.rate_warmup + 0.5)
     overloaded = bool(result["unfinished"] or result["errors"] or result["non_200"]
                       or result["p99_ms"] > OVERLOADED_P99_MS or result["achieved_rps"] < 0.95 * rate)
     return {"kind": "rate", **result, "overloaded": overloaded, **extra}
