@@ -82,6 +82,20 @@ def rate_cell(runs: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
+def ceiling(data: dict[str, Any], server: str) -> tuple[int, float] | None:
+    """(concurrency, 2,000 ms / CPU ms per request) at the concurrency of the server's highest throughput."""
+    best: tuple[int, float] | None = None
+    for c in data["plan"]["concurrency"]:
+        runs = [r for _, r in _runs(data, server, "wrk") if r["concurrency"] == c and r["requests"]]
+        if runs and (best is None or statistics.median(r["rps"] for r in runs) > best[1]):
+            best = (c, statistics.median(r["rps"] for r in runs))
+    if best is None:
+        return None
+    runs = [r for _, r in _runs(data, server, "wrk") if r["concurrency"] == best[0] and r["requests"]]
+    per_request = statistics.median(1e3 * (r["server_cpu_s"] + r["generator_cpu_s"]) / r["requests"] for r in runs)
+    return best[0], 2000.0 / per_request
+
+
 def write_report(data: dict[str, Any]) -> str:
     plan, servers = data["plan"], list(data["servers"])
     ours = "aiforge" if "aiforge" in servers else next(s for s in servers if s.startswith("aiforge"))
@@ -192,6 +206,25 @@ def write_report(data: dict[str, Any]) -> str:
         rows.append(row)
     out += [table(["server"] + [f"c={c}: server + wrk, ms" for c in plan["concurrency"]]
                   + ["loadgen.c, ms (fixed rates)"], rows), ""]
+
+    ceilings = {s: ceiling(data, s) for s in servers}
+    out += ["CPU-bound ceiling: 2,000 ms of CPU per second divided by the CPU per request (server + wrk) at the "
+            "concurrency where the server answered most — what a quiet 2-core machine could answer at most if CPU "
+            "were the only limit (an estimate; a one-process server is capped lower, at about one core plus "
+            "LightGBM's threads). It shows what the throughput ratios would become without the other work on the "
+            "machine.", ""]
+    rows = []
+    for s in servers:
+        c = ceilings[s]
+        row = [name_of(data, s), f"{c[1]:.0f} (c={c[0]})" if c else "—",
+               f"{max(statistics.median(throughput(data, s, k)) for k in plan['concurrency']):.0f}"]
+        for p in peers:
+            best = max((ceilings[v][1] for v in servers if data["servers"][v]["product"] == p and ceilings[v]),
+                       default=None)
+            row.append(f"{c[1] / best:.1f}×" if c and best and s.startswith("aiforge") else "")
+        rows.append(row)
+    header = ["server", "ceiling, req/s", "best measured, req/s"] + [f"vs best {LABELS[p]} ceiling" for p in peers]
+    out += [table(header, rows), ""]
 
     # --- in-process floor
     out += ["## In-process floor: one row, from a record (dict) to probabilities", "",
