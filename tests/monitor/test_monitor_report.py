@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT, EXE, serve_env, write_income_project
+from conftest import ADULT, EXE, free_port, serve_env, write_income_project
 
 from aiforge.monitor import PredictionLog
 from aiforge.registry import ModelRegistry
@@ -119,3 +122,92 @@ def test_bad_windows_and_missing_predictions_are_clear_errors(trained: tuple[Pat
     assert "cannot read the period 'yesterday'" in _report(env, "--window", "yesterday", code=2).stderr
     missing = _report(env, "--version", "7", code=2)
     assert "has no version 7" in missing.stderr
+
+
+# -- alerts: rules in the project file, sent to a real webhook and a real SMTP server, deduplicated ------
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list[dict[str, Any]] = []
+    failures_left = 1  # the first POST gets a 503: the sink must retry
+
+    def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if type(self).failures_left > 0:
+            type(self).failures_left -= 1
+            self.send_response(503)
+        else:
+            type(self).received.append(json.loads(body))
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_alert_rules_send_once_to_log_webhook_and_email_then_deduplicate(
+        trained: tuple[Path, dict[str, str]]) -> None:
+    from aiosmtpd.controller import Controller
+
+    root, env = trained
+    mails: list[Any] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+            mails.append(envelope)
+            return "250 OK"
+
+    smtp = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        project = root / "income" / "aiforge.yaml"
+        project.write_text(project.read_text() + f"""
+monitor:
+  drift: {{window: 1d}}
+  dedupe: 1h
+  alerts:
+    - {{name: inputs, when: drift, min_share: 0.1, sinks: [log, webhook, email]}}
+    - {{name: production-kpi, when: kpi_breach, severity: critical, sinks: [email]}}
+    - {{name: domain, when: domain_drift, sinks: [log]}}
+  sinks:
+    webhook: {{url: "http://127.0.0.1:{hook.server_address[1]}/alerts", retries: 2}}
+    email: {{host: 127.0.0.1, port: {smtp.port}, sender: aiforge@example.com, to: [ops@example.com]}}
+""")
+        first = subprocess.run([str(EXE), "monitor", "check", str(project), "--json"], capture_output=True, text=True,
+                               env=env, timeout=300)
+        assert first.returncode == 1, first.stderr  # alerts were raised
+        raised = {a["rule"]: a for a in json.loads(first.stdout)["alerts"]}
+        assert set(raised) == {"inputs", "production-kpi", "domain"} and all(a["new"] for a in raised.values())
+        assert raised["inputs"]["deliveries"]["webhook"] == "sent: HTTP 200 after 2 attempt(s)"
+        assert raised["inputs"]["deliveries"]["email"] == "sent: to ops@example.com"
+        assert raised["production-kpi"]["severity"] == "critical" and "roc_auc" in raised["production-kpi"]["message"]
+        assert [m["rule"] for m in _Webhook.received] == ["inputs"]
+        assert "age" in _Webhook.received[0]["details"]["columns"]
+        subjects = sorted(m.content.decode().split("Subject: ")[1].split("\r\n")[0] for m in mails)
+        assert subjects == ["[aiforge critical] income v1: production-kpi", "[aiforge warning] income v1: inputs"]
+        logged = [json.loads(line) for line in (root / "ws" / "alerts.log").read_text().splitlines()]
+        assert sorted(a["rule"] for a in logged) == ["domain", "inputs"]
+
+        again = subprocess.run([str(EXE), "monitor", "check", str(project)], capture_output=True, text=True, env=env,
+                               timeout=300)
+        assert again.returncode == 1 and again.stdout.count("repeat #2, not sent again") == 3, again.stdout
+        assert len(mails) == 2 and len(_Webhook.received) == 1  # deduplicated: nothing sent twice
+        listed = json.loads(subprocess.run([str(EXE), "alerts", "--json"], capture_output=True, text=True, env=env,
+                                           timeout=120).stdout)
+        assert sorted((a["rule"], a["count"]) for a in listed) == [("domain", 2), ("inputs", 2), ("production-kpi", 2)]
+    finally:
+        hook.shutdown()
+        hook.server_close()
+        smtp.stop()
+
+
+def test_an_alert_to_an_unconfigured_sink_is_a_located_spec_error(tmp_path: Path) -> None:
+    from aiforge.errors import SpecError
+    from aiforge.spec import parse_project_text
+
+    text = write_income_project(tmp_path / "p").read_text() + (
+        "monitor:\n  alerts:\n    - {name: x, when: drift, sinks: [webhook]}\n")
+    with pytest.raises(SpecError, match="sends to 'webhook', but monitor.sinks has no 'webhook' section"):
+        parse_project_text(text, tmp_path / "p" / "aiforge.yaml")

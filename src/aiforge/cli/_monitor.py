@@ -8,7 +8,7 @@ import click
 
 from aiforge.cli._common import handles_errors, json_option, settings
 
-__all__ = ["monitor"]
+__all__ = ["alerts", "monitor"]
 
 
 @click.group()
@@ -18,6 +18,8 @@ def monitor() -> None:
     \b
     aiforge monitor report income --window 1d          # the last day of predictions, HTML + summary
     aiforge monitor report income --last 10000 --json  # the last 10,000, for scripts
+    aiforge monitor labels outcomes.csv --model income # delayed labels, by prediction id
+    aiforge monitor check aiforge.yaml                 # the project's alert rules, once (cron)
     """
 
 
@@ -106,3 +108,62 @@ def monitor_labels(ctx: click.Context, file: Path, name: str, id_column: str, ou
         print_json({"stored": stored})
     else:
         click.echo(f"stored {stored} outcomes of {name}")
+
+
+@monitor.command("check")
+@click.argument("project_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--window", "period", default=None, help="Override the project's monitor.drift.window.")
+@json_option
+@click.pass_context
+@handles_errors
+def monitor_check(ctx: click.Context, project_file: Path, period: str | None, as_json: bool) -> None:
+    """Check the project's model once: drift and production KPIs over its window, against the alert rules
+    in PROJECT_FILE (monitor.alerts); new alerts go to their sinks. Exit 0: no alert, 1: alerts raised.
+    Run it from cron (or a scheduler) to watch a model."""
+    import sys
+
+    from aiforge.cli._console import print_json
+    from aiforge.monitor import DriftSettings, monitor_report, parse_period, raise_alerts
+    from aiforge.registry import ModelRegistry
+    from aiforge.spec import load_project_file
+    from aiforge.workspace import Workspace
+
+    spec = load_project_file(project_file).spec
+    drift = spec.monitor.drift
+    ws = Workspace.open(settings(ctx), create=False)
+    report = monitor_report(ModelRegistry(ws), spec.name, period=parse_period(period or drift.window),
+                            settings=DriftSettings(method=drift.method, threshold=drift.threshold, alpha=drift.alpha))
+    raised = raise_alerts(ws, spec.monitor, report)
+    if as_json:
+        print_json({"model": spec.name, "version": report.version.version, "rows": len(report.window),
+                    "drifted": report.drift.drifted, "alerts": [a.to_json() for a in raised]})
+    else:
+        click.echo(f"{spec.name} v{report.version.version}: {len(report.window)} predictions, drifted: "
+                   f"{', '.join(report.drift.drifted) or 'none'}")
+        for a in raised:
+            sent = "; ".join(f"{k} {v}" for k, v in a.deliveries.items()) if a.new else \
+                f"repeat #{a.count}, not sent again"
+            click.echo(f"ALERT [{a.severity}] {a.rule}: {a.message} ({sent})")
+    sys.exit(1 if raised else 0)
+
+
+@click.command()
+@click.option("--model", "name", default=None, help="Only this model's alerts.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@json_option
+@click.pass_context
+@handles_errors
+def alerts(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
+    """The alerts monitoring raised, newest first: rule, severity, how often, and what each sink did."""
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.monitor import AlertStore
+    from aiforge.workspace import Workspace
+
+    found = AlertStore(Workspace.open(settings(ctx), create=False)).recent(limit, name)
+    if as_json:
+        print_json([a.to_json() for a in found])
+        return
+    out.print(table("alerts", ["id", "last", "severity", "rule", "model", "count", "message", "sinks"],
+                    [[a.id, f"{a.last_at:%Y-%m-%d %H:%M}", a.severity, a.rule, f"{a.model} v{a.version}", a.count,
+                      a.message, "; ".join(f"{k}: {v.split(':')[0]}" for k, v in a.deliveries.items())]
+                     for a in found]))

@@ -1,5 +1,6 @@
 """Monitoring: the prediction log, and drift of production data against each version's stored reference."""
 
+from aiforge.monitor._alerts import Alert, AlertStore, StoredAlert, judge_rules, raise_alerts
 from aiforge.monitor._drift import (
     ColumnDrift,
     DriftReport,
@@ -15,6 +16,8 @@ from aiforge.monitor._window import PredictionWindow, parse_period, prediction_w
 
 __all__ = [
     "COLUMNS",
+    "Alert",
+    "AlertStore",
     "ColumnDrift",
     "DriftReport",
     "DriftSettings",
@@ -22,14 +25,17 @@ __all__ = [
     "PredictionLog",
     "PredictionWindow",
     "ProductionPerformance",
+    "StoredAlert",
     "column_drift",
     "detect_drift",
     "domain_classifier",
+    "judge_rules",
     "load_outcomes",
     "monitor_report",
     "parse_period",
     "prediction_window",
     "production_performance",
+    "raise_alerts",
     "read_predictions",
     "render_monitor_report",
 ]

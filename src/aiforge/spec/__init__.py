@@ -25,12 +25,16 @@ from aiforge.spec._models import (
     TaskKind,
     ThresholdSpec,
 )
+from aiforge.spec._monitor import AlertRule, DriftSpec, EmailSink, LogSink, MonitorSpec, SinksSpec, WebhookSink
 
 __all__ = [
+    "AlertRule",
     "Budget",
     "Checks",
     "CsvSource",
     "DataSpec",
+    "DriftSpec",
+    "EmailSink",
     "EnergyCheck",
     "EnsembleSpec",
     "ExplainCheck",
@@ -39,7 +43,9 @@ __all__ = [
     "ImportanceCheck",
     "Kpi",
     "LabelNoiseCheck",
+    "LogSink",
     "ModelSpec",
+    "MonitorSpec",
     "ParquetSource",
     "PrivacyCheck",
     "ProblemSpec",
@@ -47,10 +53,12 @@ __all__ = [
     "ProjectSpec",
     "RobustnessCheck",
     "SearchSpec",
+    "SinksSpec",
     "SourceSpec",
     "SplitSpec",
     "TaskKind",
     "ThresholdSpec",
+    "WebhookSink",
     "load_project_file",
     "parse_project_text",
 ]

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from aiforge.spec._monitor import MonitorSpec
+
 __all__ = [
     "Budget",
     "Checks",
@@ -402,3 +404,4 @@ class ProjectSpec(_Strict):
     data: DataSpec
     model: ModelSpec = ModelSpec()
     checks: Checks = Checks()
+    monitor: MonitorSpec = MonitorSpec()

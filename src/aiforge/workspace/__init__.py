@@ -13,6 +13,7 @@ from aiforge.workspace._keys import (
     UnknownApiKey,
 )
 from aiforge.workspace._schema import (
+    AlertRow,
     ApiKeyRow,
     AuditRow,
     DeploymentEventRow,
@@ -26,6 +27,7 @@ from aiforge.workspace._schema import (
 from aiforge.workspace._workspace import Workspace, WorkspaceSettings
 
 __all__ = [
+    "AlertRow",
     "ApiKey",
     "ApiKeyError",
     "ApiKeyRow",

@@ -9,8 +9,8 @@ from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Integer, String, Tex
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
-    "ApiKeyRow", "AuditRow", "Base", "DeploymentEventRow", "DeploymentRow", "ModelVersionRow", "OutcomeRow", "RunRow",
-    "StageCacheRow", "StageRow",
+    "AlertRow", "ApiKeyRow", "AuditRow", "Base", "DeploymentEventRow", "DeploymentRow", "ModelVersionRow",
+    "OutcomeRow", "RunRow", "StageCacheRow", "StageRow",
 ]
 
 
@@ -176,3 +176,23 @@ class OutcomeRow(Base):
     model: Mapped[str] = mapped_column(String(64), index=True)
     outcome: Mapped[Any] = mapped_column(JSON)
     at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AlertRow(Base):
+    """An alert: raised once per fingerprint and dedupe period; a repeat within it only counts."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(255), index=True)
+    rule: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    first_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    deliveries: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,92 @@
+"""The ``monitor:`` section of the project file: how drift is judged, and which alerts go where."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+__all__ = ["AlertRule", "DriftSpec", "EmailSink", "LogSink", "MonitorSpec", "SinksSpec", "WebhookSink"]
+
+SinkName = Literal["log", "webhook", "email"]
+PERIOD = r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DriftSpec(_Strict):
+    """How a column's drift is decided (see docs/monitoring.md)."""
+
+    method: Literal["auto", "psi", "jensen_shannon", "wasserstein", "ks"] = Field(
+        "auto", description="The effect size that decides (auto: Wasserstein/σ for numbers, Jensen–Shannon for "
+        "categories).")
+    threshold: float | None = Field(None, gt=0, description="The effect size from which a column drifts "
+                                    "(default 0.1; PSI 0.2).")
+    alpha: float = Field(0.05, gt=0, lt=1, description="The significance level the test must also reach.")
+    window: str = Field("1d", pattern=PERIOD, description="The period of predictions checked: 30m, 6h, 1d, 2w.")
+
+
+class AlertRule(_Strict):
+    """When to raise an alert, and where to send it."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    when: Literal["drift", "prediction_drift", "domain_drift", "kpi_breach"] = Field(
+        description="drift: input columns drifted; prediction_drift: the outputs drifted; domain_drift: the "
+        "domain classifier tells the window from training; kpi_breach: a gate KPI fails on the production "
+        "outcomes fed back.")
+    min_share: float = Field(0.0, ge=0, le=1, description="drift: the share of columns that must drift (0: any).")
+    columns: list[str] | None = Field(None, description="drift: only these columns count.")
+    severity: Literal["info", "warning", "critical"] = "warning"
+    sinks: list[SinkName] = Field(default_factory=lambda: list[SinkName](["log"]), min_length=1)
+
+
+class LogSink(_Strict):
+    path: str | None = Field(None, description="A file alerts are appended to as JSON lines (default: the "
+                             "workspace's alerts.log).")
+
+
+class WebhookSink(_Strict):
+    url: str = Field(pattern=r"^https?://", description="Receives each alert as a JSON POST.")
+    retries: StrictInt = Field(3, ge=0, le=10, description="Retries after a failure, with exponential backoff.")
+    timeout_seconds: float = Field(5.0, gt=0, le=120)
+    token_env: str | None = Field(None, description="An environment variable holding a bearer token to send.")
+
+
+class EmailSink(_Strict):
+    host: str = "localhost"
+    port: StrictInt = Field(25, ge=1, le=65535)
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    to: list[str] = Field(min_length=1)
+    starttls: bool = False
+    username_env: str | None = Field(None, description="Environment variables holding the SMTP login, if any.")
+    password_env: str | None = None
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+
+class SinksSpec(_Strict):
+    log: LogSink = LogSink()
+    webhook: WebhookSink | None = None
+    email: EmailSink | None = None
+
+
+class MonitorSpec(_Strict):
+    drift: DriftSpec = DriftSpec()
+    alerts: list[AlertRule] = Field(default_factory=list)
+    sinks: SinksSpec = SinksSpec()
+    dedupe: str = Field("1h", pattern=PERIOD, description="The same alert raised again within this period is "
+                        "counted, not sent again.")
+
+    @model_validator(mode="after")
+    def _sinks_configured(self) -> MonitorSpec:
+        for i, rule in enumerate(self.alerts):
+            for sink in rule.sinks:
+                if sink != "log" and getattr(self.sinks, sink) is None:
+                    raise ValueError(f"alert '{rule.name}' (alerts[{i}]) sends to '{sink}', but monitor.sinks has "
+                                     f"no '{sink}' section: add monitor.sinks.{sink}")
+        names = [r.name for r in self.alerts]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"alert names must be unique; repeated: {', '.join(duplicated)}")
+        return self
