@@ -4,10 +4,13 @@ A request presents its key as ``Authorization: Bearer <key>`` or ``X-API-Key: <k
 is cached in memory for ``cache_seconds`` (so the hot path neither reads the database nor runs scrypt);
 a revocation made elsewhere therefore takes effect within that period, one made through this server's
 API at once. Refused keys are cached the same way, so a flood of bad keys costs one hash per period.
+One key is verified by one request at a time: the requests that arrive meanwhile wait for its verdict
+(else, when a busy key's period ends, every request in flight runs its own 16 MiB scrypt hash).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import math
@@ -80,6 +83,7 @@ class Authenticator:
         self.rate_limit = rate_limit
         self.clock = clock
         self._verdicts: dict[bytes, tuple[float, ApiKey | InvalidKey]] = {}  # sha256(key) -> (until, verdict)
+        self._verifying: dict[bytes, asyncio.Lock] = {}  # sha256(key) -> held while that key is verified
         self._buckets: dict[str, TokenBucket] = {}
         self._denials: dict[str, float] = {}  # who was refused (key id / address) -> when last audited
 
@@ -117,6 +121,20 @@ class Authenticator:
                                     headers={"Retry-After": str(max(1, math.ceil(wait)))})
         return verdict
 
+    def verified(self, presented: str | None, role: Role) -> bool:
+        """Whether a request with ``presented`` may act as ``role`` for sure without any I/O or refusal to
+        render: auth is off for predict routes, or the key's verdict is cached, valid and allows the role,
+        and no rate limit applies. False means: check it the documented way."""
+        if self.mode == "off" and role is Role.PREDICT:
+            return True
+        if not presented or self.rate_limit:
+            return False
+        cached = self._verdicts.get(hashlib.sha256(presented.encode("utf-8", "replace")).digest())
+        if cached is None or cached[0] <= self.clock() or not isinstance(cached[1], ApiKey):
+            return False
+        key = cached[1]
+        return not (key.expires_at is not None and key.expired()) and key.role.allows(role)
+
     def forget(self, ident: str) -> None:
         """Drop cached verdicts of key ``ident`` (after it is revoked through this server)."""
         self._verdicts = {k: v for k, v in self._verdicts.items()
@@ -124,10 +142,21 @@ class Authenticator:
 
     async def _verdict(self, presented: str) -> ApiKey | InvalidKey:
         digest = hashlib.sha256(presented.encode("utf-8", "replace")).digest()
-        now = self.clock()
         cached = self._verdicts.get(digest)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > self.clock():
             return cached[1]
+        lock = self._verifying.setdefault(digest, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._verdicts.get(digest)  # verified while this request waited
+                if cached is not None and cached[0] > self.clock():
+                    return cached[1]
+                return await self._verify(digest, presented)
+        finally:
+            if self._verifying.get(digest) is lock and not lock.locked():
+                del self._verifying[digest]
+
+    async def _verify(self, digest: bytes, presented: str) -> ApiKey | InvalidKey:
         verdict: ApiKey | InvalidKey
         try:
             verdict = await run_in_threadpool(self.keys.verify, presented)

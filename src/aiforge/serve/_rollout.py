@@ -67,9 +67,11 @@ class Rollouts:
         self.refresh_seconds = refresh_seconds
         self._active: dict[str, Deployment] = {}
         self._resolved_at = float("-inf")
+        self._refreshing = False
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[int, Window]] = {}  # deployment id -> (revision, window)
         self._applying: set[str] = set()
+        self._ended: set[str] = set()  # deployments this process saw end (bounded by the deployments made)
         self._shadow = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiforge-shadow")
         self._shadow_waiting = 0
         self.shadow_dropped = 0
@@ -92,8 +94,14 @@ class Rollouts:
         return list(self._active.values())
 
     async def current(self, name: str) -> Deployment | None:
-        if time.monotonic() - self._resolved_at > self.refresh_seconds:
-            await run_in_threadpool(self.refresh)
+        if time.monotonic() - self._resolved_at > self.refresh_seconds and not self._refreshing:
+            # one request re-reads the store; those arriving meanwhile use what it read last (else every
+            # request in flight when the period ends runs its own query on a thread of its own)
+            self._refreshing = True
+            try:
+                await run_in_threadpool(self.refresh)
+            finally:
+                self._refreshing = False
         return self._active.get(name)
 
     def close(self) -> None:
@@ -198,15 +206,15 @@ class Rollouts:
     def _judge(self, deployment: Deployment, ok: bool, latency_ms: float) -> Verdict | None:
         """Count one challenger request; a verdict to apply, if this request closed the matter."""
         with self._lock:
+            tally = (deployment.name, deployment.challenger, "ok" if ok else "error")
+            self._outcomes[tally] = self._outcomes.get(tally, 0) + 1  # it happened, whatever its window
             revision, window = self._windows.get(deployment.id, (-1, Window()))
-            if deployment.revision < revision or deployment.id in self._applying:
+            if deployment.revision < revision or deployment.id in self._applying or deployment.id in self._ended:
                 return None  # a request that started before the deployment changed: not this window's
             if deployment.revision > revision:
                 window = Window()
                 self._windows[deployment.id] = (deployment.revision, window)
             window.requests += 1
-            tally = (deployment.name, deployment.challenger, "ok" if ok else "error")
-            self._outcomes[tally] = self._outcomes.get(tally, 0) + 1
             if ok:
                 window.latencies_ms.append(latency_ms)
             else:
@@ -225,6 +233,9 @@ class Rollouts:
     def _apply(self, deployment: Deployment, verdict: Verdict) -> None:
         try:
             done = self.store.apply(deployment, verdict, actor="server")
+            if done is not None and not done.active:
+                with self._lock:  # requests still in flight with the old deployment are not judged again
+                    self._ended.add(deployment.id)
             if done is None:
                 log.info("deployment %s changed elsewhere; not applying %s", deployment.id, verdict.action)
             else:
