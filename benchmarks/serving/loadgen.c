@@ -1,6 +1,11 @@
-/* Open-loop HTTP/1.1 load generator for the serving benchmark (wrk cannot hold a fixed rate).
+/* HTTP/1.1 load generator for the serving benchmark: open loop at a fixed rate (wrk cannot hold one), or
+ * closed loop (RATE 0) with its connections opened one at a time (wrk opens them in a burst).
  *
  *   loadgen HOST PORT PATH BODIES_FILE RATE DURATION_S WARMUP_S CONNECTIONS
+ *
+ * RATE 0, closed loop: every connection sends its next request as soon as the previous answer is in; the
+ * throughput counts the answers that arrive in the DURATION_S after WARMUP_S, and a request's latency runs
+ * from when it was sent. Requests still in flight at the end are not counted.
  *
  * Request i is due at start + i / RATE, whatever happened to the earlier ones (open loop). It goes out
  * on the connection that has been idle longest; when all CONNECTIONS are busy it waits in a queue, and
@@ -60,6 +65,10 @@ static char **reqs;
 static size_t *req_lens;
 static long nreqs, next_req;
 static double *lat;                                 /* recorded latencies, seconds */
+static size_t lat_cap;
+static int closed_loop;
+static double end_t;                                /* closed loop: end of the recorded window */
+static long window_done;                            /* closed loop: answers inside the recorded window */
 static long nlat;
 static long errors, completed, status_errors;
 static double warm_end, last_done;
@@ -109,10 +118,18 @@ static void reopen(int i) {
 }
 
 static void dispatch(int i, double due);
+static void record(double seconds);
 
 static void release(int i) { /* connection i is free: serve the oldest waiting request, else go idle */
-    if (backlog_head < backlog_tail) dispatch(i, backlog[backlog_head++]);
-    else idle_push(i);
+    if (closed_loop) {
+        double t = now();
+        if (t < end_t) dispatch(i, t);
+        else idle_push(i);
+    } else if (backlog_head < backlog_tail) {
+        dispatch(i, backlog[backlog_head++]);
+    } else {
+        idle_push(i);
+    }
 }
 
 static void flush(int i) {
@@ -209,11 +226,21 @@ static void on_readable(int i, double t) {
     }
     completed++;
     if (strncmp(c->rbuf + 9, "200", 3) != 0) status_errors++;
-    if (c->due >= warm_end) lat[nlat++] = t - c->due;
+    if (c->due >= warm_end && (!closed_loop || t <= end_t)) record(t - c->due);
+    if (closed_loop && t >= warm_end && t <= end_t) window_done++;
     c->busy = 0;
     last_done = t;
     if (c->close_after) reopen(i);
     release(i);
+}
+
+static void record(double seconds) {
+    if ((size_t)nlat == lat_cap) {
+        lat_cap = lat_cap ? 2 * lat_cap : 65536;
+        lat = realloc(lat, lat_cap * sizeof *lat);
+        if (!lat) die("realloc");
+    }
+    lat[nlat++] = seconds;
 }
 
 static int cmp(const void *a, const void *b) {
@@ -277,11 +304,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "HOST must be an IPv4 address\n");
         return 2;
     }
-    long total = (long)(rate * (warmup + duration));
+    closed_loop = rate <= 0;
+    long total = closed_loop ? 0 : (long)(rate * (warmup + duration));
     conns = calloc((size_t)nconns, sizeof *conns);
     idle_q = calloc((size_t)nconns, sizeof *idle_q);
     backlog = calloc((size_t)total + 1, sizeof *backlog);
-    lat = calloc((size_t)total + 1, sizeof *lat);
     epfd = epoll_create1(0);
     for (int i = 0; i < nconns; i++) {
         /* One at a time, 5 ms apart: connections opened in a burst all wait in the accept queue, and the first
@@ -298,7 +325,13 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru0);
     double start = now() + 0.01;
     warm_end = start + warmup;
-    double last_due = start + (double)(total - 1) / rate;
+    double last_due = closed_loop ? start : start + (double)(total - 1) / rate;
+    end_t = start + warmup + duration;
+    if (closed_loop) {
+        while (now() < start) {
+        }
+        for (int i = 0; i < nconns; i++) dispatch(idle_pop(), start);
+    }
     long scheduled = 0;
     struct epoll_event evs[256];
     double t = now();
@@ -311,9 +344,10 @@ int main(int argc, char **argv) {
             else backlog[backlog_tail++] = due;
         }
         int inflight = nconns - idle_n;
-        if (scheduled == total && inflight == 0 && backlog_head == backlog_tail) break;
-        if (scheduled == total && t > last_due + GRACE_S) break;
-        double wake = scheduled < total ? start + (double)scheduled / rate : last_due + GRACE_S;
+        if (closed_loop && t >= end_t) break;
+        if (!closed_loop && scheduled == total && inflight == 0 && backlog_head == backlog_tail) break;
+        if (!closed_loop && scheduled == total && t > last_due + GRACE_S) break;
+        double wake = closed_loop ? end_t : scheduled < total ? start + (double)scheduled / rate : last_due + GRACE_S;
         struct itimerspec its = {0};
         its.it_value.tv_sec = (time_t)wake;
         its.it_value.tv_nsec = (long)((wake - (double)(time_t)wake) * 1e9);
@@ -338,15 +372,15 @@ int main(int argc, char **argv) {
     }
     double stop = now();
     long unfinished = 0;
-    for (int i = 0; i < nconns; i++) {
+    for (int i = 0; i < nconns && !closed_loop; i++) {
         if (conns[i].busy) {
             unfinished++;
-            if (conns[i].due >= warm_end) lat[nlat++] = stop - conns[i].due;
+            if (conns[i].due >= warm_end) record(stop - conns[i].due);
         }
     }
     for (long b = backlog_head; b < backlog_tail; b++) {
         unfinished++;
-        if (backlog[b] >= warm_end) lat[nlat++] = stop - backlog[b];
+        if (backlog[b] >= warm_end) record(stop - backlog[b]);
     }
     struct rusage ru1;
     getrusage(RUSAGE_SELF, &ru1);
@@ -360,7 +394,8 @@ int main(int argc, char **argv) {
            "\"achieved_rps\": %.1f, \"mean_ms\": %.3f, \"p50_ms\": %.3f, \"p90_ms\": %.3f, \"p99_ms\": %.3f, "
            "\"p999_ms\": %.3f, \"max_ms\": %.3f, \"loadgen_cpu_s\": %.3f, \"wall_s\": %.3f}\n",
            rate, duration, warmup, nconns, total, completed, errors, status_errors, unfinished, nlat,
-           last_done > start ? (double)completed / (last_done - start) : 0.0, nlat ? sum / (double)nlat * 1e3 : -1.0, pct(50), pct(90), pct(99),
+           closed_loop ? (double)window_done / duration
+           : last_done > start ? (double)completed / (last_done - start) : 0.0, nlat ? sum / (double)nlat * 1e3 : -1.0, pct(50), pct(90), pct(99),
            pct(99.9), nlat ? lat[nlat - 1] * 1e3 : -1.0, cpu, stop - start);
     return 0;
 }

@@ -53,7 +53,7 @@ def _runs(data: dict[str, Any], server: str, kind: str) -> list[tuple[int, dict[
 
 
 def throughput(data: dict[str, Any], server: str, concurrency: int) -> list[float]:
-    return [r["rps"] for _, r in _runs(data, server, "wrk") if r["concurrency"] == concurrency]
+    return [r["rps"] for _, r in _runs(data, server, "closed") if r["concurrency"] == concurrency]
 
 
 def rate_runs(data: dict[str, Any], server: str, rate: int) -> list[dict[str, Any]]:
@@ -86,12 +86,12 @@ def ceiling(data: dict[str, Any], server: str) -> tuple[int, float] | None:
     """(concurrency, 2,000 ms / CPU ms per request) at the concurrency of the server's highest throughput."""
     best: tuple[int, float] | None = None
     for c in data["plan"]["concurrency"]:
-        runs = [r for _, r in _runs(data, server, "wrk") if r["concurrency"] == c and r["requests"]]
+        runs = [r for _, r in _runs(data, server, "closed") if r["concurrency"] == c and r["requests"]]
         if runs and (best is None or statistics.median(r["rps"] for r in runs) > best[1]):
             best = (c, statistics.median(r["rps"] for r in runs))
     if best is None:
         return None
-    runs = [r for _, r in _runs(data, server, "wrk") if r["concurrency"] == best[0] and r["requests"]]
+    runs = [r for _, r in _runs(data, server, "closed") if r["concurrency"] == best[0] and r["requests"]]
     per_request = statistics.median(1e3 * (r["server_cpu_s"] + r["generator_cpu_s"]) / r["requests"] for r in runs)
     return best[0], 2000.0 / per_request
 
@@ -149,9 +149,12 @@ def write_report(data: dict[str, Any]) -> str:
     out += [table(["goal", "measured", "met"], rows), ""]
 
     # --- throughput
-    out += ["## Max throughput, closed loop (wrk, 1 thread, N connections)", "",
-            f"Requests per second answered with HTTP 200, {plan['wrk_seconds']:g} s per run after a "
-            f"{plan['warmup_seconds']:g} s warm-up; one row per request.", ""]
+    out += ["## Max throughput, closed loop (loadgen.c, N connections)", "",
+            f"Requests per second answered with HTTP 200 in {plan['closed_seconds']:g} s, after "
+            f"{plan['closed_warmup']:g} s unrecorded (and a {plan['warmup_seconds']:g} s warm-up at the start of "
+            "each turn); one row per request; each connection sends its next request as soon as its answer is "
+            "in. The connections are opened one at a time, 5 ms apart (see README.md: opened in a burst, as wrk "
+            "opens them, they tend to land on one worker process).", ""]
     header = ["connections"] + label + [f"aiforge / best {LABELS[p]}" for p in peers]
     rows = []
     for c in plan["concurrency"]:
@@ -161,19 +164,19 @@ def write_report(data: dict[str, Any]) -> str:
             row.append(f"**{statistics.median(a) / best[1]:.1f}×**" if a and best else "—")
         rows.append(row)
     out += [table(header, rows), ""]
-    out += ["Latency seen by wrk in those runs (closed loop: each connection waits for its answer, so this is the "
+    out += ["Latency in those runs (closed loop: each connection waits for its answer, so this is the "
             "latency at saturation, not at a given load), p50 / p99:", ""]
     rows = []
     for c in plan["concurrency"]:
         row = [str(c)]
         for s in servers:
-            runs = [r for _, r in _runs(data, s, "wrk") if r["concurrency"] == c]
+            runs = [r for _, r in _runs(data, s, "closed") if r["concurrency"] == c]
             row.append(f"{ms(statistics.median(r['p50_ms'] for r in runs))} / "
                        f"{ms(statistics.median(r['p99_ms'] for r in runs))}" if runs else "—")
         rows.append(row)
     out += [table(["connections"] + label, rows), ""]
-    errors = {s: sum(r["errors"] for _, r in _runs(data, s, "wrk")) for s in servers}
-    out += ["Failed requests in the wrk runs (non-2xx, timeouts, socket errors): "
+    errors = {s: sum(r["errors"] for _, r in _runs(data, s, "closed")) for s in servers}
+    out += ["Failed requests in those runs (non-200 answers, socket errors): "
             + ", ".join(f"{name_of(data, s)} {n}" for s, n in errors.items()) + ".", ""]
 
     # --- fixed rates
@@ -187,6 +190,24 @@ def write_report(data: dict[str, Any]) -> str:
     rows = [[f"{rate:,} req/s"] + [rate_cell(rate_runs(data, s, rate)) for s in servers] for rate in plan["rates"]]
     out += [table(["rate"] + label, rows), ""]
 
+    # --- wrk cross-check
+    wrk_runs = {s: [r for _, r in _runs(data, s, "wrk")] for s in servers}
+    if any(wrk_runs.values()):
+        c = next(r["concurrency"] for v in wrk_runs.values() for r in v)
+        out += [f"## Cross-check: wrk at {c} connections", "",
+                f"wrk (one thread, `post.lua`) once per turn at {c} connections, {plan['closed_seconds']:g} s, beside "
+                f"the closed loop above at the same concurrency; and how each tool's connections were spread over "
+                "the server's processes (per round). wrk opens its connections in a burst.", ""]
+        rows = []
+        for s in servers:
+            ours_runs = [r for _, r in _runs(data, s, "closed") if r["concurrency"] == c]
+            rows.append([name_of(data, s), spread([r["rps"] for r in wrk_runs[s]]),
+                         spread([r["rps"] for r in ours_runs]),
+                         ", ".join("+".join(map(str, r.get("connections_per_process") or [])) for r in wrk_runs[s]),
+                         ", ".join("+".join(map(str, r.get("connections_per_process") or [])) for r in ours_runs)])
+        out += [table(["server", "wrk, req/s", "loadgen.c, req/s", "wrk's connections per process",
+                       "loadgen.c's connections per process"], rows), ""]
+
     # --- CPU per request
     out += ["## CPU time per request", "",
             "CPU seconds used by the server's processes and by the load generator during each run, divided by the "
@@ -196,7 +217,7 @@ def write_report(data: dict[str, Any]) -> str:
     for s in servers:
         row = [name_of(data, s)]
         for c in plan["concurrency"]:
-            runs = [r for _, r in _runs(data, s, "wrk") if r["concurrency"] == c and r["requests"]]
+            runs = [r for _, r in _runs(data, s, "closed") if r["concurrency"] == c and r["requests"]]
             srv = [1e3 * r["server_cpu_s"] / r["requests"] for r in runs]
             gen = [1e3 * r["generator_cpu_s"] / r["requests"] for r in runs]
             row.append(f"{spread(srv, '{:.2f}')} + {spread(gen, '{:.2f}')}" if runs else "—")
@@ -204,11 +225,11 @@ def write_report(data: dict[str, Any]) -> str:
         gen_rate = [1e3 * r["loadgen_cpu_s"] / r["completed"] for r in rate_runs_s]
         row.append(spread(gen_rate, "{:.3f}"))
         rows.append(row)
-    out += [table(["server"] + [f"c={c}: server + wrk, ms" for c in plan["concurrency"]]
+    out += [table(["server"] + [f"c={c}: server + generator, ms" for c in plan["concurrency"]]
                   + ["loadgen.c, ms (fixed rates)"], rows), ""]
 
     ceilings = {s: ceiling(data, s) for s in servers}
-    out += ["CPU-bound ceiling: 2,000 ms of CPU per second divided by the CPU per request (server + wrk) at the "
+    out += ["CPU-bound ceiling: 2,000 ms of CPU per second divided by the CPU per request (server + generator) at the "
             "concurrency where the server answered most — what a quiet 2-core machine could answer at most if CPU "
             "were the only limit (an estimate; a one-process server is capped lower, at about one core plus "
             "LightGBM's threads). It shows what the throughput ratios would become without the other work on the "
@@ -288,7 +309,8 @@ def write_report(data: dict[str, Any]) -> str:
         for r in t["runs"]:
             if "load1" not in r:
                 continue
-            what = f"c={r['concurrency']}" if r["kind"] == "wrk" else f"{int(r['rate'])}/s"
+            what = (f"c={r['concurrency']}" if r["kind"] == "closed" else f"wrk c={r['concurrency']}"
+                    if r["kind"] == "wrk" else f"{int(r['rate'])}/s")
             held = r.get("connections_per_process")
             cells.append(f"{what}: {r['load1']:.2f}" + (f" ({'+'.join(map(str, held))})" if held else ""))
         rows.append([str(t["round"]), name_of(data, t["server"]), f"{t['load1_at_start']:.2f}", ", ".join(cells)])

@@ -48,6 +48,7 @@ DEFAULT_SERVERS = ("aiforge", "mlflow", "mlflow-1w", "bentoml")
 ENV_BASE = {"OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
 COMMON_PACKAGES = ["fastapi", "starlette", "uvicorn", "uvloop", "httptools", "h11", "pydantic", "pandas", "numpy",
                    "scikit-learn", "lightgbm"]
+WRK_CONNECTIONS = 16  # wrk runs once per turn, as a cross-check of the closed loop
 OVERLOADED_P99_MS = 1000.0  # a fixed rate is overloaded past this p99, below 95 % of it answered per second,
 # or with requests unanswered or failed
 
@@ -57,7 +58,8 @@ class Plan:
     rounds: int
     concurrency: list[int]
     rates: list[int]
-    wrk_seconds: float
+    closed_seconds: float  # each closed-loop run records this long after closed_warmup
+    closed_warmup: float
     rate_seconds: float
     rate_warmup: float
     warmup_seconds: float
@@ -68,10 +70,12 @@ class Plan:
     train_trials: int
 
 
-FULL = Plan(rounds=3, concurrency=[1, 16, 64], rates=[100, 500, 1000, 2000], wrk_seconds=6, rate_seconds=6,
+FULL = Plan(rounds=3, concurrency=[1, 16, 64], rates=[100, 500, 1000, 2000], closed_seconds=6, closed_warmup=1,
+            rate_seconds=6,
             rate_warmup=1, warmup_seconds=3, connections=32, workers=2, floor_calls=2000, train_rows=None,
             train_trials=4)
-QUICK = Plan(rounds=1, concurrency=[1, 16, 64], rates=[100, 1000], wrk_seconds=2, rate_seconds=2, rate_warmup=1,
+QUICK = Plan(rounds=1, concurrency=[1, 16, 64], rates=[100, 1000], closed_seconds=2, closed_warmup=1,
+             rate_seconds=2, rate_warmup=1,
              warmup_seconds=1, connections=32, workers=2, floor_calls=300, train_rows=8000, train_trials=1)
 
 
@@ -431,6 +435,16 @@ def wrk(server: Server, concurrency: int, seconds: float) -> dict[str, Any]:
             "errors": errors, "p50_ms": result["p50_us"] / 1e3, "p99_ms": result["p99_us"] / 1e3, **extra}
 
 
+def closed_loop(server: Server, loadgen: Path, concurrency: int, seconds: float, warmup: float) -> dict[str, Any]:
+    """Closed loop, as fast as the server answers: loadgen.c with RATE 0 and ``concurrency`` connections."""
+    result, extra = measured(server, [
+        str(loadgen), "127.0.0.1", str(server.port), server.path, str(server.bodies), "0", f"{seconds:g}",
+        f"{warmup:g}", str(concurrency)], warmup + min(0.5, seconds / 2))
+    return {"kind": "closed", "concurrency": concurrency, "rps": result["achieved_rps"],
+            "requests": result["completed"], "errors": result["errors"] + result["non_200"],
+            "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "loadgen": result, **extra}
+
+
 def fixed_rate(server: Server, loadgen: Path, rate: int, plan: Plan) -> dict[str, Any]:
     """Open loop at ``rate`` requests per second: the C generator (loadgen.c)."""
     result, extra = measured(server, [
@@ -450,12 +464,17 @@ def turn(server: Server, plan: Plan, loadgen: Path, root: Path, label: str,
     runs: list[dict[str, Any]] = []
     try:
         agreement = parity(server, reference)
-        wrk(server, 16, plan.warmup_seconds)
+        closed_loop(server, loadgen, 16, plan.warmup_seconds, 0)
         for c in plan.concurrency:
-            runs.append(wrk(server, c, plan.wrk_seconds))
+            runs.append(closed_loop(server, loadgen, c, plan.closed_seconds, plan.closed_warmup))
             r = runs[-1]
             print(f"  {server.name:8s} c={c:<3d} {r['rps']:8.1f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 "
-                  f"{r['p99_ms']:7.2f} ms  errors {r['errors']}  load {r['load1']}", flush=True)
+                  f"{r['p99_ms']:7.2f} ms  errors {r['errors']}  load {r['load1']}  "
+                  f"spread {r['connections_per_process']}", flush=True)
+        runs.append(wrk(server, WRK_CONNECTIONS, plan.closed_seconds))
+        r = runs[-1]
+        print(f"  {server.name:8s} wrk c={WRK_CONNECTIONS} {r['rps']:8.1f} req/s  "
+              f"spread {r['connections_per_process']}", flush=True)
         for rate in plan.rates:
             if any(r["kind"] == "rate" and r["overloaded"] for r in runs):
                 runs.append({"kind": "rate", "rate": float(rate), "skipped": True})
