@@ -46,7 +46,9 @@ def test_an_unfair_model_is_rejected_by_its_fairness_kpi_with_what_to_try(aiforg
 
     [version] = _json(aiforge("models", "--json"))
     assert version["status"] == "rejected"
-    assert set(version["documents"]) == {"card_md", "card_html", "background"}
+    documents = set(version["documents"])
+    assert documents - {"onnx"} == {"card_md", "card_html", "background", "reference"}
+    assert ("onnx" in documents) is (version["lineage"]["inference"]["path"] == "onnxruntime")  # when it serves
     assert version["metrics"]["demographic_parity_difference[sex]"] == fairness["demographic_parity_difference[sex]"]
 
     card = aiforge("card", "income")
