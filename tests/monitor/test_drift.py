@@ -129,3 +129,21 @@ def test_a_column_without_values_still_makes_a_json_reference() -> None:
     assert again.columns["c"].missing == 10
     report = detect_drift(again, pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]}))
     assert report.drifted == []  # nothing to compare with: no verdict either way
+
+
+def test_drift_over_time_flags_the_period_where_it_starts(reference: ReferenceProfile) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from aiforge.monitor._report import _drift_series
+    from aiforge.monitor._window import PredictionWindow
+
+    hours = [_frame(2_000, 20), _frame(2_000, 21), _frame(2_000, 22, shift=0.8)]
+    inputs = pd.concat(hours, ignore_index=True)
+    start = datetime(2026, 11, 27, 8, tzinfo=UTC)
+    times = [start + timedelta(hours=i // 2_000, seconds=i % 2_000) for i in range(len(inputs))]
+    log = pd.DataFrame({"time": times, "value": np.linspace(0, 1, len(inputs)), "probabilities": None})
+    series = _drift_series(reference, PredictionWindow("m", None, None, inputs, log), timedelta(hours=1), None)
+    assert [p["rows"] for p in series] == [2_000, 2_000, 2_000]
+    assert [p["drifted"] for p in series] == [[], [], ["x"]]
+    assert series[2]["effects"]["x"] > 0.5 > series[0]["effects"]["x"]
+    assert series[0]["start"] == "2026-11-27T08:00:00+00:00"

@@ -111,6 +111,8 @@ def test_delayed_labels_score_production_and_a_failing_kpi_is_a_breach(
     assert [b["metric"] for b in perf["breaches"]] == ["roc_auc"]
     assert "roc_auc = 0.5000 in production, >= 0.7 required" in perf["breaches"][0]["message"]
     assert len(perf["series"]) == 1 and perf["series"][0]["labelled"] == 4000
+    assert len(shown["series"]) == 1 and {"age", "sex"} <= set(shown["series"][0]["drifted"])
+    assert "Drift over time" in Path(shown["report"]).read_text()
     assert "KPI BREACHED: roc_auc" in _report(env, "--window", "1d").stdout
     missing = subprocess.run([str(EXE), "monitor", "labels", str(outcomes), "--model", "income"],
                              capture_output=True, text=True, env=env, timeout=120)

@@ -28,13 +28,15 @@ class MonitorReport:
     drift: DriftReport
     seconds: float
     performance: ProductionPerformance | None = None
+    series: list[dict[str, Any]] | None = None  # drift per period (with ``every``), oldest first
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.version.name, "version": self.version.version, "rows": len(self.window),
                 "start": self.window.start.isoformat() if self.window.start else None,
                 "end": self.window.end.isoformat() if self.window.end else None, "seconds": round(self.seconds, 3),
                 "drift": self.drift.to_json(),
-                "performance": self.performance.to_json() if self.performance else None}
+                "performance": self.performance.to_json() if self.performance else None,
+                "series": self.series}
 
 
 def reference_of(registry: ModelRegistry, version: ModelVersion) -> ReferenceProfile:
@@ -83,7 +85,28 @@ def monitor_report(registry: ModelRegistry, name: str, *, period: timedelta | No
         result = domain_classifier(background, sample if len(sample) else pd.DataFrame(), categorical=categorical)
         drift = DriftReport(drift.rows, drift.columns, drift.prediction, drift.settings, result)
     performance = production_performance(window.log, OutcomeStore(registry.workspace), chosen, reference.meta, every)
-    return MonitorReport(chosen, window, drift, time.perf_counter() - started, performance)
+    series = _drift_series(reference, window, every, settings) if every is not None else None
+    return MonitorReport(chosen, window, drift, time.perf_counter() - started, performance, series)
+
+
+def _drift_series(reference: ReferenceProfile, window: PredictionWindow, every: timedelta,
+                  settings: DriftSettings | None) -> list[dict[str, Any]]:
+    """Drift per period of ``every`` within the window: per column its effect size and verdict."""
+    import pandas as pd
+
+    series = []
+    times = pd.to_datetime(window.log["time"], utc=True)
+    for start, index in times.groupby(times.dt.floor(pd.Timedelta(every))).groups.items():
+        rows = list(index)
+        part = window.inputs.iloc[rows]
+        outputs = outputs_of(window.log.iloc[rows], reference.meta.get("positive"))
+        report = detect_drift(reference, part, prediction=outputs, settings=settings)
+        series.append({
+            "start": pd.Timestamp(start).isoformat(), "rows": len(rows), "drifted": report.drifted,
+            "effects": {c.name: c.effect for c in report.columns},
+            "prediction": report.prediction.effect if report.prediction else None,
+        })
+    return series
 
 
 def render_monitor_report(report: MonitorReport) -> str:
@@ -115,7 +138,8 @@ def render_monitor_report(report: MonitorReport) -> str:
             f"{d.domain['threshold']}). It leaned most on: {html.e(top or '—')}.</p>"))
     ordered = sorted(d.columns, key=lambda c: (not c.drifted, -c.effect))[:PLOTTED_COLUMNS]
     plots = "".join(_plot(c, i) for i, c in enumerate([*([d.prediction] if d.prediction else []), *ordered]))
-    body = (header + _performance(report.performance) + html.section("columns", "Per column", table)
+    over_time = html.section("series", "Drift over time", _series_plot(report.series)) if report.series else ""
+    body = (header + _performance(report.performance) + html.section("columns", "Per column", table) + over_time
             + domain + html.section("plots", "Distributions: training (reference) vs window",
                                     f"<div class=\"plots\">{plots}</div>"))
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aiforge drift: "
@@ -170,3 +194,26 @@ def _performance(perf: ProductionPerformance | None) -> str:
     return html.section("performance", "Production performance", (
         f"<p>{perf.labelled} of {perf.predictions} predictions have an outcome.</p>" + verdict
         + html.table(["metric", "production"], rows, numeric=[1])))
+
+
+def _series_plot(series: list[dict[str, Any]]) -> str:
+    """Each column's effect size per period (the eight that moved most), with the threshold."""
+    from aiforge.evaluate import html
+
+    columns = sorted(series[0]["effects"], key=lambda c: -max(p["effects"].get(c, 0.0) for p in series))[:8]
+    fig = html.figure(7.5, 3.4)
+    ax = fig.subplots()
+    xs = list(range(len(series)))
+    for column in columns:
+        ax.plot(xs, [p["effects"].get(column, 0.0) for p in series], marker="o", markersize=3,
+                label=html.plain(column))
+    step = max(1, len(xs) // 8)
+    ax.set_xticks(xs[::step], [p["start"][:16].replace("T", " ") for p in series][::step], rotation=30, ha="right",
+                  fontsize=7)
+    ax.set_ylabel("effect size", fontsize=8)
+    ax.legend(fontsize=7, ncol=2)
+    table = html.table(["period start", "predictions", "drifted"],
+                       [("fail" if p["drifted"] else "", [html.e(p["start"]), str(p["rows"]),
+                                                          html.e(", ".join(p["drifted"]) or "—")]) for p in series],
+                       numeric=[1])
+    return f"<figure>{html.svg(fig, 'series-')}</figure>{table}"
