@@ -65,7 +65,7 @@ SHAPE_CASES = [
     pytest.param(
         VALID + "modle: {}\n",
         r"^unknown key 'modle'$", r"aiforge\.yaml:16 \(modle\)$",
-        r"did you mean 'model'\?.*valid keys here: checks, data, kpis, model, name, problem$",
+        r"did you mean 'model'\?.*valid keys here: checks, data, kpis, model, monitor, name, problem$",
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -87,9 +87,9 @@ SHAPE_CASES = [
         id="unknown-key-in-list-item",
     ),
     pytest.param(
-        VALID + "monitoring: {}\n",
-        r"^unknown key 'monitoring'$", r"aiforge\.yaml:16 \(monitoring\)$",
-        r"^valid keys here: checks, data, kpis, model, name, problem$",
+        VALID + "serving: {}\n",
+        r"^unknown key 'serving'$", r"aiforge\.yaml:16 \(serving\)$",
+        r"^valid keys here: checks, data, kpis, model, monitor, name, problem$",
         id="unknown-key-without-close-match",
     ),
     pytest.param(
