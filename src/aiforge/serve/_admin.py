@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from aiforge.errors import AiforgeError
 from aiforge.serve._auth import Authenticator, actor
 from aiforge.serve._models import ModelCache
-from aiforge.workspace import ApiKey, Role
+from aiforge.serve._schema import FieldError, invalid
+from aiforge.workspace import ApiKey, ApiKeyError, Role
 
 __all__ = ["admin_router"]
 
@@ -87,8 +88,11 @@ def admin_router(auth: Authenticator, cache: ModelCache) -> APIRouter:
     async def create_key(body: NewKey, key: admin) -> JSONResponse:
         """Create a key; the response holds its secret, which is shown only this once. Needs `admin`."""
         expires = datetime.now(UTC) + timedelta(days=body.expires_days) if body.expires_days else None
-        created = await run_in_threadpool(lambda: auth.keys.create(body.name, body.role, actor=actor(key),
-                                                                   expires_at=expires))
+        try:
+            created = await run_in_threadpool(lambda: auth.keys.create(body.name, body.role, actor=actor(key),
+                                                                       expires_at=expires))
+        except ApiKeyError as exc:  # a name the store refuses (blank, unprintable) is a bad field: 422
+            raise invalid([FieldError(None, "name", exc.message)], "body") from exc
         return JSONResponse({**created.key.to_json(), "secret": created.secret}, status_code=201)
 
     @router.delete("/keys/{ident}", response_model=KeyInfo, responses={404: {"description": "No such key."}})

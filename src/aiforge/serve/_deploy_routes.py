@@ -16,9 +16,16 @@ from aiforge.registry import Deployment, DeploymentStore, OutcomeStore
 from aiforge.serve._auth import Authenticator, actor
 from aiforge.serve._experiment import deployment_report
 from aiforge.serve._rollout import Rollouts
+from aiforge.serve._v1 import ErrorBody
 from aiforge.workspace import ApiKey, Role
 
 __all__ = ["deployment_router"]
+
+REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The deployment cannot be made or changed as asked (e.g. none is "
+          "active, one already is, a guardrail or step list is malformed)."},
+}
+UNKNOWN: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such model or version."}}
 
 
 class NewDeployment(BaseModel):
@@ -91,7 +98,7 @@ def deployment_router(auth: Authenticator, store: DeploymentStore, rollouts: Rol
         found = await run_in_threadpool(lambda: store.recent(limit=limit) if ended else store.active())
         return JSONResponse([d.to_json() for d in found])
 
-    @router.post("", response_model=DeploymentInfo, status_code=201)
+    @router.post("", response_model=DeploymentInfo, status_code=201, responses={**UNKNOWN, **REFUSED})
     async def create(body: NewDeployment, key: operator) -> JSONResponse:
         """Start rolling a version out against the one that answers now. Needs `operator`."""
         made = await run_in_threadpool(lambda: store.create(
@@ -116,14 +123,14 @@ def deployment_router(auth: Authenticator, store: DeploymentStore, rollouts: Rol
 
         return JSONResponse(await run_in_threadpool(detail))
 
-    @router.post("/{name}/rollback", response_model=DeploymentInfo)
+    @router.post("/{name}/rollback", response_model=DeploymentInfo, responses=REFUSED)
     async def rollback(name: str, key: operator, body: Ending | None = None) -> JSONResponse:
         """Roll back NAME's active deployment: the champion answers alone. Needs `operator`."""
         reason = (body.reason if body else None) or "rolled back by an operator"
         done = await run_in_threadpool(lambda: store.rollback(name, actor=actor(key), reason=reason))
         return await run_in_threadpool(changed, done)
 
-    @router.post("/{name}/promote", response_model=DeploymentInfo)
+    @router.post("/{name}/promote", response_model=DeploymentInfo, responses=REFUSED)
     async def promote(name: str, key: operator, body: Ending | None = None) -> JSONResponse:
         """End NAME's active deployment now: the challenger becomes production. Needs `operator`."""
         reason = (body.reason if body else None) or "promoted by an operator"

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import RegistryError
 from aiforge.registry import ModelRegistry, ModelVersion, VersionStatus, served_version
-from aiforge.serve._schema import InputSchema
+from aiforge.serve._schema import FieldError, InputSchema, invalid
 from aiforge.spec import TaskKind
 
 if TYPE_CHECKING:
@@ -69,18 +69,22 @@ class ServedModel:
         """Labels the way ``TabularModel.predict`` decides them (binary: probability of the positive
         class at or above the model's threshold; multiclass: the most probable class), computed from one
         ``predict_proba`` call instead of two."""
-        import numpy as np
-
         if self.task is TaskKind.REGRESSION:
-            return Outputs(None, None, np.asarray(self.model.predict(frame), dtype=float).tolist())
+            return self._outputs(self.model.predict(frame))
         return self._outputs(self.model.predict_proba(frame))
 
     def _outputs(self, output: Any) -> Outputs:
         import numpy as np
 
+        array = np.asarray(output, dtype=float)
+        finite = np.isfinite(array) if array.ndim == 1 else np.isfinite(array).all(axis=1)
+        if not finite.all():  # e.g. a linear model whose terms overflow: a 422 naming the records, not a 500
+            raise invalid([FieldError(int(i), "output", "the model's output is not a number for this record; are "
+                                      "its values far outside the training data?") for i in np.flatnonzero(~finite)],
+                          "outputs")
         if self.task is TaskKind.REGRESSION:
-            return Outputs(None, None, np.asarray(output, dtype=float).tolist())
-        proba = np.asarray(output, dtype=float)
+            return Outputs(None, None, array.tolist())
+        proba = array
         if self.task is TaskKind.BINARY:
             picked = (proba[:, 1] >= self.model.threshold).astype(int)
         else:

@@ -160,8 +160,9 @@ def _datatype_errors(name: str, datatype: str, data: list[Any]) -> list[FieldErr
         accepts = (int,)
     else:
         accepts = (int, float)
+    integral = datatype in _INTEGER  # JSON has one number type: 3.0 is an integer as much as 3 is
     return [FieldError(i, name, f"not a {datatype} value: {v!r}"[:120]) for i, v in enumerate(data)
-            if v is not None and (type(v) not in accepts)]
+            if v is not None and type(v) not in accepts and not (integral and type(v) is float and v.is_integer())]
 
 
 def metadata_tensors(schema: InputSchema) -> list[MetadataTensor]:
