@@ -177,8 +177,13 @@ def test_a_shadow_challenger_sees_a_copy_and_never_answers(rollout: Rollout) -> 
                      r'champion="4",challenger="1"\} 0', rollout.client.get("/metrics").text)
     assert {a.json()["version"] for a in answers} == {4}
     ids = {p["id"] for a in answers for p in a.json()["predictions"]}
-    time.sleep(1.5)  # the prediction log writes every second
-    shown = rollout.show()
+    deadline = time.monotonic() + 15  # the shadow copies run on their own thread; the log writes every second
+    while True:
+        shown = rollout.show()
+        arms = shown["report"]["arms"]
+        if arms.get("shadow", {}).get("predictions") == 30 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
     assert shown["report"]["arms"]["champion"]["predictions"] == 30
     assert shown["report"]["arms"]["shadow"]["predictions"] == 30 and shown["report"]["arms"]["shadow"]["version"] == 1
     assert shown["report"]["agreement"] == {"pairs": 30, "label_agreement": 1.0}  # v4 and v1: the same model
@@ -211,8 +216,14 @@ def test_an_ab_test_is_sticky_by_key_and_tests_the_outcomes(rollout: Rollout) ->
     assert stored.status_code == 200 and stored.json() == {"stored": 120}
     bad = rollout.client.post("/v1/models/income/feedback", json={"outcomes": [{"id": "", "outcome": 1}]})
     assert bad.status_code == 422
-    time.sleep(1.5)
-    test = rollout.show()["report"]["test"]
+    unknown = rollout.client.post("/v1/models/nope/feedback", json={"outcomes": outcomes[:1]})
+    assert unknown.status_code == 404 and "no model named 'nope'" in unknown.json()["error"]
+    deadline = time.monotonic() + 15  # the prediction log writes every second
+    while True:
+        test = rollout.show()["report"]["test"]
+        if test["champion"]["n"] + test["challenger"]["n"] == 120 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
     assert test["metric"] == "accuracy" and test["test"] == "two-proportion z-test"
     assert test["champion"]["n"] + test["challenger"]["n"] == 120
     assert 0.5 < test["champion"]["mean"] <= 1 and 0 <= test["p_value"] <= 1

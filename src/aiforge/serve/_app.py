@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from aiforge.errors import AiforgeError
+from aiforge.errors import AiforgeError, RegistryError
 from aiforge.monitor import PredictionLog
 from aiforge.registry import DeploymentStore, ModelRegistry, OutcomeStore, VersionStatus, explain_version
 from aiforge.serve._admin import UNAUTHORIZED, admin_router
@@ -130,12 +130,21 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.include_router(admin_router(auth, cache))
     app.include_router(deployment_router(auth, deployments, rollouts), responses=UNAUTHORIZED)
 
+    resolving: set[str] = set()  # names being re-resolved by one request right now
+
     async def served(name: str, version: str | None) -> ServedModel:
         hit = cache.fresh(name) if version is None else cache.loaded(name, version)
         if hit is not None:
             return hit
         if version is None:
-            return await run_in_threadpool(cache.serving, name)
+            last = cache.last(name)
+            if last is not None and name in resolving:
+                return last  # one request re-reads the registry; the others keep the version that answered
+            resolving.add(name)
+            try:
+                return await run_in_threadpool(cache.serving, name)
+            finally:
+                resolving.discard(name)
         return await run_in_threadpool(cache.version, name, version)
 
     def worker(columns_of: Callable[[ServedModel], dict[str, list[Any]]],
@@ -266,6 +275,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Record the observed outcome of earlier predictions, by the prediction ids the server returned
         (the true label, or a business outcome such as a conversion): A/B tests compare them per arm."""
         pairs = [(o.id, o.outcome) for o in body.outcomes]
+        if not await run_in_threadpool(cache.registry.versions, name):
+            raise RegistryError(f"no model named '{name}'", hint="GET /v1/models lists the models of this server")
         stored = await run_in_threadpool(outcomes.record, name, pairs)
         return FeedbackResponse(stored=stored)
 

@@ -120,6 +120,11 @@ class ModelCache:
             return None
         return self._loaded.get((name, serving[1]))
 
+    def last(self, name: str) -> ServedModel | None:
+        """The model that answered for ``name`` at its latest resolution, however old (no I/O)."""
+        serving = self._serving.get(name)
+        return self._loaded.get((name, serving[1])) if serving is not None else None
+
     def serving(self, name: str) -> ServedModel:
         """The model answering for ``name``: re-resolved from the registry, loaded if needed."""
         versions = self.registry.versions(name)

@@ -67,7 +67,7 @@ class Rollouts:
         self.refresh_seconds = refresh_seconds
         self._active: dict[str, Deployment] = {}
         self._resolved_at = float("-inf")
-        self._refreshing = False
+        self._refreshing: asyncio.Future[None] | None = None
         self._lock = threading.Lock()
         self._windows: dict[str, tuple[int, Window]] = {}  # deployment id -> (revision, window)
         self._applying: set[str] = set()
@@ -94,15 +94,20 @@ class Rollouts:
         return list(self._active.values())
 
     async def current(self, name: str) -> Deployment | None:
-        if time.monotonic() - self._resolved_at > self.refresh_seconds and not self._refreshing:
-            # one request re-reads the store; those arriving meanwhile use what it read last (else every
-            # request in flight when the period ends runs its own query on a thread of its own)
-            self._refreshing = True
-            try:
-                await run_in_threadpool(self.refresh)
-            finally:
-                self._refreshing = False
+        if time.monotonic() - self._resolved_at > self.refresh_seconds:
+            # one request re-reads the store and those arriving meanwhile wait for the same read (else every
+            # request in flight when the period ends runs its own query on a thread of its own); a deployment
+            # made elsewhere is in force for every request within refresh_seconds
+            if self._refreshing is None:
+                self._refreshing = asyncio.ensure_future(run_in_threadpool(self.refresh))
+                self._refreshing.add_done_callback(self._refreshed)
+            await asyncio.shield(self._refreshing)
         return self._active.get(name)
+
+    def _refreshed(self, task: asyncio.Future[None]) -> None:
+        self._refreshing = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("could not re-read the deployments", exc_info=task.exception())
 
     def close(self) -> None:
         self._shadow.shutdown(wait=True, cancel_futures=False)
