@@ -24,6 +24,9 @@ from aiforge.learn import Objective
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "examples" / "income" / "data" / "adult.csv"
 EXE = Path(sys.executable).with_name("aiforge")
+# the checks that cost seconds per run, off: for tests that need a registered model, not its audit
+FAST_CHECKS = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
+               "  explain: {enabled: false}")
 
 
 def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:
@@ -157,6 +160,19 @@ def serve_env(workspace: Path) -> dict[str, str]:
     """The environment of a server (and of CLI calls) over ``workspace``."""
     env = {k: v for k, v in os.environ.items() if k != "AIFORGE_DB_URL"}
     return env | {"AIFORGE_WORKSPACE": str(workspace), "OMP_WAIT_POLICY": "PASSIVE", "COLUMNS": "200"}
+
+
+def registered_income(root: Path, *, rows: int, learners: str, kpi: float = 0.5,
+                      checks: str = FAST_CHECKS) -> dict[str, str]:
+    """`income` v1 registered by the real `aiforge run` in ``root/ws`` (the project in ``root/income``, its
+    first ``rows`` rows, gated on ``roc_auc >= kpi``); returns the environment of that workspace."""
+    env = serve_env(root / "ws")
+    project = write_income_project(root / "income", rows=rows, learners=learners, checks=checks,
+                                   kpis=f"  - {{metric: roc_auc, min: {kpi}}}")
+    proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return env
 
 
 @dataclass

@@ -14,26 +14,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT, EXE, free_port, serve_env, write_income_project
+from conftest import ADULT, EXE, free_port, registered_income, write_income_project
 
 from aiforge.monitor import PredictionLog
 from aiforge.registry import ModelRegistry
 from aiforge.workspace import Workspace, WorkspaceSettings
 
-CHECKS_OFF = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
-              "  explain: {enabled: false}")
 NUMERIC = ("age", "education_num", "capital_gain", "capital_loss", "hours_per_week")
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("monitor")
-    env = serve_env(root / "ws")
-    project = write_income_project(root / "income", rows=3000, learners="[lightgbm]", checks=CHECKS_OFF,
-                                   kpis="  - {metric: roc_auc, min: 0.7}")
-    proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    env = registered_income(root, rows=3000, learners="[lightgbm]", kpi=0.7)
     return root, env
 
 

@@ -22,13 +22,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import EXE, running_server, serve_env, write_income_project
+from conftest import EXE, registered_income, running_server, serve_env
 
 from aiforge.serve import ServeSettings, create_app
 from aiforge.workspace import AuditLog, KeyStore, Role, Workspace, WorkspaceSettings
 
-FAST_CHECKS = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
-               "  explain: {enabled: false}")
 KEY_CACHE_SECONDS = 0.5
 RECORD = {"age": 39, "workclass": "State-gov", "education": "Bachelors", "education_num": 13,
           "marital_status": "Never-married", "occupation": "Adm-clerical", "relationship": "Not-in-family",
@@ -55,12 +53,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("auth")
-    env = serve_env(root / "ws")
-    project = write_income_project(root / "income", rows=600, learners="[linear]", checks=FAST_CHECKS,
-                                   kpis="  - {metric: roc_auc, min: 0.5}")
-    proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    env = registered_income(root, rows=600, learners="[linear]")
 
     def cli_key(name: str, role: str) -> dict[str, Any]:
         made = subprocess.run([str(EXE), "keys", "create", "--name", name, "--role", role, "--json"],

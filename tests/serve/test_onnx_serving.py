@@ -6,7 +6,6 @@ serves the same version through the native fast path with a logged note."""
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT, EXE, running_server, serve_env, write_income_project
+from conftest import ADULT, registered_income, running_server
 
 from aiforge.learn import ONNX_PATH
 from aiforge.learn._inference import PROBABILITY_TOLERANCE
@@ -25,8 +24,6 @@ from aiforge.registry import ModelRegistry
 from aiforge.serve._models import ModelCache
 from aiforge.workspace import Workspace, WorkspaceSettings
 
-FAST_CHECKS = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
-               "  explain: {enabled: false}")
 NUMERIC = ("age", "education_num", "capital_gain", "capital_loss", "hours_per_week")
 
 
@@ -42,12 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
     """`income` v1 as `aiforge run` registered it, and `income_onnx` v1: the same model registered with its
     ONNX model and a lineage that says ONNX Runtime serves it (whatever the timing chose for `income`)."""
     root = tmp_path_factory.mktemp("onnx")
-    env = serve_env(root / "ws")
-    project = write_income_project(root / "income", rows=1200, learners="[lightgbm]", checks=FAST_CHECKS,
-                                   kpis="  - {metric: roc_auc, min: 0.5}")
-    proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    env = registered_income(root, rows=1200, learners="[lightgbm]")
     ws = Workspace.open(WorkspaceSettings(root=root / "ws"), create=False)
     try:
         registry = ModelRegistry(ws)

@@ -35,7 +35,7 @@ import hypothesis
 import hypothesis.strategies as st
 import pytest
 import schemathesis
-from conftest import EXE, running_server, serve_env, write_income_project
+from conftest import EXE, registered_income, running_server
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -45,8 +45,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-FAST_CHECKS = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
-               "  explain: {enabled: false}")
 MODEL = "income"
 EXAMPLES = 20  # per operation and document
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -65,12 +63,7 @@ class Fuzzed:
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzed]:
     root = tmp_path_factory.mktemp("fuzz")
-    env = serve_env(root / "ws")
-    project = write_income_project(root / "income", rows=600, learners="[linear]", checks=FAST_CHECKS,
-                                   kpis="  - {metric: roc_auc, min: 0.5}")
-    run = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
-                         timeout=300)
-    assert run.returncode == 0, run.stderr
+    env = registered_income(root, rows=600, learners="[linear]")
     made = subprocess.run([str(EXE), "keys", "create", "--name", "fuzzer", "--role", "admin", "--json"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert made.returncode == 0, made.stderr

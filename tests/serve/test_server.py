@@ -27,15 +27,13 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT, EXE, free_port, running_server, write_income_project
+from conftest import ADULT, EXE, FAST_CHECKS, free_port, running_server, write_income_project
 
 from aiforge.registry import ModelRegistry
 from aiforge.serve._oip import InferenceResponse, ModelMetadata
 from aiforge.serve._v1 import ErrorBody, ExplainResponse, ModelSummary, PredictResponse
 from aiforge.workspace import Workspace, WorkspaceSettings
 
-FAST_CHECKS = ("  robustness: {enabled: false}\n  label_noise: {enabled: false}\n  privacy: {enabled: false}\n"
-               "  explain: {enabled: false}")
 MAX_BATCH = 50
 NUMERIC = ("age", "education_num", "capital_gain", "capital_loss", "hours_per_week")
 SERVED_ATOL = 1e-5  # ONNX Runtime (float32) serves when registration found it within this of the native model
