@@ -25,14 +25,17 @@ def _adult(rows: int = 1500) -> pd.DataFrame:
     return frame
 
 
-def _model(learner: str, task: TaskKind, frame: pd.DataFrame) -> TabularModel:
+def _model(learner: str, task: TaskKind, frame: pd.DataFrame,
+           overrides: dict[str, dict[str, Any]] | None = None) -> TabularModel:
+    """``learner`` fitted on ``frame`` for ``task`` with its default configuration (``overrides`` per learner:
+    smaller settings for faster tests)."""
     target = {"regression": "hours_per_week", "multiclass": "relationship"}.get(task.value, "income")
     data = frame.drop(columns=[target])
     features = choose_features(pa.Table.from_pandas(data, preserve_index=False), "")
     classes = sorted(frame[target].astype(str).unique()) if task.is_classification else []
     y = (frame[target].to_numpy(dtype=float) if task is TaskKind.REGRESSION
          else np.array([classes.index(str(v)) for v in frame[target]]))
-    params = LEARNERS[learner].init_config(len(frame), task)
+    params = {**LEARNERS[learner].init_config(len(frame), task), **(overrides or {}).get(learner, {})}
     pipeline = _fit_pipeline(learner, task, features, 0, 1, params, data, y)
     return TabularModel(pipeline, task, classes, features, learner, target)
 

@@ -9,39 +9,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from conftest import ADULT
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
+from test_compiled import _adult
+from test_compiled import _model as _fitted
 
-from aiforge.learn import LEARNERS, TabularModel, choose_features, plan_inference
+from aiforge.learn import TabularModel, plan_inference
 from aiforge.learn._compiled import ONNX_PATH, compile_model
 from aiforge.learn._inference import PROBABILITY_TOLERANCE, _choose
 from aiforge.learn._onnx import convert_estimator, missing_onnx
-from aiforge.learn._select import _fit_pipeline
 from aiforge.spec import TaskKind
 
 SMALL = {"lightgbm": {"n_estimators": 60}, "random_forest": {"n_estimators": 15}}
 
 
-def _adult(rows: int) -> pd.DataFrame:
-    frame = pd.read_csv(ADULT, nrows=rows)
-    frame.loc[::7, "age"] = np.nan  # missing numbers
-    frame.loc[::11, "occupation"] = None  # missing categories
-    return frame
-
-
 def _model(learner: str, task: TaskKind, frame: pd.DataFrame) -> TabularModel:
-    target = {"regression": "hours_per_week", "multiclass": "relationship"}.get(task.value, "income")
-    data = frame.drop(columns=[target])
-    features = choose_features(pa.Table.from_pandas(data, preserve_index=False), "")
-    classes = sorted(frame[target].astype(str).unique()) if task.is_classification else []
-    y = (frame[target].to_numpy(dtype=float) if task is TaskKind.REGRESSION
-         else np.array([classes.index(str(v)) for v in frame[target]]))
-    params = {**LEARNERS[learner].init_config(len(frame), task), **SMALL.get(learner, {})}
-    pipeline = _fit_pipeline(learner, task, features, 0, 1, params, data, y)
-    return TabularModel(pipeline, task, classes, features, learner, target)
+    return _fitted(learner, task, frame, SMALL)
 
 
 def _scored() -> pd.DataFrame:
