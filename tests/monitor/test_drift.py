@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import ks_2samp, wasserstein_distance
 
 from aiforge.data import ReferenceProfile
-from aiforge.monitor import DriftSettings, detect_drift, domain_classifier
+from aiforge.monitor import DriftSettings, WindowCounts, detect_drift, detect_drift_in_parquet, domain_classifier
 
 CATEGORIES = ["a", "b", "c", "d"]
 
@@ -147,3 +147,61 @@ def test_drift_over_time_flags_the_period_where_it_starts(reference: ReferencePr
     assert [p["drifted"] for p in series] == [[], [], ["x"]]
     assert series[2]["effects"]["x"] > 0.5 > series[0]["effects"]["x"]
     assert series[0]["start"] == "2026-11-27T08:00:00+00:00"
+
+
+def _drifting_window(n: int, seed: int) -> pd.DataFrame:
+    """A window with missing values in both kinds of column, unseen categories and a shifted column."""
+    window = _frame(n, seed, shift=0.4, weights=(0.25, 0.25, 0.25, 0.25))
+    window.loc[window.index % 7 == 0, "x"] = np.nan
+    window.loc[window.index % 11 == 0, "colour"] = None
+    window.loc[window.index % 13 == 0, "colour"] = "unseen"
+    return window
+
+
+def test_counts_added_batch_by_batch_give_the_one_shot_report(reference: ReferenceProfile) -> None:
+    import pyarrow as pa
+
+    window = _drifting_window(30_000, 30)
+    whole = detect_drift(reference, window).to_json()
+    counts = WindowCounts(reference)
+    for start in range(0, len(window), 7_000):  # uneven batches, of both kinds of input
+        part = window.iloc[start:start + 7_000]
+        counts.add(part if start % 2 else pa.Table.from_pandas(part, preserve_index=False))
+    assert counts.report().to_json() == whole
+    left, right = WindowCounts(reference), WindowCounts(reference)
+    left.add(window.iloc[:12_345])
+    right.add(pa.Table.from_pandas(window.iloc[12_345:], preserve_index=False).to_batches()[0])
+    left.merge(right)
+    assert left.report().to_json() == whole
+    with pytest.raises(ValueError, match="Counts merge only over the same columns"):
+        left.merge(WindowCounts(reference, ["x"]))
+
+
+def test_drift_streamed_from_parquet_equals_drift_of_the_frame(reference: ReferenceProfile, tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    window = _drifting_window(30_000, 31)
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    pq.write_table(pa.Table.from_pandas(window.iloc[:20_000], preserve_index=False), first, row_group_size=6_000)
+    pq.write_table(pa.Table.from_pandas(window.iloc[20_000:], preserve_index=False), second)
+    whole = detect_drift(reference, window).to_json()
+    streamed = detect_drift_in_parquet(reference, [first, second], batch_rows=4_096)
+    assert streamed.to_json() == whole
+    assert sorted(streamed.drifted) == ["colour", "x"] and streamed.rows == 30_000
+    # a file of the window's first rows alone, as one path and on one thread
+    alone = detect_drift_in_parquet(reference, first, threads=1)
+    assert alone.to_json() == detect_drift(reference, window.iloc[:20_000]).to_json()
+    # categorical columns stored as plain strings (not dictionary-encoded) count the same
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.Table.from_pandas(window, preserve_index=False), plain, use_dictionary=False)
+    assert detect_drift_in_parquet(reference, plain).to_json() == whole
+
+
+def test_a_failing_read_is_raised_not_swallowed(reference: ReferenceProfile, tmp_path) -> None:
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(Exception, match="(?i)parquet|magic|size"):
+        detect_drift_in_parquet(reference, broken)
+    with pytest.raises(ValueError, match="at least one Parquet file"):
+        detect_drift_in_parquet(reference, [])

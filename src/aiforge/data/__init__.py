@@ -1,6 +1,7 @@
 """Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
 
 from aiforge.data._reference import (
+    Bins,
     CategoricalReference,
     ColumnReference,
     NumericReference,
@@ -20,6 +21,7 @@ from aiforge.data._split import DataSplit, make_split
 
 __all__ = [
     "SOURCES",
+    "Bins",
     "CategoricalReference",
     "ColumnProfile",
     "ColumnReference",

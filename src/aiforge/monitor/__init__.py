@@ -5,8 +5,10 @@ from aiforge.monitor._drift import (
     ColumnDrift,
     DriftReport,
     DriftSettings,
+    WindowCounts,
     column_drift,
     detect_drift,
+    detect_drift_in_parquet,
     domain_classifier,
 )
 from aiforge.monitor._performance import ProductionPerformance, load_outcomes, production_performance
@@ -26,8 +28,10 @@ __all__ = [
     "PredictionWindow",
     "ProductionPerformance",
     "StoredAlert",
+    "WindowCounts",
     "column_drift",
     "detect_drift",
+    "detect_drift_in_parquet",
     "domain_classifier",
     "judge_rules",
     "load_outcomes",

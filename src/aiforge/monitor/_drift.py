@@ -20,16 +20,24 @@ window rows; its cross-validated AUC is near 0.5 when nothing changed.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiforge.data import CategoricalReference, NumericReference, ReferenceProfile, bin_counts, category_counts
+from aiforge.data import Bins, CategoricalReference, NumericReference, ReferenceProfile, category_counts
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
-__all__ = ["DriftSettings", "ColumnDrift", "DriftReport", "column_drift", "detect_drift", "domain_classifier"]
+__all__ = ["DriftSettings", "ColumnDrift", "DriftReport", "WindowCounts", "column_drift", "detect_drift",
+           "detect_drift_in_parquet", "domain_classifier"]
+
+BATCH_ROWS = 131_072  # rows per batch when a window is streamed from Parquet
 
 EPSILON = 1e-4  # smoothing of empty bins in PSI
 PSI_BINS = 10
@@ -111,84 +119,276 @@ class DriftReport:
 def detect_drift(reference: ReferenceProfile, window: Any, *, prediction: Any = None,
                  settings: DriftSettings | None = None, threads: int | None = None) -> DriftReport:
     """Drift of ``window`` (a DataFrame or an Arrow table holding the reference's columns) and of
-    ``prediction`` (the window's model outputs, if any) against ``reference``. Columns are measured on a
+    ``prediction`` (the window's model outputs, if any) against ``reference``. Columns are counted on a
     pool of threads (NumPy and Arrow release the GIL while they count)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    settings = settings or DriftSettings()
-    names = [n for n in reference.columns if n in _names(window)]
-    rows = _rows(window)
+    counts = WindowCounts(reference, [n for n in reference.columns if n in _names(window)])
+    with ThreadPoolExecutor(threads or min(8, max(1, len(counts.names)))) as pool:
+        counts.add(window, pool=pool)
+    return counts.report(settings, prediction=prediction)
 
-    def one(name: str) -> ColumnDrift:
-        return column_drift(reference.columns[name], _column(window, name), settings)
 
-    with ThreadPoolExecutor(threads or min(8, max(1, len(names)))) as pool:
-        columns = list(pool.map(one, names))
-    predicted = None
-    if prediction is not None and reference.prediction is not None:
-        predicted = column_drift(reference.prediction, prediction, settings)
-    return DriftReport(rows=rows, columns=columns, prediction=predicted, settings=settings)
+def detect_drift_in_parquet(reference: ReferenceProfile, source: str | Path | Iterable[str | Path], *,
+                            settings: DriftSettings | None = None, threads: int | None = None,
+                            batch_rows: int = BATCH_ROWS) -> DriftReport:
+    """Drift of the window stored in the Parquet file(s) ``source`` against ``reference``, read batch by
+    batch (``batch_rows`` rows at a time, the next batch read while this one is counted): memory holds a
+    few batches whatever the window's size. The reference's categorical columns are read
+    dictionary-encoded, as Parquet stores them, so they are counted by code, not by string. Only the
+    reference's columns are read; the same columns must be in every file."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.parquet as pq
+
+    paths = [source] if isinstance(source, str | Path) else list(source)
+    categorical = [n for n, c in reference.columns.items() if isinstance(c, CategoricalReference)]
+    counts: WindowCounts | None = None
+    with ThreadPoolExecutor(threads or min(8, os.cpu_count() or 1)) as pool:
+        for path in paths:
+            file = pq.ParquetFile(path, read_dictionary=categorical)
+            if counts is None:
+                present = set(file.schema_arrow.names)
+                counts = WindowCounts(reference, [n for n in reference.columns if n in present])
+            batches = file.iter_batches(batch_size=batch_rows, columns=counts.names, use_threads=True)
+            for batch in _read_ahead(batches):
+                counts.add(batch, pool=pool)
+    if counts is None:
+        raise ValueError("detect_drift_in_parquet needs at least one Parquet file. Got none.")
+    return counts.report(settings)
+
+
+class WindowCounts:
+    """A window's counts in a reference's bins (numeric columns) and kept categories (categorical ones),
+    added batch by batch: every drift measure comes from these counts (and each numeric column's smallest
+    and largest value), so memory does not grow with the window's rows, and counts of parts of a window
+    (files, partitions, processes) merge into the counts of the whole.
+
+    >>> counts = WindowCounts(reference)            # doctest: +SKIP
+    >>> for batch in batches:                       # DataFrames, Arrow tables or record batches
+    ...     counts.add(batch)
+    >>> report = counts.report(DriftSettings())
+    """
+
+    def __init__(self, reference: ReferenceProfile, names: list[str] | None = None) -> None:
+        self.reference = reference
+        self.names = list(reference.columns) if names is None else list(names)
+        self.rows = 0
+        self.columns: dict[str, _NumericCounts | _CategoricalCounts] = {
+            name: _counts_for(reference.columns[name]) for name in self.names}
+
+    def add(self, batch: Any, *, pool: Executor | None = None) -> None:
+        """Count ``batch`` (a DataFrame, an Arrow table or record batch with the counted columns), its
+        columns on ``pool``'s threads if given."""
+        def one(name: str) -> None:
+            self.columns[name].add(_column(batch, name))
+
+        if pool is None:
+            for name in self.names:
+                one(name)
+        else:
+            list(pool.map(one, self.names))
+        self.rows += _rows(batch)
+
+    def merge(self, other: WindowCounts) -> None:
+        """Add ``other``'s counts (of the same reference and columns) to these."""
+        if other.names != self.names:
+            raise ValueError(f"Counts merge only over the same columns. Got {other.names} and {self.names}.")
+        for name in self.names:
+            self.columns[name].merge(other.columns[name])  # type: ignore[arg-type]
+        self.rows += other.rows
+
+    def report(self, settings: DriftSettings | None = None, *, prediction: Any = None) -> DriftReport:
+        """The drift report of the counted window (and of ``prediction``, the window's model outputs)."""
+        settings = settings or DriftSettings()
+        columns = [self.columns[name].measure(settings) for name in self.names]
+        predicted = None
+        if prediction is not None and self.reference.prediction is not None:
+            predicted = column_drift(self.reference.prediction, prediction, settings)
+        return DriftReport(rows=self.rows, columns=columns, prediction=predicted, settings=settings)
 
 
 def column_drift(reference: NumericReference | CategoricalReference, values: Any,
                  settings: DriftSettings) -> ColumnDrift:
-    if isinstance(reference, NumericReference):
-        return _numeric(reference, values, settings)
-    return _categorical(reference, values, settings)
+    counts = _counts_for(reference)
+    counts.add(values)
+    return counts.measure(settings)
 
 
-def _numeric(ref: NumericReference, values: Any, settings: DriftSettings) -> ColumnDrift:
-    import numpy as np
-    from scipy.stats import kstwobign
-
-    array = _floats(values)
-    finite = array[np.isfinite(array)]
-    n, m = ref.count, len(finite)
-    missing_window = (len(array) - m) / len(array) if len(array) else 0.0
-    missing_reference = ref.missing / (ref.count + ref.missing) if ref.count + ref.missing else 0.0
-    r = np.asarray(ref.counts, dtype=float)
-    w = bin_counts(finite, ref.edges).astype(float) if m else np.zeros_like(r)
-    p = r / r.sum() if r.sum() else r
-    q = w / w.sum() if w.sum() else w
-    ks = float(np.max(np.abs(np.cumsum(p) - np.cumsum(q)))) if m and n else 0.0
-    p_value = float(kstwobign.sf(ks * math.sqrt(n * m / (n + m)))) if m and n else 1.0
-    wasserstein = _wasserstein(ref, p, q, finite) if m and n else 0.0
-    coarse = _coarse(p, q)
-    result: dict[str, Any] = {
-        "psi": _psi(*coarse), "jensen_shannon": _js(p, q), "ks": ks, "wasserstein": wasserstein,
-    }
-    hist = {"edges": ref.edges, "low": ref.low, "high": ref.high,
-            "reference": [round(float(v), 6) for v in p], "window": [round(float(v), 6) for v in q]}
-    return _decide(ref.name, "numeric", n, m, missing_reference, missing_window, result, p_value,
-                   "Kolmogorov–Smirnov", settings, hist)
+def _counts_for(reference: NumericReference | CategoricalReference) -> _NumericCounts | _CategoricalCounts:
+    return _NumericCounts(reference) if isinstance(reference, NumericReference) else _CategoricalCounts(reference)
 
 
-def _categorical(ref: CategoricalReference, values: Any, settings: DriftSettings) -> ColumnDrift:
-    import numpy as np
-    from scipy.stats import chi2_contingency
+class _NumericCounts:
+    """A numeric column's values counted into the reference's bins, with their extremes and the missing."""
 
-    counts, missing = category_counts(values)
-    kept = list(ref.frequencies)
-    window_kept = [counts.get(k, 0) for k in kept]
-    window_other = sum(counts.values()) - sum(window_kept)
-    r = np.asarray([*ref.frequencies.values(), ref.other], dtype=float)
-    w = np.asarray([*window_kept, window_other], dtype=float)
-    n, m = int(r.sum()), int(w.sum())
-    p = r / n if n else r
-    q = w / m if m else w
-    present = (r + w) > 0
-    if n and m and present.sum() > 1:
-        p_value = float(chi2_contingency(np.vstack([r[present], w[present]]))[1])
-    else:
-        p_value = 1.0
-    result = {"psi": _psi(p, q), "jensen_shannon": _js(p, q)}
-    labels = [*kept, "(other)"]
-    hist = {"categories": labels, "reference": [round(float(v), 6) for v in p],
-            "window": [round(float(v), 6) for v in q]}
-    total = m + missing
-    return _decide(ref.name, "categorical", n, m, ref.missing / (n + ref.missing) if n + ref.missing else 0.0,
-                   missing / total if total else 0.0, result, p_value, "chi-squared", settings, hist,
-                   unseen_share=window_other / m if m else 0.0)
+    def __init__(self, reference: NumericReference) -> None:
+        import numpy as np
+
+        self.reference = reference
+        self.bins = Bins(reference.edges)
+        self.counts = np.zeros(len(reference.edges) + 1, dtype=np.int64)
+        self.values = 0  # all values, missing included
+        self.low, self.high = math.inf, -math.inf
+
+    def add(self, values: Any) -> None:
+        import numpy as np
+
+        array = _floats(values)
+        finite = np.isfinite(array)
+        if not finite.all():
+            array = array[finite]
+        self.values += len(finite)
+        if len(array):
+            self.counts += self.bins.count(array)
+            self.low, self.high = min(self.low, float(array.min())), max(self.high, float(array.max()))
+
+    def merge(self, other: _NumericCounts) -> None:
+        self.counts += other.counts
+        self.values += other.values
+        self.low, self.high = min(self.low, other.low), max(self.high, other.high)
+
+    def measure(self, settings: DriftSettings) -> ColumnDrift:
+        import numpy as np
+        from scipy.stats import kstwobign
+
+        ref = self.reference
+        n, m = ref.count, int(self.counts.sum())
+        missing_window = (self.values - m) / self.values if self.values else 0.0
+        missing_reference = ref.missing / (ref.count + ref.missing) if ref.count + ref.missing else 0.0
+        r = np.asarray(ref.counts, dtype=float)
+        w = self.counts.astype(float) if m else np.zeros_like(r)
+        p = r / r.sum() if r.sum() else r
+        q = w / w.sum() if w.sum() else w
+        ks = float(np.max(np.abs(np.cumsum(p) - np.cumsum(q)))) if m and n else 0.0
+        p_value = float(kstwobign.sf(ks * math.sqrt(n * m / (n + m)))) if m and n else 1.0
+        wasserstein = _wasserstein(ref, p, q, self.low, self.high) if m and n else 0.0
+        coarse = _coarse(p, q)
+        result: dict[str, Any] = {
+            "psi": _psi(*coarse), "jensen_shannon": _js(p, q), "ks": ks, "wasserstein": wasserstein,
+        }
+        hist = {"edges": ref.edges, "low": ref.low, "high": ref.high,
+                "reference": [round(float(v), 6) for v in p], "window": [round(float(v), 6) for v in q]}
+        return _decide(ref.name, "numeric", n, m, missing_reference, missing_window, result, p_value,
+                       "Kolmogorov–Smirnov", settings, hist)
+
+
+class _CategoricalCounts:
+    """A categorical column's values counted per kept category of the reference (the rest as one other
+    category), with the missing."""
+
+    def __init__(self, reference: CategoricalReference) -> None:
+        import numpy as np
+
+        self.reference = reference
+        self.index = {name: i for i, name in enumerate(reference.frequencies)}
+        self.counts = np.zeros(len(self.index) + 1, dtype=np.int64)  # the last: values the reference did not keep
+        self.missing = 0
+
+    def add(self, values: Any) -> None:
+        import pyarrow as pa
+
+        if isinstance(values, pa.Array | pa.ChunkedArray) and pa.types.is_dictionary(values.type):
+            for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+                self._add_dictionary(chunk)
+            return
+        counted, missing = category_counts(values)
+        other = len(self.index)
+        for value, count in counted.items():
+            self.counts[self.index.get(value, other)] += count
+        self.missing += missing
+
+    def _add_dictionary(self, chunk: pa.DictionaryArray) -> None:
+        """Count by code (one ``bincount``), then add each code's count to its category's."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        dictionary = chunk.dictionary
+        if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
+            dictionary = pc.cast(dictionary, pa.string())
+        codes = chunk.indices
+        if codes.null_count:
+            codes = pc.fill_null(codes, len(dictionary))  # the nulls' own code, one past the dictionary
+        per_code = np.bincount(codes.to_numpy(), minlength=len(dictionary) + 1)
+        other, missing = len(self.index), len(self.index) + 1
+        target = np.asarray([missing if v is None else self.index.get(v, other) for v in dictionary.to_pylist()]
+                            + [missing], dtype=np.intp)
+        merged = np.bincount(target, weights=per_code, minlength=len(self.index) + 2).astype(np.int64)
+        self.counts += merged[:-1]
+        self.missing += int(merged[-1])
+
+    def merge(self, other: _CategoricalCounts) -> None:
+        self.counts += other.counts
+        self.missing += other.missing
+
+    def measure(self, settings: DriftSettings) -> ColumnDrift:
+        import numpy as np
+        from scipy.stats import chi2_contingency
+
+        ref = self.reference
+        r = np.asarray([*ref.frequencies.values(), ref.other], dtype=float)
+        w = self.counts.astype(float)
+        window_other, missing = int(self.counts[-1]), self.missing
+        n, m = int(r.sum()), int(w.sum())
+        p = r / n if n else r
+        q = w / m if m else w
+        present = (r + w) > 0
+        if n and m and present.sum() > 1:
+            p_value = float(chi2_contingency(np.vstack([r[present], w[present]]))[1])
+        else:
+            p_value = 1.0
+        result = {"psi": _psi(p, q), "jensen_shannon": _js(p, q)}
+        labels = [*ref.frequencies, "(other)"]
+        hist = {"categories": labels, "reference": [round(float(v), 6) for v in p],
+                "window": [round(float(v), 6) for v in q]}
+        total = m + missing
+        return _decide(ref.name, "categorical", n, m, ref.missing / (n + ref.missing) if n + ref.missing else 0.0,
+                       missing / total if total else 0.0, result, p_value, "chi-squared", settings, hist,
+                       unseen_share=window_other / m if m else 0.0)
+
+
+def _read_ahead(batches: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """``batches``, each next one read on a thread while the caller works on the current one."""
+    import queue
+    import threading
+
+    done = object()
+    ready: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            offer(exc)
+
+    reader = threading.Thread(target=read, name="parquet-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _decide(name: str, kind: str, n: int, m: int, missing_reference: float, missing_window: float,
@@ -237,7 +437,7 @@ def _coarse(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (np.bincount(groups, weights=p, minlength=PSI_BINS), np.bincount(groups, weights=q, minlength=PSI_BINS))
 
 
-def _wasserstein(ref: NumericReference, p: np.ndarray, q: np.ndarray, finite: np.ndarray) -> float:
+def _wasserstein(ref: NumericReference, p: np.ndarray, q: np.ndarray, low: float, high: float) -> float:
     """W1 between the two distributions, from their quantile functions (linear within each bin), divided
     by the reference's standard deviation."""
     import numpy as np
@@ -253,8 +453,7 @@ def _wasserstein(ref: NumericReference, p: np.ndarray, q: np.ndarray, finite: np
         keep = np.concatenate([[True], np.diff(cdf) > 0])  # np.interp needs increasing x
         return np.interp(levels, cdf[keep], xs[keep])
 
-    distance = float(np.mean(np.abs(quantiles(p, ref.low, ref.high) - quantiles(q, float(finite.min()),
-                                                                               float(finite.max())))))
+    distance = float(np.mean(np.abs(quantiles(p, ref.low, ref.high) - quantiles(q, low, high))))
     scale = ref.std if ref.std and math.isfinite(ref.std) and ref.std > 0 else 1.0
     return distance / scale
 
