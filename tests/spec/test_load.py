@@ -65,7 +65,7 @@ SHAPE_CASES = [
     pytest.param(
         VALID + "modle: {}\n",
         r"^unknown key 'modle'$", r"aiforge\.yaml:16 \(modle\)$",
-        r"did you mean 'model'\?.*valid keys here: checks, data, kpis, model, monitor, name, problem$",
+        r"did you mean 'model'\?.*valid keys here: checks, data, deploy, kpis, model, monitor, name, problem$",
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -89,7 +89,7 @@ SHAPE_CASES = [
     pytest.param(
         VALID + "serving: {}\n",
         r"^unknown key 'serving'$", r"aiforge\.yaml:16 \(serving\)$",
-        r"^valid keys here: checks, data, kpis, model, monitor, name, problem$",
+        r"^valid keys here: checks, data, deploy, kpis, model, monitor, name, problem$",
         id="unknown-key-without-close-match",
     ),
     pytest.param(

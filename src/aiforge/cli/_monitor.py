@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +21,8 @@ def monitor() -> None:
     aiforge monitor report income --last 10000 --json  # the last 10,000, for scripts
     aiforge monitor labels outcomes.csv --model income # delayed labels, by prediction id
     aiforge monitor check aiforge.yaml                 # the project's alert rules, once (cron)
+    aiforge monitor watch aiforge.yaml                 # the closed loop: alerts -> retrain -> gate -> canary
+    aiforge monitor history income                     # what the loop did, newest first
     """
 
 
@@ -145,6 +148,81 @@ def monitor_check(ctx: click.Context, project_file: Path, period: str | None, as
                 f"repeat #{a.count}, not sent again"
             click.echo(f"ALERT [{a.severity}] {a.rule}: {a.message} ({sent})")
     sys.exit(1 if raised else 0)
+
+
+@monitor.command("watch", epilog="""\b
+Examples:
+  aiforge monitor watch aiforge.yaml              # forever, every monitor.every (Ctrl-C stops between cycles)
+  aiforge monitor watch aiforge.yaml --once       # one cycle (cron, CI); exit 0 whatever it did
+  aiforge monitor watch aiforge.yaml --once --json
+\b
+A cycle checks the model that answers (drift and production KPIs over monitor.drift.window) and raises
+the alerts of monitor.alerts. An alert named in monitor.retrain.alerts retrains: the project is run again on
+its sources (read afresh) plus the production rows that have an outcome fed back; if every KPI gate
+passes and the new version scores no worse than the answering one on the newest labelled rows, it is
+rolled out with the deploy: section (canary by default) and the server promotes or rolls it back.
+Every step is recorded: aiforge monitor history NAME.""")
+@click.argument("project_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--once", is_flag=True, help="Run one cycle and exit.")
+@click.option("--every", default=None, help="Override monitor.every: the time between cycles (30s, 10m, 1h).")
+@click.option("--cycles", type=click.IntRange(1), default=None, help="Stop after this many cycles.")
+@json_option
+@click.pass_context
+@handles_errors
+def monitor_watch(ctx: click.Context, project_file: Path, once: bool, every: str | None, cycles: int | None,
+                  as_json: bool) -> None:
+    """Watch the project's model and close the loop: on an alert that calls for it, retrain, gate and roll
+    the new version out (monitor.retrain and deploy: in PROJECT_FILE)."""
+    import time
+
+    from aiforge.cli._console import RichProgress, print_json
+    from aiforge.monitor import parse_period, watch_once
+    from aiforge.spec import load_project_file
+
+    project = load_project_file(project_file)
+    pause = parse_period(every or project.spec.monitor.every).total_seconds()
+    limit = 1 if once else cycles
+    done = 0
+    while True:
+        cycle = watch_once(project, settings(ctx), progress=None if as_json else RichProgress())
+        done += 1
+        if as_json:
+            print_json(cycle.to_json())
+        else:
+            for event in cycle.events:
+                _echo_event(event)
+        if limit is not None and done >= limit:
+            return
+        time.sleep(pause)
+
+
+def _echo_event(event: Any) -> None:
+    extra = "".join(f" {k} {v}" for k, v in (("run", event.run_id), ("candidate v", event.candidate),
+                                             ("deployment", event.deployment)) if v is not None)
+    click.echo(f"{event.at:%Y-%m-%d %H:%M:%S} {event.model} [{event.action}]{extra}: {event.reason}")
+
+
+@monitor.command("history")
+@click.argument("name", required=False)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@json_option
+@click.pass_context
+@handles_errors
+def monitor_history(ctx: click.Context, name: str | None, limit: int, as_json: bool) -> None:
+    """What the closed loop (aiforge monitor watch) did, newest first: checks, retrains, gate verdicts,
+    rollouts — of model NAME, or of every model."""
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.monitor import WatchJournal
+    from aiforge.workspace import Workspace
+
+    events = WatchJournal(Workspace.open(settings(ctx), create=False)).recent(name, limit)
+    if as_json:
+        print_json([e.to_json() for e in events])
+        return
+    out.print(table("closed loop", ["at", "model", "action", "answering", "run", "candidate", "deployment", "reason"],
+                    [[f"{e.at:%Y-%m-%d %H:%M:%S}", e.model, e.action, "" if e.version is None else f"v{e.version}",
+                      e.run_id or "", "" if e.candidate is None else f"v{e.candidate}", e.deployment or "", e.reason]
+                     for e in events]))
 
 
 @click.command()

@@ -1,26 +1,36 @@
-"""Monitoring: the prediction log, and drift of production data against each version's stored reference."""
+"""Monitoring: the prediction log, drift of production data against each version's stored reference,
+production KPIs from delayed labels, alerts, and the closed loop (watch -> retrain -> gate -> rollout)."""
 
 from aiforge.monitor._alerts import Alert, AlertStore, StoredAlert, judge_rules, raise_alerts
 from aiforge.monitor._drift import (
     ColumnDrift,
     DriftReport,
     DriftSettings,
-    WindowCounts,
     column_drift,
     detect_drift,
-    detect_drift_in_parquet,
     domain_classifier,
 )
 from aiforge.monitor._performance import ProductionPerformance, load_outcomes, production_performance
 from aiforge.monitor._predlog import COLUMNS, PredictionLog, read_predictions
 from aiforge.monitor._report import MonitorReport, monitor_report, render_monitor_report
+from aiforge.monitor._watch import (
+    ACTIONS,
+    Comparison,
+    WatchCycle,
+    WatchEvent,
+    WatchJournal,
+    labelled_production_rows,
+    watch_once,
+)
 from aiforge.monitor._window import PredictionWindow, parse_period, prediction_window
 
 __all__ = [
+    "ACTIONS",
     "COLUMNS",
     "Alert",
     "AlertStore",
     "ColumnDrift",
+    "Comparison",
     "DriftReport",
     "DriftSettings",
     "MonitorReport",
@@ -28,12 +38,14 @@ __all__ = [
     "PredictionWindow",
     "ProductionPerformance",
     "StoredAlert",
-    "WindowCounts",
+    "WatchCycle",
+    "WatchEvent",
+    "WatchJournal",
     "column_drift",
     "detect_drift",
-    "detect_drift_in_parquet",
     "domain_classifier",
     "judge_rules",
+    "labelled_production_rows",
     "load_outcomes",
     "monitor_report",
     "parse_period",
@@ -42,4 +54,5 @@ __all__ = [
     "raise_alerts",
     "read_predictions",
     "render_monitor_report",
+    "watch_once",
 ]

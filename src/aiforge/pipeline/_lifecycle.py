@@ -10,13 +10,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiforge.data import DatasetSnapshot, DataSplit, combine_sources, make_split, write_snapshot
+from aiforge.data import DatasetSnapshot, DataSplit, LoadedSource, combine_sources, make_split, write_snapshot
 from aiforge.errors import AiforgeError
 from aiforge.evaluate import (
     METRICS,
@@ -63,9 +63,12 @@ class RunResult:
 
 def run_project(
     project: ProjectFile, settings: WorkspaceSettings, *, force: bool = False, progress: Progress | None = None,
+    extra_sources: Sequence[LoadedSource] = (),
 ) -> RunResult:
-    """Run the whole life cycle; the model is registered as candidate or, if a KPI fails, rejected."""
-    checked = preflight(project)
+    """Run the whole life cycle; the model is registered as candidate or, if a KPI fails, rejected.
+    ``extra_sources``: rows read elsewhere (a retrain's labelled production rows), stacked after the
+    project's sources and recorded in the snapshot's lineage."""
+    checked = preflight(project, extra_sources)
     workspace = Workspace.open(settings)
     try:
         recorder = RunRecorder.start(workspace, project, code_version=code_version(), force=force,
@@ -97,6 +100,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
     ingest_key = {"sources": [s.content_hash for s in pf.sources],
                   "spec": [s.model_dump(mode="json") for s in spec.data.sources]}
+    if len(pf.sources) > len(spec.data.sources):
+        ingest_key["extra"] = [s.location for s in pf.sources[len(spec.data.sources):]]
     ingested = rec.stage(
         "ingest", ingest_key, ingest, note=lambda o: f"snapshot {o['snapshot']['id'][:12]}, "
         f"{o['snapshot']['n_rows']} rows")

@@ -6,6 +6,7 @@ touched. It needs no pandas, no scikit-learn and no database, so 'aiforge valida
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,10 +36,11 @@ class Preflight:
 
 
 
-def preflight(project: ProjectFile) -> Preflight:
-    """Read every source and check the target, task, KPIs and features. Writes nothing."""
+def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = ()) -> Preflight:
+    """Read every source and check the target, task, KPIs and features. Writes nothing. ``extra``: sources
+    read elsewhere (labelled production rows, for a retrain) stacked after the project's own."""
     spec = project.spec
-    sources = [read_source(s, project.base_dir) for s in spec.data.sources]
+    sources = [*(read_source(s, project.base_dir) for s in spec.data.sources), *extra]
     table = combine_sources(sources)
     task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
     check_metrics_for_task(project, task.kind)

@@ -54,3 +54,11 @@ class OutcomeStore:
                 for row in s.scalars(select(OutcomeRow).where(OutcomeRow.prediction_id.in_(chunk))):
                     found[row.prediction_id] = row.outcome
         return found
+
+    def of_model(self, model: str, since: datetime | None = None) -> dict[str, Any]:
+        """Every outcome of ``model`` fed back since ``since`` (all when None), by prediction id."""
+        with self.workspace.session() as s:
+            query = select(OutcomeRow.prediction_id, OutcomeRow.outcome).where(OutcomeRow.model == model)
+            if since is not None:
+                query = query.where(OutcomeRow.at >= since)
+            return {ident: outcome for ident, outcome in s.execute(query)}

@@ -1,5 +1,6 @@
 """The project file: pydantic models, YAML loading, errors that name file, line and field."""
 
+from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
 from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
 from aiforge.spec._models import (
     Budget,
@@ -25,14 +26,25 @@ from aiforge.spec._models import (
     TaskKind,
     ThresholdSpec,
 )
-from aiforge.spec._monitor import AlertRule, DriftSpec, EmailSink, LogSink, MonitorSpec, SinksSpec, WebhookSink
+from aiforge.spec._monitor import (
+    AlertRule,
+    DriftSpec,
+    EmailSink,
+    LogSink,
+    MonitorSpec,
+    RetrainSpec,
+    SinksSpec,
+    WebhookSink,
+)
 
 __all__ = [
+    "GUARDRAIL_NAMES",
     "AlertRule",
     "Budget",
     "Checks",
     "CsvSource",
     "DataSpec",
+    "DeploySpec",
     "DriftSpec",
     "EmailSink",
     "EnergyCheck",
@@ -51,6 +63,7 @@ __all__ = [
     "ProblemSpec",
     "ProjectFile",
     "ProjectSpec",
+    "RetrainSpec",
     "RobustnessCheck",
     "SearchSpec",
     "SinksSpec",

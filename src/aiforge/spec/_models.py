@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from aiforge.spec._deploy import DeploySpec
 from aiforge.spec._monitor import MonitorSpec
 
 __all__ = [
@@ -405,3 +406,4 @@ class ProjectSpec(_Strict):
     model: ModelSpec = ModelSpec()
     checks: Checks = Checks()
     monitor: MonitorSpec = MonitorSpec()
+    deploy: DeploySpec = DeploySpec()

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
-__all__ = ["AlertRule", "DriftSpec", "EmailSink", "LogSink", "MonitorSpec", "SinksSpec", "WebhookSink"]
+__all__ = ["AlertRule", "DriftSpec", "EmailSink", "LogSink", "MonitorSpec", "RetrainSpec", "SinksSpec", "WebhookSink"]
 
 SinkName = Literal["log", "webhook", "email"]
 PERIOD = r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$"
@@ -71,12 +71,37 @@ class SinksSpec(_Strict):
     email: EmailSink | None = None
 
 
+class RetrainSpec(_Strict):
+    """The closed loop (``aiforge monitor watch``): which alerts retrain the model, on what data, and when a
+    retrained version may go out (every KPI gate, then no worse than the version that answers on the newest
+    labelled production rows, then the ``deploy:`` rollout)."""
+
+    alerts: list[str] = Field(min_length=1, description="The alert rules (monitor.alerts names) that trigger a "
+                              "retrain.")
+    feedback: bool = Field(True, description="Besides the project's sources (read again: fresh rows), train on "
+                           "the logged production inputs that have an outcome fed back, labelled with it.")
+    feedback_window: str = Field("30d", pattern=PERIOD, description="How far back labelled production rows are "
+                                 "taken from.")
+    min_feedback: StrictInt = Field(100, ge=0, description="feedback: the labelled production rows needed before a "
+                                    "retrain (fewer: wait for more outcomes).")
+    holdout: float = Field(0.2, ge=0, lt=1, description="The newest share of the labelled production rows kept out "
+                           "of training, on which the candidate is compared with the version that answers (0: no "
+                           "comparison).")
+    tolerance: float = Field(0.0, ge=0, description="How much worse than the answering version, by the search "
+                             "metric on the holdout, the candidate may be and still be deployed.")
+    cooldown: str = Field("1h", pattern=PERIOD, description="No new retrain of the model within this period after "
+                          "one (whatever its outcome).")
+
+
 class MonitorSpec(_Strict):
     drift: DriftSpec = DriftSpec()
     alerts: list[AlertRule] = Field(default_factory=list)
     sinks: SinksSpec = SinksSpec()
     dedupe: str = Field("1h", pattern=PERIOD, description="The same alert raised again within this period is "
                         "counted, not sent again.")
+    every: str = Field("10m", pattern=PERIOD, description="aiforge monitor watch: how often to check.")
+    retrain: RetrainSpec | None = Field(None, description="The closed loop: retrain on these alerts and roll the "
+                                        "new version out (aiforge monitor watch).")
 
     @model_validator(mode="after")
     def _sinks_configured(self) -> MonitorSpec:
@@ -89,4 +114,8 @@ class MonitorSpec(_Strict):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"alert names must be unique; repeated: {', '.join(duplicated)}")
+        unknown = [n for n in (self.retrain.alerts if self.retrain else []) if n not in names]
+        if unknown:
+            raise ValueError(f"monitor.retrain.alerts names {', '.join(unknown)}, which monitor.alerts does not define "
+                             f"(alerts: {', '.join(names) or 'none'})")
         return self

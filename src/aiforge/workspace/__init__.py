@@ -23,6 +23,7 @@ from aiforge.workspace._schema import (
     RunRow,
     StageCacheRow,
     StageRow,
+    WatchEventRow,
 )
 from aiforge.workspace._workspace import Workspace, WorkspaceSettings
 
@@ -47,6 +48,7 @@ __all__ = [
     "StageCacheRow",
     "StageRow",
     "UnknownApiKey",
+    "WatchEventRow",
     "Workspace",
     "WorkspaceSettings",
 ]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AlertRow", "ApiKeyRow", "AuditRow", "Base", "DeploymentEventRow", "DeploymentRow", "ModelVersionRow",
-    "OutcomeRow", "RunRow", "StageCacheRow", "StageRow",
+    "OutcomeRow", "RunRow", "StageCacheRow", "StageRow", "WatchEventRow",
 ]
 
 
@@ -196,3 +196,20 @@ class AlertRow(Base):
     last_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     count: Mapped[int] = mapped_column(Integer)
     deliveries: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WatchEventRow(Base):
+    """One step of the closed loop (``aiforge monitor watch``): a check, a retrain, its verdict, a rollout."""
+
+    __tablename__ = "watch_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    candidate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deployment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
