@@ -6,8 +6,10 @@ from aiforge.monitor._drift import (
     ColumnDrift,
     DriftReport,
     DriftSettings,
+    WindowCounts,
     column_drift,
     detect_drift,
+    detect_drift_in_parquet,
     domain_classifier,
 )
 from aiforge.monitor._performance import ProductionPerformance, load_outcomes, production_performance
@@ -41,8 +43,10 @@ __all__ = [
     "WatchCycle",
     "WatchEvent",
     "WatchJournal",
+    "WindowCounts",
     "column_drift",
     "detect_drift",
+    "detect_drift_in_parquet",
     "domain_classifier",
     "judge_rules",
     "labelled_production_rows",
