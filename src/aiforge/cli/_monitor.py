@@ -175,7 +175,8 @@ def monitor_watch(ctx: click.Context, project_file: Path, once: bool, every: str
     the new version out (monitor.retrain and deploy: in PROJECT_FILE)."""
     import time
 
-    from aiforge.cli._console import RichProgress, print_json
+    from aiforge.cli._console import RichProgress, err, print_json
+    from aiforge.errors import AiforgeError
     from aiforge.monitor import parse_period, watch_once
     from aiforge.spec import load_project_file
 
@@ -184,13 +185,20 @@ def monitor_watch(ctx: click.Context, project_file: Path, once: bool, every: str
     limit = 1 if once else cycles
     done = 0
     while True:
-        cycle = watch_once(project, settings(ctx), progress=None if as_json else RichProgress())
         done += 1
-        if as_json:
-            print_json(cycle.to_json())
+        try:
+            cycle = watch_once(project, settings(ctx), progress=None if as_json else RichProgress())
+        except AiforgeError as exc:
+            if limit == 1:
+                raise
+            # a long-running watch outlives one bad cycle (a locked database, a source being rewritten)
+            err.print(f"cycle {done} failed, next in {pause:g} s:\n{exc.render()}", highlight=False)
         else:
-            for event in cycle.events:
-                _echo_event(event)
+            if as_json:
+                print_json(cycle.to_json())
+            else:
+                for event in cycle.events:
+                    _echo_event(event)
         if limit is not None and done >= limit:
             return
         time.sleep(pause)
