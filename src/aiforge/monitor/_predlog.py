@@ -1,31 +1,53 @@
 """The prediction log: every prediction the server makes, appended to the workspace off the request path.
 
 A request hands its validated input columns, outputs and ids to ``PredictionLog.append`` (a list
-append under a lock, no per-row work); a background thread turns them into rows and writes one Parquet
-file per flush (every ``flush_seconds`` or ``flush_rows`` rows, whichever comes first) under
-``<workspace>/predictions/<model>/<YYYY-MM-DD>/``, each written to a temporary name and renamed, so a
-reader never sees half a file. ``close`` (the server's shutdown, on SIGTERM too) writes what is left.
-Monitoring reads the files back with ``read_predictions``.
+append under a lock, no per-row work); a background thread turns each flush (every ``flush_seconds`` or
+``flush_rows`` rows, whichever comes first) into Arrow columns and writes one Parquet file per model under
+``<workspace>/predictions/<model>/<YYYY-MM-DD>/<HHMMSSffffff>-<pid>-<sequence>.parquet`` (the day and time
+of the flush, so no row in a file is newer than its name), each written to a temporary name and renamed,
+so a reader never sees half a file. ``close`` (the server's shutdown, on SIGTERM too) writes what is left.
+
+A file holds the log columns (``COLUMNS``) and one typed column per input, ``in.<name>``: float64 for a
+number, text for a category. A new version with other inputs simply writes other ``in.`` columns; readers
+unify the files (an input a file lacks reads as null). Logs written before typed inputs hold them as one
+JSON text column ``inputs``; they are decoded into the same ``in.`` columns when read.
+
+``scan_log`` reads back only what a question needs: the day folders and files that can hold rows of the
+period (from their names, without opening them), the columns asked for, and with ``last`` the newest files
+first until they hold enough rows.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import threading
 import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
-__all__ = ["COLUMNS", "PredictionLog", "read_predictions"]
+__all__ = ["COLUMNS", "INPUT_PREFIX", "PredictionLog", "input_names", "read_predictions", "scan_log"]
 
-COLUMNS = ("id", "time", "model", "version", "latency_ms", "inputs", "label", "probabilities", "value", "role",
-           "deployment")
+COLUMNS = ("id", "time", "model", "version", "latency_ms", "label", "probabilities", "value", "role", "deployment")
+INPUT_PREFIX = "in."  # an input's column in the log: ``in.age``
+LEGACY_INPUTS = "inputs"  # the JSON text column that held every input before typed columns
+
+# A file whose name says it was written this long before a window's start may still be read: it protects
+# the pruning against a clock stepped back between a request and its flush.
+CLOCK_SLACK = timedelta(minutes=5)
+_DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_FLUSHED = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{6})-")
 
 
 @dataclass(frozen=True)
@@ -33,9 +55,10 @@ class _Batch:
     model: str
     version: int
     ids: list[str]
-    columns: dict[str, list[Any]]
+    columns: Mapping[str, list[Any]]
+    kinds: Mapping[str, str] | None
     labels: list[Any] | None
-    probabilities: list[list[float]] | None
+    probabilities: np.ndarray | None
     classes: tuple[str, ...]
     values: list[float] | None
     at: float
@@ -47,13 +70,18 @@ class _Batch:
 class PredictionLog:
     """Batched, durable, off the request path."""
 
-    def __init__(self, folder: Path, *, flush_rows: int = 5000, flush_seconds: float = 1.0) -> None:
+    def __init__(self, folder: Path, *, flush_rows: int = 5000, flush_seconds: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``clock``: the time of a request and of a flush, in seconds since the epoch (tests and benchmarks
+        give one that writes a log of past days)."""
         self.folder = folder
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self._clock = clock
         self._pending: list[_Batch] = []
         self._rows = 0
         self._lock = threading.Lock()
+        self._writing = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
         self._sequence = 0
@@ -61,12 +89,14 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="aiforge-prediction-log", daemon=True)
         self._thread.start()
 
-    def append(self, *, model: str, version: int, ids: list[str], columns: dict[str, list[Any]],
+    def append(self, *, model: str, version: int, ids: list[str], columns: Mapping[str, list[Any]],
                labels: list[Any] | None, probabilities: Any, classes: tuple[str, ...], values: list[float] | None,
-               latency_ms: float, role: str | None = None, deployment: str | None = None) -> None:
-        """``role``: ``champion``, ``challenger`` or ``shadow`` while ``deployment`` is active, else None."""
-        batch = _Batch(model, version, ids, columns, labels,
-                       probabilities.tolist() if probabilities is not None else None, classes, values, time.time(),
+               latency_ms: float, role: str | None = None, deployment: str | None = None,
+               kinds: Mapping[str, str] | None = None) -> None:
+        """``role``: ``champion``, ``challenger`` or ``shadow`` while ``deployment`` is active, else None.
+        ``kinds``: per input ``number`` (stored as float64) or ``category`` (stored as text), as the
+        model's schema says; without it each flush infers them from the values."""
+        batch = _Batch(model, version, ids, columns, kinds, labels, probabilities, classes, values, self._clock(),
                        latency_ms, role, deployment)
         with self._lock:
             if self._closed:
@@ -83,13 +113,18 @@ class PredictionLog:
             self._closed = True
         self._wake.set()
         self._thread.join()
-        self._flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Write everything appended so far now (the writer thread does it every ``flush_seconds``)."""
+        with self._writing:
+            self._flush()
 
     def _run(self) -> None:
         while True:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            self._flush()
+            self.flush()
             with self._lock:
                 if self._closed:
                     return
@@ -104,38 +139,12 @@ class PredictionLog:
             self._write(model, group)
 
     def _write(self, model: str, batches: list[_Batch]) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows: dict[str, list[Any]] = {k: [] for k in ("id", "time", "model", "version", "latency_ms", "inputs",
-                                                      "label", "probabilities", "value", "role", "deployment")}
-        for b in batches:
-            names = list(b.columns)
-            for i, ident in enumerate(b.ids):
-                rows["id"].append(ident)
-                rows["time"].append(datetime.fromtimestamp(b.at, UTC))
-                rows["model"].append(b.model)
-                rows["version"].append(b.version)
-                rows["latency_ms"].append(b.latency_ms)
-                rows["inputs"].append(json.dumps({n: b.columns[n][i] for n in names}, default=str))
-                rows["label"].append(None if b.labels is None else str(b.labels[i]))
-                rows["probabilities"].append(None if b.probabilities is None else json.dumps(
-                    dict(zip(b.classes, b.probabilities[i], strict=True))))
-                rows["value"].append(None if b.values is None else float(b.values[i]))
-                rows["role"].append(b.role)
-                rows["deployment"].append(b.deployment)
-        if not rows["id"]:
+        table = log_table(batches)
+        if table is None:
             return
-        table = pa.table({
-            "id": pa.array(rows["id"], pa.string()), "time": pa.array(rows["time"], pa.timestamp("us", tz="UTC")),
-            "model": pa.array(rows["model"], pa.string()), "version": pa.array(rows["version"], pa.int64()),
-            "latency_ms": pa.array(rows["latency_ms"], pa.float64()), "inputs": pa.array(rows["inputs"], pa.string()),
-            "label": pa.array(rows["label"], pa.string()),
-            "probabilities": pa.array(rows["probabilities"], pa.string()),
-            "value": pa.array(rows["value"], pa.float64()),
-            "role": pa.array(rows["role"], pa.string()), "deployment": pa.array(rows["deployment"], pa.string()),
-        })
-        day = datetime.now(UTC)
+        day = datetime.fromtimestamp(self._clock(), UTC)
         folder = self.folder / model / f"{day:%Y-%m-%d}"
         folder.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
@@ -146,16 +155,350 @@ class PredictionLog:
         self.written_rows += table.num_rows
 
 
-def read_predictions(folder: Path, model: str) -> pd.DataFrame:
-    """Every logged prediction of ``model`` under ``folder`` (the workspace's ``predictions``), oldest first."""
-    import pandas as pd
+def log_table(batches: Sequence[_Batch]) -> pa.Table | None:
+    """The batches as one Arrow table: the log columns, then the inputs as typed ``in.`` columns. Columnar
+    throughout: the per-batch values (time, version, role...) are repeated by index, not row by row."""
+    import numpy as np
+    import pyarrow as pa
+
+    counts = np.array([len(b.ids) for b in batches], dtype=np.int64)
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    row_batch = pa.array(np.repeat(np.arange(len(batches)), counts))
+
+    def repeated(values: list[Any], type_: pa.DataType) -> pa.Array:
+        return pa.array(values, type_).take(row_batch)
+
+    columns: dict[str, Any] = {
+        "id": pa.array([i for b in batches for i in b.ids], pa.string()),
+        "time": pa.array(np.repeat(np.array([round(b.at * 1e6) for b in batches], dtype=np.int64), counts),
+                         pa.timestamp("us", tz="UTC")),
+        "model": repeated([b.model for b in batches], pa.string()),
+        "version": repeated([b.version for b in batches], pa.int64()),
+        "latency_ms": repeated([b.latency_ms for b in batches], pa.float64()),
+        "label": _concat([_text(b.labels) if b.labels is not None else pa.nulls(len(b.ids), pa.string())
+                          for b in batches], pa.string()),
+        "probabilities": _concat([_probabilities(b) for b in batches], pa.string()),
+        "value": _concat([pa.array(b.values, pa.float64()) if b.values is not None
+                          else pa.nulls(len(b.ids), pa.float64()) for b in batches], pa.float64()),
+        "role": repeated([b.role for b in batches], pa.string()),
+        "deployment": repeated([b.deployment for b in batches], pa.string()),
+    }
+    names = list(dict.fromkeys(n for b in batches for n in b.columns))
+    for name in names:
+        chunks = [_input(b.columns[name], (b.kinds or {}).get(name)) if name in b.columns else None
+                  for b in batches]
+        columns[INPUT_PREFIX + name] = _concat_inputs(chunks, [len(b.ids) for b in batches])
+    return pa.table(columns)
+
+
+def _concat(chunks: list[pa.Array], type_: pa.DataType) -> pa.Array:
+    import pyarrow as pa
+
+    return chunks[0] if len(chunks) == 1 else pa.concat_arrays([c.cast(type_) for c in chunks])
+
+
+def _text(values: Sequence[Any]) -> pa.Array:
+    """Labels and categories as text (``str`` of a number or a boolean, as the JSON log read them); NaN
+    is a missing value, as in pandas."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.array([v if v is None or type(v) is str else None if v != v else str(v) for v in values],
+                        pa.string())
+
+
+def _numbers(values: Sequence[Any]) -> pa.Array:
+    import numpy as np
+    import pyarrow as pa
+
+    try:
+        return pa.array(values, pa.float64(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # an integer beyond int64 (the schema allows up to 1.8e308)
+        return pa.array(np.array(values, dtype=np.float64), pa.float64(), from_pandas=True)
+
+
+def _input(values: Sequence[Any], kind: str | None) -> pa.Array:
+    """One batch's input column: typed by the schema's ``kind``, else inferred (numbers, else text)."""
+    import pyarrow as pa
+
+    if kind == "number":
+        return _numbers(values)
+    if kind is not None:
+        return _text(values)
+    try:
+        inferred = pa.array(values, from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return _text(values)
+    t = inferred.type
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t)
+    return inferred if numeric or pa.types.is_string(t) or pa.types.is_null(t) else _text(values)
+
+
+def _settle(types: Collection[pa.DataType]) -> pa.DataType:
+    """The one type of an input stored with ``types`` (in batches or files): float64 for numbers, text
+    when they disagree (a category some batches sent as numbers)."""
+    import pyarrow as pa
+
+    kept = {t for t in types if not pa.types.is_null(t)}
+    if kept and all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in kept):
+        return pa.float64()
+    return kept.pop() if len(kept) == 1 else pa.string() if kept else pa.null()
+
+
+def _concat_inputs(chunks: list[pa.Array | None], lengths: list[int]) -> pa.Array:
+    """The batches' chunks of one input as one column (null where a batch lacks it); text when batches
+    disagree on its type (inferred kinds only)."""
+    import pyarrow as pa
+
+    type_ = _settle([c.type for c in chunks if c is not None])
+    return pa.concat_arrays([pa.nulls(n, type_) if c is None else _as(c, type_) for c, n in zip(chunks, lengths,
+                                                                                                   strict=True)])
+
+
+def _as(array: pa.Array, type_: pa.DataType) -> pa.Array:
+    import pyarrow as pa
+
+    if array.type == type_:
+        return array
+    if pa.types.is_string(type_) and not pa.types.is_null(array.type):
+        return _text(array.to_pylist())
+    return array.cast(type_)
+
+
+def _probabilities(b: _Batch) -> pa.Array:
+    """Each row's probabilities as a JSON object ``{"class": p, ...}``, built by column: Arrow writes each
+    float in its shortest form that reads back exactly."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if b.probabilities is None:
+        return pa.nulls(len(b.ids), pa.string())
+    proba = np.asarray(b.probabilities, dtype=np.float64)
+    parts: list[Any] = []
+    for j, key in enumerate(b.classes):
+        parts += [("{" if j == 0 else ", ") + json.dumps(str(key)) + ": ", pa.array(proba[:, j]).cast(pa.string())]
+    parts.append("}")
+    return pc.binary_join_element_wise(*parts, "")
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """One file of the log and when it was flushed (from its folder and name; None if they do not say):
+    none of its rows is newer."""
+
+    path: Path
+    flushed: datetime | None
+
+
+def log_files(folder: Path, model: str, *, since: datetime | None = None) -> list[LogFile]:
+    """The files of ``model``'s log, oldest flush first, without opening any: with ``since``, only those in
+    day folders and with names that can hold a row at or after it."""
+    root = folder / model
+    if not root.is_dir():
+        return []
+    files = []
+    for day in os.scandir(root):
+        if not day.is_dir():
+            continue
+        when = _day(day.name)
+        if since is not None and when is not None and _midnight(when) + timedelta(days=1) + CLOCK_SLACK <= since:
+            continue  # partition pruning: the whole day was flushed before the window starts
+        for entry in os.scandir(day.path):
+            if entry.name.startswith(".") or not entry.name.endswith(".parquet"):
+                continue
+            flushed = _flushed(when, entry.name)
+            if since is not None and flushed is not None and flushed + CLOCK_SLACK < since:
+                continue
+            files.append(LogFile(Path(entry.path), flushed))
+    newest = datetime.max.replace(tzinfo=UTC)
+    files.sort(key=lambda f: (f.flushed or newest, f.path.parent.name, f.path.name))
+    return files
+
+
+def _day(name: str) -> date | None:
+    match = _DAY.match(name)
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
+    except ValueError:
+        return None
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _flushed(day: date | None, name: str) -> datetime | None:
+    match = _FLUSHED.match(name)
+    if day is None or match is None:
+        return None
+    h, m, s, us = (int(g) for g in match.groups())
+    try:
+        return _midnight(day).replace(hour=h, minute=m, second=s, microsecond=us)
+    except ValueError:
+        return None
+
+
+def scan_log(folder: Path, model: str, *, columns: Collection[str] | None = None, inputs: bool = True,
+             since: datetime | None = None, version: int | None = None, answered_only: bool = False,
+             last: int | None = None, threads: int | None = None) -> pa.Table:
+    """``model``'s logged rows as one Arrow table sorted by time (stable): the log ``columns`` asked for
+    (default all of ``COLUMNS``) and, with ``inputs``, every ``in.`` column of the files that gave rows.
+    ``since``: rows at or after it; ``version``: that version's rows; ``answered_only``: not the shadow
+    copies; ``last``: the newest ``last`` of those, reading the newest files first and stopping as soon as
+    the files left are older than the rows found."""
+
+    wanted = list(COLUMNS if columns is None else [c for c in COLUMNS if c in columns or c == "time"])
+    files = log_files(folder, model, since=since)
+
+    def read(file: LogFile) -> pa.Table:
+        return _read_file(file.path, wanted, inputs=inputs, since=since, version=version,
+                          answered_only=answered_only)
+
+    with ThreadPoolExecutor(threads or min(8, os.cpu_count() or 1)) as pool:
+        if last is None:
+            tables = list(pool.map(read, files))
+        else:
+            tables = _newest_first(files, read, pool, last)
+    table = _unify([t for t in tables if t.num_rows], wanted)
+    table = _by_time(table)
+    if last is not None and table.num_rows > last:
+        table = table.slice(table.num_rows - last)
+    return table
+
+
+def _newest_first(files: list[LogFile], read: Any, pool: ThreadPoolExecutor, last: int) -> list[pa.Table]:
+    """Read files newest first, a growing chunk at a time, until ``last`` rows are found and every file
+    left was flushed before the ``last``-th newest of them (so it cannot hold a newer row)."""
+    import numpy as np
+
+    tables: list[pa.Table] = []
+    rows, i, step = 0, len(files), 2
+    while i > 0:
+        chunk = files[max(0, i - step):i]
+        i -= len(chunk)
+        step *= 2
+        tables[:0] = list(pool.map(read, chunk))
+        rows += sum(t.num_rows for t in tables[:len(chunk)])
+        if rows >= last and i > 0:
+            flushed = files[i - 1].flushed
+            times = np.concatenate([t["time"].to_numpy().astype("datetime64[us]").astype(np.int64)
+                                    for t in tables if t.num_rows])
+            cutoff = int(np.partition(times, len(times) - last)[len(times) - last])
+            if flushed is not None and (flushed + CLOCK_SLACK).timestamp() * 1e6 < cutoff:
+                break
+    return tables
+
+
+def _by_time(table: pa.Table) -> pa.Table:
+    """The rows in time order, ties in their order (files oldest first, then rows as written)."""
+    import pyarrow.compute as pc
+
+    times = table["time"].to_numpy()
+    if len(times) < 2 or bool((times[1:] >= times[:-1]).all()):
+        return table
+    return table.take(pc.sort_indices(table, sort_keys=[("time", "ascending")]))  # Arrow's sort is stable
+
+
+def _read_file(path: Path, wanted: list[str], *, inputs: bool, since: datetime | None, version: int | None,
+               answered_only: bool) -> pa.Table:
+    """The rows of one file that pass the filters, with the ``wanted`` log columns it has and its inputs
+    as ``in.`` columns (decoded from JSON for a file of the old format)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    files = sorted((folder / model).glob("*/*.parquet"))
-    if not files:
-        return pd.DataFrame(columns=list(COLUMNS))
-    frame = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-    for column in COLUMNS:  # files written before a column existed
-        if column not in frame:
-            frame[column] = None
-    return frame.sort_values("time", kind="stable").reset_index(drop=True)
+    parquet = pq.ParquetFile(path)
+    present = parquet.schema_arrow.names
+    filters = [c for c, on in (("time", since is not None), ("version", version is not None),
+                               ("role", answered_only)) if on and c in present]
+    names = [c for c in present if c in wanted or c in filters
+             or (inputs and (c.startswith(INPUT_PREFIX) or c == LEGACY_INPUTS))]
+    table = parquet.read(columns=names, use_threads=False)
+    mask = None
+    if since is not None and "time" in present:
+        mask = pc.greater_equal(table["time"], pa.scalar(since, pa.timestamp("us", tz="UTC")))
+    if version is not None and "version" in present:
+        mask = _and(mask, pc.equal(table["version"], version))
+    if answered_only and "role" in present:
+        mask = _and(mask, pc.invert(pc.fill_null(pc.equal(table["role"], "shadow"), False)))
+    if mask is not None:
+        table = table.filter(mask)
+    table = table.select([c for c in table.column_names if c in wanted or c.startswith(INPUT_PREFIX)
+                          or c == LEGACY_INPUTS])
+    if LEGACY_INPUTS in table.column_names:
+        table = _decode_legacy(table)
+    return table
+
+
+def _and(mask: Any, other: Any) -> Any:
+    import pyarrow.compute as pc
+
+    return other if mask is None else pc.and_(mask, other)
+
+
+def _decode_legacy(table: pa.Table) -> pa.Table:
+    """A file of the old format: its JSON ``inputs`` as typed ``in.`` columns (numbers, else text; ``_unify``
+    makes the numbers float64), so old and new files read alike."""
+    texts = table[LEGACY_INPUTS].to_pylist()
+    table = table.drop_columns([LEGACY_INPUTS])
+    records = [json.loads(t) if t else {} for t in texts]
+    names = list(dict.fromkeys(k for r in records for k in r))
+    for name in names:
+        table = table.append_column(INPUT_PREFIX + name, _input([r.get(name) for r in records], None))
+    return table
+
+
+def _unify(tables: list[pa.Table], wanted: list[str]) -> pa.Table:
+    """One table from files of different schemas: every wanted log column (null where a file lacks it),
+    then the inputs in order of first appearance; an input stored as numbers in some files and text in
+    others reads as text."""
+    import pyarrow as pa
+
+    if not tables:
+        return pa.table({c: pa.array([], _log_types()[c]) for c in wanted})
+    inputs = list(dict.fromkeys(c for t in tables for c in t.column_names if c.startswith(INPUT_PREFIX)))
+    held = [dict(zip(t.schema.names, t.schema.types, strict=True)) for t in tables]
+    types: dict[str, pa.DataType] = dict(_log_types())
+    for name in inputs:
+        types[name] = _settle({h[name] for h in held if name in h})
+    order = [*wanted, *inputs]
+    schema = pa.schema([(c, types[c]) for c in order])
+    fitted = []
+    for t, h in zip(tables, held, strict=True):
+        if t.schema.equals(schema):
+            fitted.append(t)
+            continue
+        fitted.append(pa.table([_as(t[c], types[c]) if c in h else pa.nulls(t.num_rows, types[c]) for c in order],
+                               schema=schema))
+    return pa.concat_tables(fitted)
+
+
+@functools.cache
+def _log_types() -> dict[str, Any]:
+    """The log columns' Arrow types."""
+    import pyarrow as pa
+
+    return {"id": pa.string(), "time": pa.timestamp("us", tz="UTC"), "model": pa.string(), "version": pa.int64(),
+            "latency_ms": pa.float64(), "label": pa.string(), "probabilities": pa.string(), "value": pa.float64(),
+            "role": pa.string(), "deployment": pa.string()}
+
+
+def input_names(table: pa.Table) -> list[str]:
+    """The inputs held by a table of the log (its ``in.`` columns), without the prefix."""
+    return [c[len(INPUT_PREFIX):] for c in table.column_names if c.startswith(INPUT_PREFIX)]
+
+
+def read_predictions(folder: Path, model: str, *, columns: Collection[str] | None = None,
+                     inputs: bool = True) -> pd.DataFrame:
+    """Every logged prediction of ``model`` under ``folder`` (the workspace's ``predictions``), oldest first:
+    the log ``columns`` (default all of ``COLUMNS``) and, with ``inputs``, one ``in.<name>`` column per
+    input."""
+    return scan_log(folder, model, columns=columns, inputs=inputs).to_pandas()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import AiforgeError
-from aiforge.monitor._predlog import read_predictions
+from aiforge.monitor._predlog import INPUT_PREFIX, scan_log
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,23 +50,16 @@ def prediction_window(folder: Path, model: str, *, period: timedelta | None = No
                       answered_only: bool = True) -> PredictionWindow:
     """The predictions of ``model`` in the log under ``folder``: those of the last ``period`` and/or the
     ``last`` ones, of one ``version`` if given. ``answered_only`` leaves out shadow copies (their inputs
-    are the champion's rows again)."""
-    import pandas as pd
-
-    log = read_predictions(folder, model)
+    are the champion's rows again). Only the day folders and files that can hold rows of the period are
+    opened, and with ``last`` the newest files first until they hold enough rows (see ``scan_log``)."""
     end = now or datetime.now(UTC)
     start = end - period if period is not None else None
-    if start is not None and len(log):
-        log = log[log["time"] >= pd.Timestamp(start)]
-    if version is not None:
-        log = log[log["version"] == version]
-    if answered_only and len(log):
-        log = log[log["role"].isna() | (log["role"] != "shadow")]
-    if last is not None:
-        log = log.tail(last)
-    log = log.reset_index(drop=True)
-    inputs = pd.DataFrame.from_records([json.loads(text) for text in log["inputs"]]) if len(log) else pd.DataFrame()
-    return PredictionWindow(model, start, end if len(log) else None, inputs, log)
+    table = scan_log(folder, model, since=start, version=version, answered_only=answered_only, last=last)
+    logged = [c for c in table.column_names if not c.startswith(INPUT_PREFIX)]
+    inputs = table.drop_columns(logged)
+    inputs = inputs.rename_columns([c[len(INPUT_PREFIX):] for c in inputs.column_names])
+    log = table.select(logged).to_pandas()
+    return PredictionWindow(model, start, end if len(log) else None, inputs.to_pandas(), log)
 
 
 def outputs_of(log: pd.DataFrame, positive: str | None) -> Any:

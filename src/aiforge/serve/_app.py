@@ -111,7 +111,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             predictions.append(model=model.version.name, version=model.version.version, ids=ids, columns=columns,
                                labels=outputs.labels, probabilities=outputs.probabilities, classes=model.class_keys,
                                values=outputs.values, latency_ms=1000 * (time.perf_counter() - started),
-                               role=tag.role, deployment=tag.deployment)
+                               role=tag.role, deployment=tag.deployment, kinds=model.schema.kinds)
         return ids
 
     app = FastAPI(

@@ -24,7 +24,8 @@ __all__ = ["compare_arms", "deployment_report"]
 def deployment_report(deployment: Deployment, predictions_folder: Path, outcomes: OutcomeStore) -> dict[str, Any]:
     import numpy as np
 
-    log = read_predictions(predictions_folder, deployment.name)
+    log = read_predictions(predictions_folder, deployment.name, inputs=False,
+                           columns=("id", "version", "latency_ms", "label", "role", "deployment"))
     log = log[log["deployment"] == deployment.id]
     arms: dict[str, Any] = {}
     for role, group in log.groupby("role"):

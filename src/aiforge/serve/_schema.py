@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import DataError
@@ -105,6 +106,11 @@ class InputSchema:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    @cached_property
+    def kinds(self) -> dict[str, str]:
+        """Per input ``number`` or ``category``: how the prediction log stores its column."""
+        return {f.name: f.kind.value for f in self.fields}
 
     def columns_from_records(self, records: list[Any], *, max_records: int) -> dict[str, list[Any]]:
         """One list of values per input from JSON records, or ``InvalidInput`` naming every bad field."""
