@@ -90,6 +90,25 @@ def test_noise_on_small_windows_is_rarely_flagged(reference: ReferenceProfile) -
     assert flagged <= 2  # 20 windows x 4 columns, at alpha 0.05 and an effect threshold
 
 
+def test_many_unchanged_columns_are_tested_together_so_their_window_is_not_flagged() -> None:
+    """Each of k columns is tested at alpha / k (Bonferroni): 30 unchanged columns at alpha 0.05 each flag
+    some column in most windows of 500 rows (the effect threshold 0.1 is near their noise there); tested
+    together, few windows. A real shift in one column is still flagged."""
+    rng = np.random.default_rng(2)
+    names = [f"c{i}" for i in range(30)]
+    reference = ReferenceProfile.build(pd.DataFrame(rng.uniform(size=(5_000, 30)), columns=names), categorical=[])
+    windows = [pd.DataFrame(rng.uniform(size=(500, 30)), columns=names) for _ in range(10)]
+    each_alone = [detect_drift(reference, w, settings=DriftSettings(correction="none")) for w in windows]
+    together = [detect_drift(reference, w) for w in windows]
+    assert sum(bool(r.drifted) for r in each_alone) >= 5  # 7 of 10 here
+    assert sum(bool(r.drifted) for r in together) <= 1  # none here
+    shifted = windows[0].assign(c7=windows[0]["c7"] + 0.1)  # 0.35 standard deviations
+    assert detect_drift(reference, shifted).drifted == ["c7"]
+    assert DriftSettings().for_columns(30).alpha == pytest.approx(0.05 / 30)
+    with pytest.raises(ValueError, match="The 'correction' setting must be one of bonferroni, none"):
+        DriftSettings(correction="holm")  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("method", "threshold"), [("psi", 0.2), ("jensen_shannon", 0.1), ("ks", 0.1)])
 def test_the_deciding_measure_and_threshold_can_be_chosen(reference: ReferenceProfile, method: str,
                                                            threshold: float) -> None:
@@ -205,3 +224,28 @@ def test_a_failing_read_is_raised_not_swallowed(reference: ReferenceProfile, tmp
         detect_drift_in_parquet(reference, broken)
     with pytest.raises(ValueError, match="at least one Parquet file"):
         detect_drift_in_parquet(reference, [])
+
+
+def test_a_heavy_tail_on_a_window_larger_than_the_reference_is_not_drift() -> None:
+    """The largest value grows with the sample (a window twenty times the reference holds larger extremes of
+    the same lognormal): the outer bins are drawn from their values' mean, not stretched to the extremes."""
+    rng = np.random.default_rng(40)
+    train, window = rng.lognormal(0, 1.2, 20_000), rng.lognormal(0, 1.2, 400_000)
+    reference = ReferenceProfile.build(pd.DataFrame({"y": train}), categorical=[])
+    y = detect_drift(reference, pd.DataFrame({"y": window})).columns[0]
+    exact = wasserstein_distance(train, window) / train.std()
+    assert not y.drifted and y.wasserstein == pytest.approx(exact, abs=0.01)
+    shifted = detect_drift(reference, pd.DataFrame({"y": window * 1.3})).columns[0]
+    assert shifted.drifted
+    assert shifted.wasserstein == pytest.approx(wasserstein_distance(train, window * 1.3) / train.std(), rel=0.05)
+
+
+def test_a_reference_without_tail_means_still_measures(reference: ReferenceProfile) -> None:
+    """References stored before the outer bins' means were kept compare by the extremes, as they did."""
+    data = reference.to_json()
+    for column in data["columns"].values():
+        column.pop("below_mean", None)
+        column.pop("above_mean", None)
+    old = ReferenceProfile.from_json(data)
+    x = next(c for c in detect_drift(old, _frame(20_000, 2, shift=0.3)).columns if c.name == "x")
+    assert x.drifted and x.wasserstein == pytest.approx(0.3, abs=0.03)

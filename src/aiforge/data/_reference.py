@@ -9,7 +9,8 @@ compares production traffic with training without a copy of the training data.
   PSI (on ten coarse bins), Jensen–Shannon, the Kolmogorov–Smirnov distance (between the binned
   CDFs: exact at the edges, so within one bin's mass of the true distance), and the Wasserstein
   distance (between the quantile functions, interpolated within bins). Also kept: the share missing,
-  mean, standard deviation, and the interquartile range that scales the Wasserstein distance.
+  mean, standard deviation, the interquartile range, and the mean of the values in each outer bin (the
+  quantile function there is drawn to match it: the extremes themselves grow with the sample's size).
 - A categorical column keeps its ``TOP_CATEGORIES`` most frequent values with their counts, the
   count of the rest (``other``) and of missing values.
 
@@ -42,12 +43,15 @@ class NumericReference:
     missing: int
     edges: list[float]  # inner bin edges (sorted, unique): len(counts) == len(edges) + 1
     counts: list[int]
-    low: float  # the smallest and largest value seen: the outer bins' ends for interpolation
+    low: float  # the smallest and largest value seen
     high: float
     mean: float
     std: float
     iqr: float
     kind: str = "numeric"
+    # the mean of the values in the first bin and in the last one (NaN in references made before they were kept)
+    below_mean: float = math.nan
+    above_mean: float = math.nan
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON: a statistic without a value (a column with no finite values) is null."""
@@ -130,10 +134,13 @@ def numeric_reference(name: str, values: Any) -> NumericReference:
     edges = np.unique(inner)
     counts = bin_counts(finite, edges)
     q1, q3 = np.quantile(finite, [0.25, 0.75])
+    below, above = finite[finite <= edges[0]], finite[finite > edges[-1]]
     return NumericReference(
         name=name, count=len(finite), missing=missing, edges=[float(e) for e in edges],
         counts=[int(c) for c in counts], low=float(finite.min()), high=float(finite.max()),
         mean=float(finite.mean()), std=float(finite.std()), iqr=float(q3 - q1),
+        below_mean=float(below.mean()) if len(below) else math.nan,
+        above_mean=float(above.mean()) if len(above) else math.nan,
     )
 
 
@@ -163,7 +170,7 @@ class Bins:
     more than the rounding error of the cell arithmetic.
     """
 
-    CELLS = 1 << 14
+    CELLS = 1 << 12
 
     def __init__(self, edges: list[float] | np.ndarray) -> None:
         import numpy as np
