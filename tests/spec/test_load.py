@@ -83,7 +83,7 @@ SHAPE_CASES = [
     pytest.param(
         edit("path: data/adult.csv}", "path: data/adult.csv, delimter: ';'}"),
         r"^unknown key 'delimter'$", r"aiforge\.yaml:10 \(data\.sources\[0\]\.delimter\)$",
-        r"did you mean 'delimiter'\?.*valid keys here: delimiter, name, path, type$",
+        r"did you mean 'delimiter'\?.*valid keys here: delimiter, incremental, name, path, type$",
         id="unknown-key-in-list-item",
     ),
     pytest.param(

@@ -1,5 +1,6 @@
 """Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
 
+from aiforge.data._history import SnapshotLog, SnapshotRecord, read_sources, source_records
 from aiforge.data._reference import (
     Bins,
     CategoricalReference,
@@ -30,6 +31,8 @@ __all__ = [
     "LoadedSource",
     "NumericReference",
     "ReferenceProfile",
+    "SnapshotLog",
+    "SnapshotRecord",
     "Source",
     "bin_counts",
     "category_counts",
@@ -37,5 +40,7 @@ __all__ = [
     "make_split",
     "profile_table",
     "read_source",
+    "read_sources",
+    "source_records",
     "write_snapshot",
 ]

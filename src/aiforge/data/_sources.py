@@ -1,15 +1,20 @@
-"""Data sources: one small plug-in per kind of input, registered by the name the project file uses."""
+"""Data sources: one small plug-in per kind of input, registered by the name the project file uses.
+
+The contract: ``reader(spec, base_dir, since) -> LoadedSource``. ``since`` is the watermark already
+ingested when the source is incremental (else None); a reader that can filter at the source (a SQL
+``WHERE``) returns only the newer rows, the others return everything and ``read_source`` keeps the newer
+rows. A reader raises ``DataError`` naming the source, what was expected and what was found.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiforge.errors import DataError
-from aiforge.spec import CsvSource, ParquetSource, SourceSpec
+from aiforge.spec import CsvSource, JsonSource, ParquetSource, SourceSpec
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -25,15 +30,18 @@ class LoadedSource:
     table: pa.Table
     content_hash: str
     location: str
+    watermark: Any = None  # incremental: the highest watermark value ingested, after this read
+    added_rows: int | None = None  # incremental: the rows this read added
+    parent: str | None = None  # incremental: the artifact of the rows ingested before (``table`` extends it)
 
 
 class Source(Protocol):
     """Reads one kind of source into an Arrow table; raises DataError on bad input."""
 
-    def __call__(self, spec: SourceSpec, base_dir: Path) -> LoadedSource: ...
+    def __call__(self, spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource: ...
 
 
-def _resolve(spec: CsvSource | ParquetSource, base_dir: Path) -> Path:
+def _resolve(spec: CsvSource | ParquetSource | JsonSource, base_dir: Path) -> Path:
     path = Path(spec.path)
     path = path if path.is_absolute() else base_dir / path
     if not path.is_file():
@@ -50,7 +58,7 @@ def _resolve(spec: CsvSource | ParquetSource, base_dir: Path) -> Path:
 PARALLEL_CSV_BYTES = 1 << 20
 
 
-def read_csv(spec: SourceSpec, base_dir: Path) -> LoadedSource:
+def read_csv(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
     import pyarrow as pa
     from pyarrow import csv
 
@@ -102,7 +110,7 @@ def read_csv(spec: SourceSpec, base_dir: Path) -> LoadedSource:
     return LoadedSource(spec.name, table, hashlib.sha256(raw).hexdigest(), str(path))
 
 
-def read_parquet(spec: SourceSpec, base_dir: Path) -> LoadedSource:
+def read_parquet(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -126,12 +134,70 @@ def read_parquet(spec: SourceSpec, base_dir: Path) -> LoadedSource:
     return LoadedSource(spec.name, table, hashlib.sha256(raw).hexdigest(), str(path))
 
 
-SOURCES: dict[str, Callable[[SourceSpec, Path], LoadedSource]] = {
+def read_json(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
+    import json
+
+    import pyarrow as pa
+    from pyarrow import json as pajson
+
+    assert isinstance(spec, JsonSource)
+    path = _resolve(spec, base_dir)
+    raw = path.read_bytes()
+    lines = spec.lines if spec.lines is not None else path.suffix.lower() in (".jsonl", ".ndjson")
+    try:
+        if lines:
+            table = pajson.read_json(pa.py_buffer(raw)) if raw.strip() else pa.table({})
+        else:
+            document = json.loads(raw)
+            records = document
+            for key in (spec.records_path or "").split(".") if spec.records_path else []:
+                if not isinstance(records, dict) or key not in records:
+                    raise DataError(f"JSON file for source '{spec.name}' has no '{spec.records_path}'",
+                                    where=str(path), expected=f"an object with key '{key}'",
+                                    found=type(records).__name__ if not isinstance(records, dict)
+                                    else "keys " + ", ".join(list(records)[:10]))
+                records = records[key]
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise DataError(f"JSON file for source '{spec.name}' does not hold a list of records",
+                                where=str(path), expected="a list of objects" + (
+                                    f" at '{spec.records_path}'" if spec.records_path else ""),
+                                found=type(records).__name__,
+                                hint="point records_path at the list, or use JSON Lines (one object per line)")
+            table = pa.Table.from_pylist(records)
+    except (ValueError, pa.ArrowInvalid) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"JSON file for source '{spec.name}' cannot be parsed", where=str(path),
+                        found=str(exc).splitlines()[0],
+                        hint="JSON Lines need one object per line (lines: true); a document needs lines: false"
+                        ) from exc
+    if table.num_rows == 0:
+        raise DataError(f"JSON file for source '{spec.name}' has no records", where=str(path),
+                        expected="at least one record")
+    return LoadedSource(spec.name, table, hashlib.sha256(raw).hexdigest(), str(path))
+
+
+def _read_sql(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
+    from aiforge.data._sql import read_sql
+
+    return read_sql(spec, base_dir, since)
+
+
+SOURCES: dict[str, Source] = {
     "csv": read_csv,
     "parquet": read_parquet,
+    "json": read_json,
+    "sql": _read_sql,
 }
 
 
-def read_source(spec: SourceSpec, base_dir: Path) -> LoadedSource:
-    """Read any registered source kind."""
-    return SOURCES[spec.type](spec, base_dir)
+def read_source(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
+    """Read any registered source kind: with ``since`` (an incremental source's watermark), only the rows
+    whose watermark column is above it."""
+    loaded = SOURCES[spec.type](spec, base_dir, since)
+    incremental = getattr(spec, "incremental", None)
+    if incremental is None:
+        return loaded
+    from aiforge.data._incremental import newer_rows
+
+    return newer_rows(loaded, incremental.column, since)

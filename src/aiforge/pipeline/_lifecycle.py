@@ -16,7 +16,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiforge.data import DatasetSnapshot, DataSplit, LoadedSource, combine_sources, make_split, write_snapshot
+from aiforge.data import (
+    DatasetSnapshot,
+    DataSplit,
+    LoadedSource,
+    SnapshotLog,
+    combine_sources,
+    make_split,
+    source_records,
+    write_snapshot,
+)
 from aiforge.errors import AiforgeError
 from aiforge.evaluate import (
     METRICS,
@@ -68,7 +77,7 @@ def run_project(
     """Run the whole life cycle; the model is registered as candidate or, if a KPI fails, rejected.
     ``extra_sources``: rows read elsewhere (a retrain's labelled production rows), stacked after the
     project's sources and recorded in the snapshot's lineage."""
-    checked = preflight(project, extra_sources)
+    checked = _preflight(project, settings, extra_sources)
     workspace = Workspace.open(settings)
     try:
         recorder = RunRecorder.start(workspace, project, code_version=code_version(), force=force,
@@ -89,6 +98,24 @@ def run_project(
         workspace.close()
 
 
+def _preflight(project: ProjectFile, settings: WorkspaceSettings, extra: Sequence[LoadedSource]) -> Preflight:
+    """Preflight; a project with incremental sources resumes from its latest snapshot in the workspace
+    (read only: a bad project file still changes nothing)."""
+    from aiforge.errors import WorkspaceError
+
+    if not any(getattr(s, "incremental", None) for s in project.spec.data.sources):
+        return preflight(project, extra)
+    try:
+        ws = Workspace.open(settings, create=False)
+    except WorkspaceError:
+        return preflight(project, extra)  # a new workspace: everything is new
+    try:
+        return preflight(project, extra, previous=SnapshotLog(ws).latest(project.spec.name),
+                         load=ws.artifacts.get_bytes)
+    finally:
+        ws.close()
+
+
 def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     spec = pf.project.spec
     store = ws.artifacts
@@ -96,7 +123,14 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
     def ingest(step: Any) -> dict[str, Any]:
         snap = write_snapshot(combine_sources(pf.sources), pf.sources, store)
-        return {"snapshot": snap.to_json(), "_artifacts": [snap.id]}
+        sources = source_records(pf.sources, store)
+        log = SnapshotLog(ws)
+        latest = log.latest(spec.name)
+        if latest is None or latest.snapshot != snap.id:
+            log.record(spec.name, snap.id, run_id=rec.run_id, rows=snap.n_rows, sources=sources,
+                       parent=latest.snapshot if latest is not None else None)
+        rows = [s["rows_artifact"] for s in sources if s.get("rows_artifact")]
+        return {"snapshot": snap.to_json(), "sources": sources, "_artifacts": [snap.id, *rows]}
 
     ingest_key = {"sources": [s.content_hash for s in pf.sources],
                   "spec": [s.model_dump(mode="json") for s in spec.data.sources]}

@@ -6,11 +6,11 @@ touched. It needs no pandas, no scikit-learn and no database, so 'aiforge valida
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiforge.data import LoadedSource, combine_sources, read_source
+from aiforge.data import LoadedSource, SnapshotRecord, combine_sources, read_sources
 from aiforge.errors import DataError
 from aiforge.evaluate import METRICS, Metric, default_metric
 from aiforge.learn import FeatureSet, TaskInfo, choose_features, resolve_task
@@ -33,14 +33,18 @@ class Preflight:
     task: TaskInfo
     features: FeatureSet
     objective: Metric
+    previous: SnapshotRecord | None = None  # the project's latest snapshot, where incremental sources resume
 
 
 
-def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = ()) -> Preflight:
+def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previous: SnapshotRecord | None = None,
+              load: Callable[[str], bytes] | None = None) -> Preflight:
     """Read every source and check the target, task, KPIs and features. Writes nothing. ``extra``: sources
-    read elsewhere (labelled production rows, for a retrain) stacked after the project's own."""
+    read elsewhere (labelled production rows, for a retrain) stacked after the project's own; ``previous``:
+    the project's latest snapshot, from whose watermarks incremental sources are read (``load`` fetches the
+    rows they ingested before)."""
     spec = project.spec
-    sources = [*(read_source(s, project.base_dir) for s in spec.data.sources), *extra]
+    sources = [*read_sources(spec.data.sources, project.base_dir, previous, load), *extra]
     table = combine_sources(sources)
     task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
     check_metrics_for_task(project, task.kind)
@@ -63,7 +67,7 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = ()) -> Prefl
             f"too few labelled rows ({labelled}) for {folds}-fold cross-validation",
             where=", ".join(s.location for s in sources), hint="add rows or lower model.search.cv",
         )
-    return Preflight(project, sources, table, task, features, _objective(project, task))
+    return Preflight(project, sources, table, task, features, _objective(project, task), previous)
 
 
 def _objective(project: ProjectFile, task: TaskInfo) -> Metric:

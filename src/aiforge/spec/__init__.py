@@ -5,7 +5,6 @@ from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_
 from aiforge.spec._models import (
     Budget,
     Checks,
-    CsvSource,
     DataSpec,
     EnergyCheck,
     EnsembleSpec,
@@ -15,13 +14,11 @@ from aiforge.spec._models import (
     Kpi,
     LabelNoiseCheck,
     ModelSpec,
-    ParquetSource,
     PrivacyCheck,
     ProblemSpec,
     ProjectSpec,
     RobustnessCheck,
     SearchSpec,
-    SourceSpec,
     SplitSpec,
     TaskKind,
     ThresholdSpec,
@@ -36,6 +33,7 @@ from aiforge.spec._monitor import (
     SinksSpec,
     WebhookSink,
 )
+from aiforge.spec._sources import CsvSource, Incremental, JsonSource, ParquetSource, SourceSpec, SqlSource
 
 __all__ = [
     "GUARDRAIL_NAMES",
@@ -53,6 +51,8 @@ __all__ = [
     "FairnessCheck",
     "FieldPath",
     "ImportanceCheck",
+    "Incremental",
+    "JsonSource",
     "Kpi",
     "LabelNoiseCheck",
     "LogSink",
@@ -69,6 +69,7 @@ __all__ = [
     "SinksSpec",
     "SourceSpec",
     "SplitSpec",
+    "SqlSource",
     "TaskKind",
     "ThresholdSpec",
     "WebhookSink",

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 
 from aiforge.spec._deploy import DeploySpec
 from aiforge.spec._monitor import MonitorSpec
+from aiforge.spec._sources import SourceSpec
 
 __all__ = [
     "Budget",
     "Checks",
-    "CsvSource",
     "DataSpec",
     "EnergyCheck",
     "EnsembleSpec",
@@ -28,13 +28,11 @@ __all__ = [
     "Kpi",
     "LabelNoiseCheck",
     "ModelSpec",
-    "ParquetSource",
     "PrivacyCheck",
     "ProblemSpec",
     "ProjectSpec",
     "RobustnessCheck",
     "SearchSpec",
-    "SourceSpec",
     "SplitSpec",
     "TaskKind",
     "ThresholdSpec",
@@ -106,25 +104,6 @@ class Kpi(_Strict):
     def label(self) -> str:
         return self.metric if self.sensitive is None else f"{self.metric}[{self.sensitive}]"
 
-
-class CsvSource(_Strict):
-    """A CSV file (UTF-8, header row), path relative to the project file."""
-
-    type: Literal["csv"]
-    name: str = Field(min_length=1)
-    path: str = Field(min_length=1)
-    delimiter: str = Field(",", min_length=1, max_length=1)
-
-
-class ParquetSource(_Strict):
-    """A Parquet file, path relative to the project file."""
-
-    type: Literal["parquet"]
-    name: str = Field(min_length=1)
-    path: str = Field(min_length=1)
-
-
-SourceSpec = Annotated[CsvSource | ParquetSource, Field(discriminator="type")]
 
 
 class SplitSpec(_Strict):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AlertRow", "ApiKeyRow", "AuditRow", "Base", "DeploymentEventRow", "DeploymentRow", "ModelVersionRow",
-    "OutcomeRow", "RunRow", "StageCacheRow", "StageRow", "WatchEventRow",
+    "OutcomeRow", "RunRow", "SnapshotRow", "StageCacheRow", "StageRow", "WatchEventRow",
 ]
 
 
@@ -213,3 +213,19 @@ class WatchEventRow(Base):
     candidate: Mapped[int | None] = mapped_column(Integer, nullable=True)
     deployment: Mapped[str | None] = mapped_column(String(64), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SnapshotRow(Base):
+    """A snapshot a project's run ingested: its parent (the project's previous snapshot) and per source the
+    rows, hash, and for an incremental source its watermark and the artifact of its rows so far."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(64), index=True)
+    snapshot: Mapped[str] = mapped_column(String(64), index=True)
+    parent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    run_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    sources: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
