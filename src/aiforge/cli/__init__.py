@@ -405,7 +405,11 @@ Examples:
               help="Interface to listen on (0.0.0.0: every interface; keep --auth required there).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Server processes; each loads the models it serves.")
+              help="Server processes; each loads the models it serves and (on Linux) accepts on its own socket, "
+              "so the system spreads connections evenly. One that dies is restarted.")
+@click.option("--shared-socket", is_flag=True, hidden=True,
+              help="With --workers N: uvicorn's workers on one shared socket (the behaviour before per-worker "
+              "sockets, kept for comparison in benchmarks/serving).")
 @click.option("--max-batch", default=10_000, show_default=True, type=click.IntRange(1),
               help="Most records (or tensor rows) per prediction request; more get HTTP 422.")
 @click.option("--refresh-seconds", default=2.0, show_default=True, type=click.FloatRange(0),
@@ -430,9 +434,9 @@ Examples:
               "predictions/ folder, in batches off the request path; flushed on shutdown.")
 @click.pass_context
 @handles_errors
-def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int, refresh_seconds: float,
-          access_log: bool, auth: str | None, rate_limit: float | None, key_cache_seconds: float,
-          ssl_certfile: str | None, ssl_keyfile: str | None, log_predictions: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket: bool, max_batch: int,
+          refresh_seconds: float, access_log: bool, auth: str | None, rate_limit: float | None,
+          key_cache_seconds: float, ssl_certfile: str | None, ssl_keyfile: str | None, log_predictions: bool) -> None:
     """Serve the registered models over HTTP until stopped (Ctrl-C).
 
     Each model NAME answers with its production version, else staging, else its newest accepted
@@ -449,6 +453,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int
     from aiforge.serve import ServeSettings, create_app
     from aiforge.serve._app import SETTINGS_VARIABLE
     from aiforge.serve._auth import resolve_auth
+    from aiforge.serve._workers import serve_workers
     from aiforge.workspace import KeyStore, Workspace
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
@@ -475,7 +480,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, max_batch: int
         return
     create_app(settings)  # a missing workspace is reported here, once, not by every worker
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
-    uvicorn.run("aiforge.serve._app:app_from_environment", factory=True, workers=workers, **options)
+    serve_workers(workers, shared_socket=shared_socket, **options)
 
 
 @cli.command()
