@@ -1,5 +1,6 @@
 """Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
 
+from aiforge.data._etl import EtlResult, run_steps, step_batches
 from aiforge.data._history import SnapshotLog, SnapshotRecord, read_sources, source_records
 from aiforge.data._reference import (
     Bins,
@@ -28,6 +29,7 @@ __all__ = [
     "ColumnReference",
     "DataSplit",
     "DatasetSnapshot",
+    "EtlResult",
     "LoadedSource",
     "NumericReference",
     "ReferenceProfile",
@@ -41,6 +43,8 @@ __all__ = [
     "profile_table",
     "read_source",
     "read_sources",
+    "run_steps",
     "source_records",
+    "step_batches",
     "write_snapshot",
 ]

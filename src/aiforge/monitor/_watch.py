@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from aiforge.monitor._alerts import StoredAlert, raise_alerts
 from aiforge.monitor._drift import DriftSettings
 from aiforge.monitor._report import MonitorReport, monitor_report
 from aiforge.monitor._window import parse_period, prediction_window
-from aiforge.pipeline import Progress, run_project
+from aiforge.pipeline import Progress, run_project, transform
 from aiforge.registry import Alias, DeploymentStore, ModelRegistry, ModelVersion, OutcomeStore
 from aiforge.spec import ProjectFile, RetrainSpec, TaskKind
 from aiforge.workspace import WatchEventRow, Workspace, WorkspaceSettings
@@ -237,7 +236,8 @@ def _retrain(project: ProjectFile, settings: WorkspaceSettings, ws: Workspace, j
         holdout = labelled.iloc[len(labelled) - held:] if held else None
         feedback_rows = len(train_rows)
         if len(train_rows):
-            extra.append(feedback_source(train_rows, spec.problem.target, sources, name, retrain.feedback_window))
+            extra.append(feedback_source(train_rows, spec.problem.target, transform(project, sources).schema, name,
+                                         retrain.feedback_window))
     _pin(registry, champion)
     details = {**summary, "triggers": [a.id for a in triggers], "feedback_rows": feedback_rows,
                "holdout_rows": 0 if holdout is None else len(holdout),
@@ -328,16 +328,14 @@ def labelled_production_rows(workspace: Workspace, model: str, *, period: Any, n
     return rows.sort_values("__time__", kind="stable").reset_index(drop=True)
 
 
-def feedback_source(rows: pd.DataFrame, target: str, sources: Sequence[LoadedSource], model: str,
-                    window: str) -> LoadedSource:
-    """Labelled production rows as one more source, their columns cast to the project's data types."""
+def feedback_source(rows: pd.DataFrame, target: str, schema: pa.Schema, model: str, window: str) -> LoadedSource:
+    """Labelled production rows as one more source, their columns cast to the project's data types (``schema``:
+    the sources after ``data.steps``; the logged inputs are model inputs, already through the steps)."""
     import hashlib
 
     import pyarrow as pa
 
-    from aiforge.data import LoadedSource, combine_sources
-
-    schema = combine_sources(list(sources)).schema
+    from aiforge.data import LoadedSource
     frame = rows.drop(columns=["__outcome__", "__time__"]).copy()
     frame[target] = rows["__outcome__"].to_numpy()
     columns = [c for c in frame.columns if c in schema.names]

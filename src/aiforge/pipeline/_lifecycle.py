@@ -21,7 +21,6 @@ from aiforge.data import (
     DataSplit,
     LoadedSource,
     SnapshotLog,
-    combine_sources,
     make_split,
     source_records,
     write_snapshot,
@@ -122,7 +121,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     target = spec.problem.target
 
     def ingest(step: Any) -> dict[str, Any]:
-        snap = write_snapshot(combine_sources(pf.sources), pf.sources, store)
+        snap = write_snapshot(pf.table, pf.sources, store)
         sources = source_records(pf.sources, store)
         log = SnapshotLog(ws)
         latest = log.latest(spec.name)
@@ -134,6 +133,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
     ingest_key = {"sources": [s.content_hash for s in pf.sources],
                   "spec": [s.model_dump(mode="json") for s in spec.data.sources]}
+    if spec.data.steps:
+        ingest_key["steps"] = [s.model_dump(mode="json") for s in spec.data.steps]
     if len(pf.sources) > len(spec.data.sources):
         ingest_key["extra"] = [s.location for s in pf.sources[len(spec.data.sources):]]
     ingested = rec.stage(

@@ -20,7 +20,7 @@ from aiforge.spec import FieldPath, ProjectFile
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Preflight", "preflight"]
+__all__ = ["Preflight", "preflight", "transform"]
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,11 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
     the project's latest snapshot, from whose watermarks incremental sources are read (``load`` fetches the
     rows they ingested before)."""
     spec = project.spec
-    sources = [*read_sources(spec.data.sources, project.base_dir, previous, load), *extra]
-    table = combine_sources(sources)
+    own = read_sources(spec.data.sources, project.base_dir, previous, load)
+    table = transform(project, own)
+    sources = [*own, *extra]
+    if extra:  # rows logged in production are model inputs already: stacked after the steps
+        table = combine_sources([LoadedSource("data", table, "", "the sources after data.steps"), *extra])
     task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
     check_metrics_for_task(project, task.kind)
     _check_cv_columns(project, table, task)
@@ -68,6 +71,20 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
             where=", ".join(s.location for s in sources), hint="add rows or lower model.search.cv",
         )
     return Preflight(project, sources, table, task, features, _objective(project, task), previous)
+
+
+def transform(project: ProjectFile, sources: Sequence[LoadedSource]) -> pa.Table:
+    """The sources stacked (those no join names), then ``data.steps`` run in DuckDB."""
+    from aiforge.spec import JoinStep
+
+    steps = project.spec.data.steps
+    joined = {step.join.source for step in steps if isinstance(step, JoinStep)}
+    table = combine_sources([s for s in sources if s.name not in joined])
+    if not steps:
+        return table
+    from aiforge.data import run_steps
+
+    return run_steps(table, {s.name: s.table for s in sources if s.name in joined}, steps).table
 
 
 def _objective(project: ProjectFile, task: TaskInfo) -> Metric:

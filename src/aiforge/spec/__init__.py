@@ -34,9 +34,35 @@ from aiforge.spec._monitor import (
     WebhookSink,
 )
 from aiforge.spec._sources import CsvSource, Incremental, JsonSource, ParquetSource, SourceSpec, SqlSource
+from aiforge.spec._steps import (
+    STEP_KINDS,
+    AggregateStep,
+    CastStep,
+    ClipStep,
+    DeduplicateStep,
+    DeriveStep,
+    EtlStep,
+    FilterStep,
+    ImputeStep,
+    JoinStep,
+    RenameStep,
+    SelectStep,
+)
 
 __all__ = [
     "GUARDRAIL_NAMES",
+    "STEP_KINDS",
+    "AggregateStep",
+    "CastStep",
+    "ClipStep",
+    "DeduplicateStep",
+    "DeriveStep",
+    "EtlStep",
+    "FilterStep",
+    "ImputeStep",
+    "JoinStep",
+    "RenameStep",
+    "SelectStep",
     "AlertRule",
     "Budget",
     "Checks",

@@ -14,6 +14,10 @@ from pydantic import BaseModel, ValidationError
 
 from aiforge.errors import Problem, SpecError
 from aiforge.spec._models import ProjectSpec
+from aiforge.spec._sources import SOURCE_TYPES
+from aiforge.spec._steps import STEP_KINDS
+
+_TAGS = frozenset((*SOURCE_TYPES, *STEP_KINDS))
 
 __all__ = ["ProjectFile", "load_project_file", "parse_project_text"]
 
@@ -192,8 +196,8 @@ def _first_model(ann: Any) -> Any:
 
 def _problem_from(err: Any, file: Path, lines: dict[FieldPath, int]) -> Problem:
     loc: FieldPath = tuple(err["loc"])
-    # pydantic inserts the discriminator value ('csv') into the path of a union member
-    loc = tuple(p for p in loc if not (isinstance(p, str) and p in {"csv", "parquet"}))
+    # pydantic inserts the discriminator value ('csv', 'join') into the path of a union member, after its index
+    loc = tuple(p for i, p in enumerate(loc) if not (i and isinstance(loc[i - 1], int) and p in _TAGS))
     kind = err["type"]
     where = _where(file, lines, loc)
     found_value = err.get("input")
@@ -227,15 +231,18 @@ def _problem_from(err: Any, file: Path, lines: dict[FieldPath, int]) -> Problem:
         )
     if kind == "union_tag_not_found":
         return Problem(
-            "source needs a 'type:' key", where=where, expected="type: csv | parquet",
+            "source needs a 'type:' key", where=where, expected="type: " + " | ".join(SOURCE_TYPES),
             found="no type", hint="add e.g. 'type: csv'",
         )
     if kind == "value_error":
         msg = str(err.get("ctx", {}).get("error", err["msg"]))
         return Problem(msg, where=where, found=found)
+    boolean_key: str | None = None
+    if isinstance(found_value, bool) and "keys should be strings" in err["msg"].lower():
+        boolean_key = "YAML reads on, off, yes, no, y and n as true/false: quote such a key ('on': ...)"
     return Problem(
         f"'{_dotted(loc)}' is invalid: {err['msg'].lower()}", where=where,
-        expected=_expected_from(err), found=found,
+        expected=_expected_from(err), found=found, hint=boolean_key,
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 from aiforge.spec._deploy import DeploySpec
 from aiforge.spec._monitor import MonitorSpec
 from aiforge.spec._sources import SourceSpec
+from aiforge.spec._steps import EtlStep, JoinStep
 
 __all__ = [
     "Budget",
@@ -118,7 +119,25 @@ class DataSpec(_Strict):
     """Where the data comes from and how it is split. Several sources are stacked by column name."""
 
     sources: list[SourceSpec] = Field(min_length=1)
+    steps: list[EtlStep] = Field(default_factory=list, description="Declarative ETL, run in DuckDB over the "
+                                 "stacked sources (those no join names): select, rename, cast, filter, derive, join, "
+                                 "aggregate, deduplicate, impute, clip.")
     split: SplitSpec = SplitSpec()
+
+    @model_validator(mode="after")
+    def _names(self) -> DataSpec:
+        names = [s.name for s in self.sources]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
+        joined = [step.join.source for step in self.steps if isinstance(step, JoinStep)]
+        for name in joined:
+            if name not in names:
+                raise ValueError(f"a join step names source '{name}', which data.sources does not define "
+                                 f"(sources: {', '.join(names)})")
+        if joined and set(names) <= set(joined):
+            raise ValueError("every source is joined into another: leave at least one source the joins start from")
+        return self
 
 
 class Budget(_Strict):

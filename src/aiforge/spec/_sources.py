@@ -8,11 +8,11 @@ records it as its parent.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["CsvSource", "Incremental", "JsonSource", "ParquetSource", "SourceSpec", "SqlSource"]
+__all__ = ["SOURCE_TYPES", "CsvSource", "Incremental", "JsonSource", "ParquetSource", "SourceSpec", "SqlSource"]
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -93,3 +93,5 @@ class SqlSource(_Strict):
 
 
 SourceSpec = Annotated[CsvSource | ParquetSource | JsonSource | SqlSource, Field(discriminator="type")]
+# the type names, from the union above (a new kind of source is one class in it)
+SOURCE_TYPES = tuple(get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(SourceSpec)[0]))
