@@ -28,3 +28,8 @@ runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 5432 -d postgr
 runuser -u postgres -- psql -q -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'aiforge_test'" \
   | grep -q 1 || runuser -u postgres -- createdb -O aiforge aiforge_test
 export AIFORGE_TEST_POSTGRES_URL="postgresql+psycopg://aiforge:aiforge@127.0.0.1:5432/aiforge_test"
+
+# redis-server: the redis (stream) source is tested against a real server, which the tests start themselves
+if ! command -v redis-server >/dev/null 2>&1; then
+  _apt update -qq && DEBIAN_FRONTEND=noninteractive _apt install -y -qq redis-server >/dev/null
+fi

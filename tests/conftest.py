@@ -215,3 +215,48 @@ def running_server(args: list[str], env: dict[str, str], cwd: Path, log: Path, *
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# -- a real redis-server -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A redis-server on a free port in a temporary folder, for the session; the tests skip without redis-server
+    (apt-get install redis-server; .ci/services.sh installs it) and fail under CI=true."""
+    import shutil
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed: .ci/services.sh installs it")
+        pytest.skip("no redis-server (apt-get install redis-server)")
+    pytest.importorskip("redis")
+    import redis
+
+    folder = tmp_path_factory.mktemp("redis")
+    port = free_port()
+    log = folder / "redis.log"
+    with log.open("w") as fh:
+        process = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                                    "--save", "", "--appendonly", "no"], stdout=fh, stderr=subprocess.STDOUT)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, log.read_text()
+            try:
+                with redis.Redis.from_url(url, socket_timeout=1) as client:
+                    client.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start in 30 s:\n" + log.read_text()
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

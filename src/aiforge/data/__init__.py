@@ -18,7 +18,7 @@ from aiforge.data._snapshot import (
     profile_table,
     write_snapshot,
 )
-from aiforge.data._sources import SOURCES, LoadedSource, Source, read_source
+from aiforge.data._sources import SOURCES, LoadedSource, Source, read_source, resumes
 from aiforge.data._split import DataSplit, make_split
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "profile_table",
     "read_source",
     "read_sources",
+    "resumes",
     "run_steps",
     "source_records",
     "step_batches",

@@ -3,7 +3,8 @@
 Each run's ingest records the snapshot it made (``SnapshotLog.record``): its parent (the project's previous
 snapshot), and per source its rows and hash and, for an incremental source, the watermark reached and the
 artifact holding the source's rows so far. ``read_sources`` reads the project's sources against the latest
-record: an incremental source contributes its rows so far plus the rows above its watermark.
+record: an incremental source contributes its rows so far plus the rows above its watermark, and a stream (which
+always resumes) its rows so far plus the entries after its last one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiforge.data._incremental import extend
-from aiforge.data._sources import LoadedSource, read_source
+from aiforge.data._sources import LoadedSource, read_source, resumes
 from aiforge.spec import SourceSpec
 
 if TYPE_CHECKING:  # SQLAlchemy (under the workspace) is imported when a log is used: 'aiforge validate' stays light
@@ -82,15 +83,15 @@ def _record(row: SnapshotRow) -> SnapshotRecord:
 
 def read_sources(specs: Sequence[SourceSpec], base_dir: Path, latest: SnapshotRecord | None,
                  load: Callable[[str], bytes] | None) -> list[LoadedSource]:
-    """Read every source; an incremental one from the watermark of ``latest`` on, appended to its rows so far
-    (``load`` fetches an artifact's bytes). Writes nothing."""
+    """Read every source; an incremental one (or a stream) from the watermark of ``latest`` on, appended to its
+    rows so far (``load`` fetches an artifact's bytes). Writes nothing (a stream's entries are acknowledged by
+    each source's ``commit``, once the snapshot is written)."""
     import pyarrow.parquet as pq
 
     loaded = []
     for spec in specs:
         before = latest.source(spec.name) if latest is not None else None
-        if getattr(spec, "incremental", None) is None or before is None or not before.get("rows_artifact") \
-                or load is None:
+        if not resumes(spec) or before is None or not before.get("rows_artifact") or load is None:
             loaded.append(read_source(spec, base_dir))
             continue
         delta = read_source(spec, base_dir, before.get("watermark"))

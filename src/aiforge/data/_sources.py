@@ -9,7 +9,8 @@ rows. A reader raises ``DataError`` naming the source, what was expected and wha
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +20,7 @@ from aiforge.spec import CsvSource, JsonSource, ParquetSource, SourceSpec
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SOURCES", "LoadedSource", "Source", "read_source"]
+__all__ = ["SOURCES", "LoadedSource", "Source", "read_source", "resumes"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class LoadedSource:
     watermark: Any = None  # incremental: the highest watermark value ingested, after this read
     added_rows: int | None = None  # incremental: the rows this read added
     parent: str | None = None  # incremental: the artifact of the rows ingested before (``table`` extends it)
+    # called once the snapshot holding these rows is durable (a stream acknowledges its entries)
+    commit: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 class Source(Protocol):
@@ -183,12 +186,33 @@ def _read_sql(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSour
     return read_sql(spec, base_dir, since)
 
 
+def _read_http(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
+    from aiforge.data._http import read_http
+
+    return read_http(spec, base_dir, since)
+
+
+def _read_redis(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
+    from aiforge.data._redis import read_redis
+
+    return read_redis(spec, base_dir, since)
+
+
 SOURCES: dict[str, Source] = {
     "csv": read_csv,
     "parquet": read_parquet,
     "json": read_json,
     "sql": _read_sql,
+    "http": _read_http,
+    "redis": _read_redis,
 }
+STREAMS = frozenset({"redis"})  # kinds that always resume where the last snapshot left off
+
+
+def resumes(spec: SourceSpec) -> bool:
+    """Whether ``spec`` is read from where the project's last snapshot left off, its rows appended to those
+    ingested before: an incremental source, or a stream."""
+    return spec.type in STREAMS or getattr(spec, "incremental", None) is not None
 
 
 def read_source(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:

@@ -22,6 +22,7 @@ from aiforge.data import (
     LoadedSource,
     SnapshotLog,
     make_split,
+    resumes,
     source_records,
     write_snapshot,
 )
@@ -102,7 +103,7 @@ def _preflight(project: ProjectFile, settings: WorkspaceSettings, extra: Sequenc
     (read only: a bad project file still changes nothing)."""
     from aiforge.errors import WorkspaceError
 
-    if not any(getattr(s, "incremental", None) for s in project.spec.data.sources):
+    if not any(resumes(s) for s in project.spec.data.sources):
         return preflight(project, extra)
     try:
         ws = Workspace.open(settings, create=False)
@@ -128,6 +129,9 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         if latest is None or latest.snapshot != snap.id:
             log.record(spec.name, snap.id, run_id=rec.run_id, rows=snap.n_rows, sources=sources,
                        parent=latest.snapshot if latest is not None else None)
+        for source in pf.sources:  # durable now: a stream may acknowledge what it read
+            if source.commit is not None:
+                source.commit()
         rows = [s["rows_artifact"] for s in sources if s.get("rows_artifact")]
         return {"snapshot": snap.to_json(), "sources": sources, "_artifacts": [snap.id, *rows]}
 

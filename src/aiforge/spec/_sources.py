@@ -10,11 +10,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["SOURCE_TYPES", "CsvSource", "Incremental", "JsonSource", "ParquetSource", "SourceSpec", "SqlSource"]
+__all__ = [
+    "SOURCE_TYPES",
+    "CsvSource",
+    "CursorPagination",
+    "HttpSource",
+    "Incremental",
+    "JsonSource",
+    "NextLinkPagination",
+    "PagePagination",
+    "ParquetSource",
+    "RedisStreamSource",
+    "SourceSpec",
+    "SqlSource",
+]
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
+DOTTED = r"^[^.\s]+(\.[^.\s]+)*$"
 
 
 class _Strict(BaseModel):
@@ -72,7 +87,7 @@ class SqlSource(_Strict):
     name: str = Field(pattern=NAME)
     url: str | None = Field(None, description="A SQLAlchemy URL without secrets, e.g. sqlite:///data/shop.db "
                             "(relative SQLite paths are from the project file's folder).")
-    url_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+    url_env: str | None = Field(None, pattern=ENV_VAR,
                                 description="An environment variable holding the URL (use it when the URL holds "
                                 "a password).")
     query: str | None = Field(None, description="A SELECT statement.")
@@ -92,6 +107,130 @@ class SqlSource(_Strict):
         return self
 
 
-SourceSpec = Annotated[CsvSource | ParquetSource | JsonSource | SqlSource, Field(discriminator="type")]
+class PagePagination(_Strict):
+    """Numbered pages: ``?page=1&per_page=100``, then 2, 3, ... until a page is empty or shorter than
+    ``page_size``."""
+
+    type: Literal["page"]
+    page_param: str = Field("page", min_length=1, description="The query parameter of the page number.")
+    start: int = Field(1, ge=0, description="The first page's number.")
+    size_param: str | None = Field(None, min_length=1, description="The query parameter of the page size, if the "
+                                   "API takes one.")
+    page_size: int | None = Field(None, ge=1, le=100_000, description="Records per page: a shorter page is the "
+                                  "last one.")
+
+    @model_validator(mode="after")
+    def _size_with_param(self) -> PagePagination:
+        if self.size_param is not None and self.page_size is None:
+            raise ValueError("size_param needs page_size (the value to send)")
+        return self
+
+
+class CursorPagination(_Strict):
+    """A cursor in each response (``meta.next_cursor``) sent back as a query parameter for the next page; no
+    cursor (or an empty one) ends the read."""
+
+    type: Literal["cursor"]
+    cursor_path: str = Field(pattern=DOTTED, description="Where the next cursor is in each response, as dotted "
+                             "keys.")
+    cursor_param: str = Field("cursor", min_length=1, description="The query parameter that carries it.")
+
+
+class NextLinkPagination(_Strict):
+    """The next page's URL: at ``next_path`` in each response, or (without it) in the HTTP ``Link: <...>;
+    rel="next"`` header."""
+
+    type: Literal["next"]
+    next_path: str | None = Field(None, pattern=DOTTED, description="Where the next page's URL is in each "
+                                  "response, as dotted keys; default: the Link header.")
+
+
+Pagination = Annotated[PagePagination | CursorPagination | NextLinkPagination, Field(discriminator="type")]
+
+
+class HttpSource(_Strict):
+    """A JSON API read page by page over HTTP(S), with retries and timeouts."""
+
+    type: Literal["http"]
+    name: str = Field(pattern=NAME)
+    url: str = Field(pattern=r"^https?://\S+$", description="The first page's URL.")
+    records_path: str | None = Field(None, pattern=DOTTED, description="Where the list of records is in each "
+                                     "page, as dotted keys: 'data.items'; default: the page is the list.")
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict, description="Query parameters "
+                                                         "sent with every request.")
+    headers: dict[str, str] = Field(default_factory=dict, description="Headers sent with every request (no "
+                                    "secrets: use auth_env).")
+    auth_env: str | None = Field(None, pattern=ENV_VAR, description="An environment variable holding a token, "
+                                 "sent as 'Authorization: Bearer TOKEN' (or under auth_header).")
+    auth_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]+$", description="Send the token as this "
+                                    "header's whole value instead (e.g. X-API-Key).")
+    pagination: Pagination | None = Field(None, description="How to reach the next page; default: one page.")
+    max_pages: int = Field(1000, ge=1, le=1_000_000, description="Stop after this many pages.")
+    retries: int = Field(3, ge=0, le=20, description="Retries of a request after a connection error, a timeout, "
+                         "HTTP 429 or 5xx (not after other 4xx).")
+    backoff_seconds: float = Field(0.5, ge=0, le=60, description="The wait before the first retry; doubled "
+                                   "each time (HTTP 429's Retry-After wins when longer).")
+    timeout_seconds: float = Field(30.0, gt=0, le=3600, description="Connecting, and waiting for each response.")
+    incremental: Incremental | None = None
+    since_param: str | None = Field(None, min_length=1, description="With incremental: the query parameter that "
+                                    "sends the watermark, so the API returns only newer records (they are "
+                                    "filtered again here).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HttpSource:
+        if self.auth_header is not None and self.auth_env is None:
+            raise ValueError("auth_header needs auth_env (the environment variable holding the token)")
+        if any(h.lower() in ("authorization", "cookie", "x-api-key") for h in self.headers):
+            raise ValueError("put credentials in an environment variable named by auth_env, not in headers")
+        if self.since_param is not None and self.incremental is None:
+            raise ValueError("since_param needs incremental: {column: ...} (the watermark it sends)")
+        return self
+
+
+ColumnType = Literal["string", "integer", "float", "boolean", "timestamp"]
+
+
+class RedisStreamSource(_Strict):
+    """A Redis stream read through a consumer group: each run adds the entries not yet ingested to the rows
+    ingested before. An entry is acknowledged only once the snapshot holding it is written, so entries read by a
+    run that failed are read again by the next one (at least once; none is ingested twice)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["redis"]
+    name: str = Field(pattern=NAME)
+    url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://\S*$", description="redis://host:port/db "
+                            "without a password.")
+    url_env: str | None = Field(None, pattern=ENV_VAR, description="An environment variable holding the URL (use "
+                                "it when the URL holds a password).")
+    stream: str = Field(min_length=1, description="The stream's key.")
+    group: str = Field(min_length=1, description="The consumer group; created (with the stream) if missing.")
+    consumer: str = Field("aiforge", min_length=1, description="This reader's name in the group: consumers of "
+                          "one group share out its entries.")
+    start: Literal["0", "$"] = Field("0", description="Where a new group starts: '0' the stream's first entry, "
+                                     "'$' entries added after the group is created.")
+    fields: dict[str, ColumnType] | None = Field(None, description="The entry fields to keep as columns, with "
+                                                 "their types; default: every field, as text (or JSON values).")
+    decode_json: bool = Field(False, alias="json", description="Decode each field's value as JSON (numbers, "
+                              "booleans, null) instead of keeping it as text.")
+    max_entries: int = Field(100_000, ge=1, le=10_000_000, description="The most entries one run ingests.")
+    block_ms: int = Field(0, ge=0, le=600_000, description="When no entry is waiting, wait this long for one "
+                          "(0: do not wait).")
+    timeout_seconds: float = Field(10.0, gt=0, le=3600, description="Connecting, and each command.")
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _one_url(self) -> RedisStreamSource:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give the server as url or as url_env (one of them)")
+        return self
+
+
+SourceSpec = Annotated[CsvSource | ParquetSource | JsonSource | SqlSource | HttpSource | RedisStreamSource,
+                       Field(discriminator="type")]
 # the type names, from the union above (a new kind of source is one class in it)
 SOURCE_TYPES = tuple(get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(SourceSpec)[0]))
