@@ -37,7 +37,8 @@ def spread(values: list[float], fmt: str = "{:.0f}") -> str:
 def name_of(data: dict[str, Any], server: str) -> str:
     info = data["servers"][server]
     workers = info["workers"]
-    extra = ", no prediction log" if server.endswith("-nolog") else ""
+    extra = "".join(text for suffix, text in (("-nolog", ", no prediction log"), ("-shared", ", one shared socket"))
+                    if suffix in server)
     return f"{LABELS[info['product']]} ({workers} worker{'s' if workers > 1 else ''}{extra})"
 
 

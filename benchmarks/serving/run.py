@@ -43,7 +43,8 @@ PEER_REQUIREMENTS = {"mlflow": "mlflow==3.17.2", "bentoml": "bentoml==1.4.40"}
 SHARED_PINS = ("numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "joblib", "torch")
 PRODUCTS = ("aiforge", "mlflow", "bentoml")
 # A server is a product with a process count: "mlflow" runs Plan.workers processes, "mlflow-1w" one (MLflow's
-# and BentoML's default; aiforge's too). "aiforge-nolog" is aiforge without its prediction log.
+# and BentoML's default; aiforge's too). "aiforge-nolog" is aiforge without its prediction log, "aiforge-shared" aiforge
+# with uvicorn's workers on one shared socket (the worker model before per-worker SO_REUSEPORT sockets).
 DEFAULT_SERVERS = ("aiforge", "mlflow", "mlflow-1w", "bentoml")
 ENV_BASE = {"OMP_WAIT_POLICY": "PASSIVE", "PYTHONUNBUFFERED": "1"}
 COMMON_PACKAGES = ["fastapi", "starlette", "uvicorn", "uvloop", "httptools", "h11", "pydantic", "pandas", "numpy",
@@ -242,10 +243,12 @@ def free_port() -> int:
 
 def make_server(name: str, root: Path, workspace: Path, bodies: dict[str, Path], workers: int) -> Server:
     """The server variant ``name``: a product (aiforge, mlflow, bentoml), "-1w" for one worker process,
-    "-nolog" (aiforge) for no prediction log."""
+    "-nolog" (aiforge) for no prediction log, "-shared" (aiforge) for uvicorn's workers on one shared socket."""
     product, *options = name.split("-")
-    if product not in PRODUCTS or not set(options) <= {"1w", "nolog"} or ("nolog" in options and product != "aiforge"):
-        raise SystemExit(f"unknown server {name!r}: a product ({', '.join(PRODUCTS)}) with -1w, or aiforge-nolog")
+    if (product not in PRODUCTS or not set(options) <= {"1w", "nolog", "shared"}
+            or (set(options) & {"nolog", "shared"} and product != "aiforge")):
+        raise SystemExit(f"unknown server {name!r}: a product ({', '.join(PRODUCTS)}) with -1w, or aiforge-nolog, "
+                         "aiforge-shared")
     if "1w" in options:
         workers = 1
     port = free_port()
@@ -255,6 +258,8 @@ def make_server(name: str, root: Path, workspace: Path, bodies: dict[str, Path],
         command = [str(AIFORGE), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         if "nolog" in options:
             command.append("--no-log-predictions")
+        if "shared" in options:
+            command.append("--shared-socket")
         return Server(name, product, workers, "/v1/models/income/predict", bodies["aiforge"], command,
                       {"AIFORGE_WORKSPACE": str(workspace)}, root, port)
     if product == "mlflow":
@@ -500,7 +505,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="processes per server (default 2: one per core)")
     parser.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                         help="server variants, in this order each round before rotating; a product (aiforge, "
-                             "mlflow, bentoml), optionally -1w (one worker process) or aiforge-nolog")
+                             "mlflow, bentoml), optionally -1w (one worker process), aiforge-nolog or aiforge-shared")
     parser.add_argument("--out", type=Path, help="default RESULTS.md (full) or results/QUICK.md (--quick)")
     parser.add_argument("--report-only", type=Path, metavar="JSON", help="write the report from saved results")
     args = parser.parse_args()
