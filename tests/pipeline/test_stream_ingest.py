@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from aiforge.cli import cli
 from aiforge.data import SnapshotLog
 from aiforge.errors import DataError
 from aiforge.pipeline import run_project
@@ -76,6 +78,10 @@ def test_each_run_adds_the_new_entries_to_the_rows_before(stream: tuple[Path, st
     assert client.xpending(name, "trainer")["pending"] == 0  # acknowledged once the snapshot was recorded
 
     _add(client, name, 60, 30)
+    checked = CliRunner().invoke(cli, ["--workspace", str(tmp_path / "ws"), "validate", str(project), "--json"])
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.output)["rows"] == 90  # validate resumes too: the rows so far plus the new entries
+    assert client.xpending(name, "trainer")["pending"] == 30  # delivered to validate, acknowledged by no snapshot
     second = run_project(load_project_file(project), settings)
     two, _ = _history(tmp_path / "ws")
     assert two.parent == one.snapshot and two.rows == 90 and two.source("sales")["added_rows"] == 30

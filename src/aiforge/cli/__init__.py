@@ -69,19 +69,20 @@ def init(directory: Path) -> None:
 @click.argument("project_file", type=click.Path(path_type=Path), default="aiforge.yaml")
 @click.option("--no-data", is_flag=True, help="Check only the file, not the data it points to.")
 @json_option
+@click.pass_context
 @handles_errors
-def validate(project_file: Path, no_data: bool, as_json: bool) -> None:
+def validate(ctx: click.Context, project_file: Path, no_data: bool, as_json: bool) -> None:
     """Check PROJECT_FILE (and its data) without writing anything.
 
     Exit 0 when valid; exit 2 with the file, line, field, what was expected and found otherwise.
     """
-    from aiforge.pipeline import load_project, preflight
+    from aiforge.pipeline import load_project, preflight_in
 
     project = load_project(project_file)
     info: dict[str, Any] = {"valid": True, "project": project.spec.name, "path": str(project.path),
                             "spec_hash": project.sha256}
     if not no_data:
-        checked = preflight(project)
+        checked = preflight_in(project, lambda: _settings(ctx))  # incremental sources and streams resume
         info |= {"task": checked.task.kind.value, "task_reason": checked.task.reason,
                  "rows": checked.table.num_rows, "features": checked.features.columns,
                  "ignored_columns": checked.features.ignored, "objective": checked.objective.name}

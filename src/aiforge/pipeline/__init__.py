@@ -14,6 +14,7 @@ _EXPORTS = {
     "check_metrics_for_task": "_project",
     "Preflight": "_preflight",
     "preflight": "_preflight",
+    "preflight_in": "_preflight",
     "transform": "_preflight",
     "RunResult": "_lifecycle",
     "code_version": "_lifecycle",

@@ -22,7 +22,6 @@ from aiforge.data import (
     LoadedSource,
     SnapshotLog,
     make_split,
-    resumes,
     source_records,
     write_snapshot,
 )
@@ -40,7 +39,7 @@ from aiforge.evaluate import (
     run_checks,
 )
 from aiforge.learn import SelectionReport, TaskInfo, ThresholdGoal, TrialRecord, select_and_fit
-from aiforge.pipeline._preflight import Preflight, preflight
+from aiforge.pipeline._preflight import Preflight, preflight_in
 from aiforge.pipeline._project import sensitive_attributes
 from aiforge.pipeline._reference import reference_document
 from aiforge.pipeline._runner import Progress, RunRecorder, RunStatus
@@ -77,7 +76,7 @@ def run_project(
     """Run the whole life cycle; the model is registered as candidate or, if a KPI fails, rejected.
     ``extra_sources``: rows read elsewhere (a retrain's labelled production rows), stacked after the
     project's sources and recorded in the snapshot's lineage."""
-    checked = _preflight(project, settings, extra_sources)
+    checked = preflight_in(project, lambda: settings, extra_sources)
     workspace = Workspace.open(settings)
     try:
         recorder = RunRecorder.start(workspace, project, code_version=code_version(), force=force,
@@ -96,24 +95,6 @@ def run_project(
         return result
     finally:
         workspace.close()
-
-
-def _preflight(project: ProjectFile, settings: WorkspaceSettings, extra: Sequence[LoadedSource]) -> Preflight:
-    """Preflight; a project with incremental sources resumes from its latest snapshot in the workspace
-    (read only: a bad project file still changes nothing)."""
-    from aiforge.errors import WorkspaceError
-
-    if not any(resumes(s) for s in project.spec.data.sources):
-        return preflight(project, extra)
-    try:
-        ws = Workspace.open(settings, create=False)
-    except WorkspaceError:
-        return preflight(project, extra)  # a new workspace: everything is new
-    try:
-        return preflight(project, extra, previous=SnapshotLog(ws).latest(project.spec.name),
-                         load=ws.artifacts.get_bytes)
-    finally:
-        ws.close()
 
 
 def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiforge.data import LoadedSource, SnapshotRecord, combine_sources, read_sources
+from aiforge.data import LoadedSource, SnapshotLog, SnapshotRecord, combine_sources, read_sources, resumes
 from aiforge.errors import DataError
 from aiforge.evaluate import METRICS, Metric, default_metric
 from aiforge.learn import FeatureSet, TaskInfo, choose_features, resolve_task
@@ -20,7 +20,9 @@ from aiforge.spec import FieldPath, ProjectFile
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["Preflight", "preflight", "transform"]
+    from aiforge.workspace import WorkspaceSettings
+
+__all__ = ["Preflight", "preflight", "preflight_in", "transform"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,27 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
             where=", ".join(s.location for s in sources), hint="add rows or lower model.search.cv",
         )
     return Preflight(project, sources, table, task, features, _objective(project, task), previous)
+
+
+def preflight_in(project: ProjectFile, settings: Callable[[], WorkspaceSettings],
+                 extra: Sequence[LoadedSource] = ()) -> Preflight:
+    """``preflight`` against a workspace: a project whose sources resume (incremental ones, streams) is read
+    from its latest snapshot there on. Read only; ``settings`` is called (and the database opened) only for such
+    a project, so checking any other stays light."""
+    if not any(resumes(s) for s in project.spec.data.sources):
+        return preflight(project, extra)
+    from aiforge.errors import WorkspaceError
+    from aiforge.workspace import Workspace
+
+    try:
+        ws = Workspace.open(settings(), create=False)
+    except WorkspaceError:
+        return preflight(project, extra)  # a new workspace: everything is new
+    try:
+        return preflight(project, extra, previous=SnapshotLog(ws).latest(project.spec.name),
+                         load=ws.artifacts.get_bytes)
+    finally:
+        ws.close()
 
 
 def transform(project: ProjectFile, sources: Sequence[LoadedSource]) -> pa.Table:
