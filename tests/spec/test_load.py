@@ -169,6 +169,23 @@ SHAPE_CASES = [
         r"^'data\.sources' is invalid: list should have at least 1 item",
         r"aiforge\.yaml:9 \(data\.sources\)$", None, id="no-sources",
     ),
+    pytest.param(
+        edit("type: csv, path: data/adult.csv", 'type: http, url: "http://h/x", pagination: {type: offset}'),
+        r"^unknown pagination type 'offset'$", r"aiforge\.yaml:10 \(data\.sources\[0\]\.pagination\.type\)$",
+        r"type: cursor", id="unknown-pagination-type",
+    ),
+    pytest.param(
+        edit("type: csv, path: data/adult.csv", 'type: http, url: "http://h/x", pagination: {type: page, '
+             "size_param: n}"),
+        r"^size_param needs page_size", r"aiforge\.yaml:10 \(data\.sources\[0\]\.pagination\)$", None,
+        id="pagination-size-without-page-size",
+    ),
+    pytest.param(
+        edit("type: csv, path: data/adult.csv", 'type: redis, url: "redis://h", stream: s, group: g, '
+             "fields: {a: decimal}"),
+        r"^'data\.sources\[0\]\.fields\.a' has an invalid value$",
+        r"aiforge\.yaml:10 \(data\.sources\[0\]\.fields\.a\)$", None, id="redis-field-type",
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from aiforge.errors import Problem, SpecError
 from aiforge.spec._models import ProjectSpec
-from aiforge.spec._sources import SOURCE_TYPES
+from aiforge.spec._sources import PAGINATION_TYPES, SOURCE_TYPES
 from aiforge.spec._steps import STEP_KINDS
 
 _TAGS = frozenset((*SOURCE_TYPES, *STEP_KINDS))
@@ -197,7 +197,8 @@ def _first_model(ann: Any) -> Any:
 def _problem_from(err: Any, file: Path, lines: dict[FieldPath, int]) -> Problem:
     loc: FieldPath = tuple(err["loc"])
     # pydantic inserts the discriminator value ('csv', 'join') into the path of a union member, after its index
-    loc = tuple(p for i, p in enumerate(loc) if not (i and isinstance(loc[i - 1], int) and p in _TAGS))
+    loc = tuple(p for i, p in enumerate(loc) if not (i and isinstance(loc[i - 1], int) and p in _TAGS)
+                and not (i and loc[i - 1] == "pagination" and p in PAGINATION_TYPES))
     kind = err["type"]
     where = _where(file, lines, loc)
     found_value = err.get("input")
@@ -224,6 +225,12 @@ def _problem_from(err: Any, file: Path, lines: dict[FieldPath, int]) -> Problem:
     if kind == "union_tag_invalid":
         ctx = err.get("ctx", {})
         tag = str(ctx.get("tag", ""))
+        if loc and loc[-1] == "pagination":
+            return Problem(
+                f"unknown pagination type '{tag}'", where=_where(file, lines, (*loc, "type")),
+                expected=f"type: one of {ctx.get('expected_tags', '')}", found=tag,
+                hint="pagination: {type: page} (numbered pages), {type: cursor, cursor_path: ...} or {type: next}",
+            )
         return Problem(
             f"unknown source type '{tag}'", where=_where(file, lines, (*loc, "type")),
             expected=f"type: one of {ctx.get('expected_tags', '')}", found=tag,

@@ -13,6 +13,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "PAGINATION_TYPES",
     "SOURCE_TYPES",
     "CsvSource",
     "CursorPagination",
@@ -146,6 +147,7 @@ class NextLinkPagination(_Strict):
 
 
 Pagination = Annotated[PagePagination | CursorPagination | NextLinkPagination, Field(discriminator="type")]
+PAGINATION_TYPES = ("page", "cursor", "next")
 
 
 class HttpSource(_Strict):
