@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from aiforge.data import SOURCES, read_source
-from aiforge.errors import DataError
+from aiforge.errors import DataError, MissingDependency
 from aiforge.spec import RedisStreamSource
 
 redis = pytest.importorskip("redis")
@@ -209,3 +209,13 @@ def test_json_alias_round_trips() -> None:
                                              "group": "g", "json": True, "start": 0})
     assert spec.decode_json and spec.start == "0"
     assert json.loads(spec.model_dump_json(by_alias=True))["json"] is True
+
+
+def test_without_the_redis_client_the_error_says_which_extra_to_install(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed
+    with pytest.raises(MissingDependency, match="needs the redis client") as caught:
+        read_source(_spec("redis://127.0.0.1:9/0", "s"), tmp_path)
+    assert "aiforge[redis]" in (caught.value.hint or "")

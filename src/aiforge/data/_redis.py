@@ -43,7 +43,7 @@ Entry = tuple[bytes, dict[bytes, bytes] | None]
 def read_redis(spec: SourceSpec, base_dir: Path, since: dict[str, Any] | None = None) -> LoadedSource:
     try:
         import redis
-    except ModuleNotFoundError as exc:
+    except ImportError as exc:
         raise MissingDependency(f"source '{spec.name}' reads a Redis stream, which needs the redis client",
                                 hint="pip install 'aiforge[redis]'") from exc
 
