@@ -1,5 +1,6 @@
 """Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
 
+from aiforge.data._diff import ColumnChange, SnapshotDiff, diff_tables
 from aiforge.data._etl import EtlResult, run_steps, step_batches
 from aiforge.data._history import SnapshotLog, SnapshotRecord, read_sources, source_records
 from aiforge.data._reference import (
@@ -25,6 +26,7 @@ __all__ = [
     "SOURCES",
     "Bins",
     "CategoricalReference",
+    "ColumnChange",
     "ColumnProfile",
     "ColumnReference",
     "DataSplit",
@@ -33,12 +35,14 @@ __all__ = [
     "LoadedSource",
     "NumericReference",
     "ReferenceProfile",
+    "SnapshotDiff",
     "SnapshotLog",
     "SnapshotRecord",
     "Source",
     "bin_counts",
     "category_counts",
     "combine_sources",
+    "diff_tables",
     "make_split",
     "profile_table",
     "read_source",

@@ -51,8 +51,9 @@ class EtlResult:
 
 def run_steps(data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], *, memory_limit: str | None = None,
               temp_dir: Path | None = None, threads: int | None = None) -> EtlResult:
-    """``steps`` applied to ``data`` (an Arrow table or dataset); ``sides``: the other sources by name, for
-    joins. The result in memory (see ``step_batches`` to stream it)."""
+    """``steps`` applied to ``data`` (an Arrow table or dataset, or the path of a Parquet or CSV file DuckDB
+    scans itself); ``sides``: the other sources by name, for joins. The result in memory (see ``step_batches``
+    to stream it)."""
     import duckdb
 
     with _Chain(data, sides, steps, memory_limit, temp_dir, threads) as chain:
@@ -66,8 +67,9 @@ def run_steps(data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], *, 
 def step_batches(data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], *, memory_limit: str | None = None,
                  temp_dir: Path | None = None, threads: int | None = None, batch_rows: int = BATCH_ROWS,
                  ordered: bool = True) -> Iterator[pa.RecordBatch]:
-    """The same as ``run_steps``, as a stream of record batches: memory stays bounded by DuckDB's
-    ``memory_limit`` and one batch, whatever the size of the input. ``ordered=False`` skips the final sort
+    """The same as ``run_steps``, as a stream of record batches: given file paths, memory stays bounded by
+    DuckDB's ``memory_limit`` and one batch, whatever the size of the files (an Arrow dataset is scanned by
+    Arrow, which reads ahead several row groups). ``ordered=False`` skips the final sort
     back into the input's order (it spills to disk on data larger than memory)."""
     import duckdb
 
@@ -101,16 +103,26 @@ class _Chain:
             config["threads"] = threads
         self.connection = duckdb.connect(config=config)
         self.trace: list[dict[str, Any]] = []
-        self.rows_in = _rows(data)
         con = self.connection
-        self._sides = {}
+        files: list[str] = []
         for relation, value, column in [("aiforge_data_in", data, ROW),
                                         *((f"aiforge_side_{_safe(n)}", v, SIDE_ROW) for n, v in sides.items())]:
+            if isinstance(value, str | Path):  # a file DuckDB scans itself, within its memory limit
+                path = str(Path(value).resolve())
+                files.append(path)
+                reader = "read_csv" if path.lower().endswith((".csv", ".csv.gz")) else "read_parquet"
+                scan = f"{reader}({_literal(path)})"
+                con.execute(f"CREATE TEMP VIEW {relation} AS SELECT *, row_number() OVER () - 1 AS {column} "
+                            f"FROM {scan}")
+                continue
             numbered = _numbered(value, column)
             con.register(f"{relation}_arrow", numbered)
             position = "" if numbered is not value else f", row_number() OVER () - 1 AS {column}"
             con.execute(f"CREATE TEMP VIEW {relation} AS SELECT *{position} FROM {relation}_arrow")
         self._sides = {name: f"aiforge_side_{_safe(name)}" for name in sides}
+        self.rows_in = int(con.execute("SELECT count(*) FROM aiforge_data_in").fetchone()[0])  # type: ignore[index]
+        if files:  # only these files stay readable once access is off
+            con.execute(f"SET allowed_paths = [{', '.join(_literal(f) for f in files)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         self.current = "aiforge_data_in"
@@ -273,14 +285,6 @@ def _numbered(data: Any, column: str = ROW) -> Any:
     if isinstance(data, pa.Table):
         return data.append_column(column, pa.array(range(data.num_rows), pa.int64()))
     return data
-
-
-def _rows(data: Any) -> int:
-    import pyarrow as pa
-
-    if isinstance(data, pa.Table):
-        return int(data.num_rows)
-    return int(data.count_rows())
 
 
 def _plain(data: Any) -> Any:

@@ -1,0 +1,107 @@
+"""`aiforge data`: the history of a project's snapshots, and what changed between two of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from aiforge.cli._common import handles_errors, json_option, settings
+
+__all__ = ["data"]
+
+
+@click.group()
+def data() -> None:
+    """The snapshots runs ingested: history with lineage, and differences.
+
+    \b
+    aiforge data log                    # every project's snapshots, newest first
+    aiforge data log income --json      # one project's, for scripts
+    aiforge data diff 3f2a9c 81b0de     # schema and distribution changes between two snapshots
+    """
+
+
+@data.command("log")
+@click.argument("project", required=False)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@json_option
+@click.pass_context
+@handles_errors
+def data_log(ctx: click.Context, project: str | None, limit: int, as_json: bool) -> None:
+    """The snapshots of PROJECT (or of every project), newest first: rows, parent, the run that made it, and
+    per source its rows, hash and, for incremental sources, the rows added and the watermark reached."""
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.data import SnapshotLog
+    from aiforge.workspace import Workspace
+
+    records = SnapshotLog(Workspace.open(settings(ctx), create=False)).history(project, limit)
+    if as_json:
+        print_json([r.to_json() for r in records])
+        return
+    out.print(table("snapshots", ["created", "project", "snapshot", "parent", "rows", "run", "sources"],
+                    [[f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.project, r.snapshot[:12], (r.parent or "")[:12],
+                      f"{r.rows:,}", r.run_id, "; ".join(_source(s) for s in r.sources)] for r in records]))
+
+
+def _source(entry: dict[str, Any]) -> str:
+    text = f"{entry['name']} {entry['rows']:,} rows"
+    if entry.get("added_rows") is not None:
+        mark = entry.get("watermark") or {}
+        text += f" (+{entry['added_rows']:,}, watermark {mark.get('value', '—')})"
+    return text
+
+
+@data.command("diff")
+@click.argument("first")
+@click.argument("second")
+@click.option("--all-columns", is_flag=True, help="List every common column, not only those that changed.")
+@json_option
+@click.pass_context
+@handles_errors
+def data_diff(ctx: click.Context, first: str, second: str, all_columns: bool, as_json: bool) -> None:
+    """What changed from snapshot FIRST to SECOND (ids or unique prefixes, see 'aiforge data log'): columns
+    added, removed or retyped, rows, and per column the missing rate, the mean and the distribution (PSI and
+    Jensen–Shannon; a column counts as changed from PSI 0.1 or 5 points of missing rate)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.data import SnapshotLog, diff_tables
+    from aiforge.errors import DataError
+    from aiforge.workspace import Workspace
+
+    ws = Workspace.open(settings(ctx), create=False)
+    known = sorted({r.snapshot for r in SnapshotLog(ws).history(None, 100_000)})
+
+    def resolve(prefix: str) -> str:
+        found = [s for s in known if s.startswith(prefix.lower())]
+        if len(found) != 1:
+            raise DataError(f"no snapshot '{prefix}'" if not found else f"snapshot prefix '{prefix}' is ambiguous",
+                            found=", ".join(s[:12] for s in found[:5]) or f"{len(known)} snapshots recorded",
+                            hint="see the ids with 'aiforge data log'")
+        return found[0]
+
+    a, b = resolve(first), resolve(second)
+    diff = diff_tables(pq.read_table(io.BytesIO(ws.artifacts.get_bytes(a))),
+                       pq.read_table(io.BytesIO(ws.artifacts.get_bytes(b))), a_id=a, b_id=b)
+    if as_json:
+        print_json(diff.to_json())
+        return
+    click.echo(f"{a[:12]} -> {b[:12]}: {diff.rows_a:,} -> {diff.rows_b:,} rows ({diff.rows_b - diff.rows_a:+,})")
+    for label, names in (("added", diff.added), ("removed", diff.removed)):
+        if names:
+            click.echo(f"columns {label}: {', '.join(names)}")
+    for name, was, now in diff.retyped:
+        click.echo(f"column {name}: {was} -> {now}")
+    shown = [c for c in diff.columns if all_columns or c.changed]
+    out.print(table("columns" if all_columns else "columns that changed",
+                    ["column", "kind", "missing", "mean", "PSI", "JS", "most changed shares"],
+                    [[c.name, c.kind, f"{c.missing_a:.1%} -> {c.missing_b:.1%}",
+                      "" if c.mean_a is None or c.mean_b is None else f"{c.mean_a:.4g} -> {c.mean_b:.4g}",
+                      f"{c.psi:.3f}", f"{c.jensen_shannon:.3f}",
+                      ", ".join(f"{k} {p:.0%}->{q:.0%}" for k, (p, q) in list(c.shares.items())[:3])]
+                     for c in shown]))
+    if not shown:
+        click.echo("no column changed (PSI < 0.1, missing rate within 5 points)")

@@ -1,0 +1,49 @@
+"""`aiforge data log` and `aiforge data diff` on snapshots made by real runs of a project whose source changes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+from conftest import EXE, FAST_CHECKS, serve_env, write_income_project
+
+
+def _aiforge(tmp_path: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(EXE), *args], capture_output=True, text=True, env=serve_env(tmp_path / "ws"),
+                          cwd=tmp_path, timeout=300)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return proc
+
+
+def test_log_and_diff_of_two_snapshots(tmp_path: Path) -> None:
+    project = write_income_project(tmp_path / "income", rows=1200, learners="[linear]", checks=FAST_CHECKS,
+                                   kpis="  - {metric: roc_auc, min: 0.5}")
+    _aiforge(tmp_path, "run", str(project))
+    source = project.parent / "data" / "adult.csv"
+    frame = pd.read_csv(source)
+    frame["age"] = frame["age"] + 20  # a shifted column
+    frame["sex"] = "Female"  # a category that took over
+    frame = frame.drop(columns=["native_country"])  # a removed column
+    frame.to_csv(source, index=False)
+    _aiforge(tmp_path, "run", str(project))
+
+    log = json.loads(_aiforge(tmp_path, "data", "log", "income", "--json").stdout)
+    assert len(log) == 2 and log[0]["parent"] == log[1]["snapshot"] and log[1]["parent"] is None
+    assert log[0]["rows"] == log[1]["rows"] == 1200 and log[0]["sources"][0]["name"] == "census"
+    shown = _aiforge(tmp_path, "data", "log").stdout
+    assert log[0]["snapshot"][:12] in shown
+
+    old, new = log[1]["snapshot"][:8], log[0]["snapshot"][:8]
+    diff = json.loads(_aiforge(tmp_path, "data", "diff", old, new, "--json").stdout)
+    assert diff["removed"] == ["native_country"] and diff["added"] == [] and diff["rows_b"] == 1200
+    changed = {c["name"]: c for c in diff["columns"] if c["changed"]}
+    assert set(changed) == {"age", "sex"}
+    assert changed["age"]["mean_b"] - changed["age"]["mean_a"] == 20
+    assert changed["sex"]["shares"]["Female"][1] == 1.0
+    text = _aiforge(tmp_path, "data", "diff", old, new).stdout
+    assert "columns removed: native_country" in text and "age" in text
+
+    missing = _aiforge(tmp_path, "data", "diff", "ffff", new, code=2)
+    assert "no snapshot 'ffff'" in missing.stderr and "aiforge data log" in missing.stderr
