@@ -47,3 +47,39 @@ def test_log_and_diff_of_two_snapshots(tmp_path: Path) -> None:
 
     missing = _aiforge(tmp_path, "data", "diff", "ffff", new, code=2)
     assert "no snapshot 'ffff'" in missing.stderr and "aiforge data log" in missing.stderr
+
+
+CONTRACT = """  contract:
+    rows: {min: 100}
+    columns:
+      age: {type: integer, nullable: false, min: 17, max: 90}
+      sex: {allowed: [Male, Female]}
+      income: {allowed: ["<=50K", ">50K"]}
+"""
+
+
+def _with_contract(tmp_path: Path, contract: str) -> Path:
+    project = write_income_project(tmp_path / "income", rows=800, learners="[linear]", checks=FAST_CHECKS,
+                                   kpis="  - {metric: roc_auc, min: 0.5}")
+    project.write_text(project.read_text(encoding="utf-8").replace("  split: {", contract + "  split: {"),
+                       encoding="utf-8")
+    return project
+
+
+def test_data_check_passes_a_contract_the_data_keep(tmp_path: Path) -> None:
+    project = _with_contract(tmp_path, CONTRACT)
+    shown = json.loads(_aiforge(tmp_path, "data", "check", str(project), "--json").stdout)
+    assert shown["passed"] and shown["rows"] == 800 and len(shown["checked"]) == 7
+    assert not (tmp_path / "ws").exists()
+
+
+def test_a_broken_contract_stops_the_run_before_anything_is_written(tmp_path: Path) -> None:
+    project = _with_contract(tmp_path, CONTRACT.replace("max: 90", "max: 60").replace("[Male, Female]", "[Male]"))
+    checked = _aiforge(tmp_path, "data", "check", str(project), code=2)
+    assert "2 broken" in checked.stdout and "age.max" in checked.stdout and "sex.allowed" in checked.stdout
+    shown = json.loads(_aiforge(tmp_path, "data", "check", str(project), "--json", code=2).stdout)
+    age = next(v for v in shown["violations"] if v["rule"] == "age.max")
+    assert age["count"] > 0 and all(row["age"] > 60 for row in age["sample"])
+    run = _aiforge(tmp_path, "run", str(project), code=2)
+    assert "data.contract" in run.stderr and "age.max: values above 60" in run.stderr
+    assert not (tmp_path / "ws").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -19,7 +20,44 @@ def data() -> None:
     aiforge data log                    # every project's snapshots, newest first
     aiforge data log income --json      # one project's, for scripts
     aiforge data diff 3f2a9c 81b0de     # schema and distribution changes between two snapshots
+    aiforge data check aiforge.yaml     # the sources, after data.steps, against data.contract
     """
+
+
+@data.command("check")
+@click.argument("project_file", type=click.Path(path_type=Path), default="aiforge.yaml")
+@json_option
+@click.pass_context
+@handles_errors
+def data_check(ctx: click.Context, project_file: Path, as_json: bool) -> None:
+    """Read PROJECT_FILE's sources, run its data.steps and check the result against its data.contract (row
+    counts; per column type, nullable, max_missing, min, max, allowed, unique, pattern, freshness), writing
+    nothing. Exit 0 when every rule holds; exit 2 with each broken rule, how many rows break it and sample
+    rows."""
+    import sys
+
+    from aiforge.cli._console import out, print_json, table
+    from aiforge.data import ContractError
+    from aiforge.pipeline import load_project, preflight_in
+
+    project = load_project(project_file)
+    try:
+        report = preflight_in(project, lambda: settings(ctx)).contract
+    except ContractError as exc:
+        report = exc.report
+    assert report is not None
+    if as_json:
+        print_json({"project": project.spec.name, **report.to_json()})
+    else:
+        click.echo(f"{project.spec.name}: {report.rows:,} rows after data.steps; {len(report.checked)} rules checked, "
+                   f"{len(report.violations)} broken")
+        if report.violations:
+            out.print(table("broken rules", ["rule", "rows", "what", "sample"],
+                            [[v.rule, f"{v.count:,}", v.message,
+                              "; ".join(", ".join(f"{k}={r[k]!r}" for k in list(r)[:5]) for r in v.sample[:2])]
+                             for v in report.violations]))
+    if not report.passed:
+        sys.exit(2)
 
 
 @data.command("log")

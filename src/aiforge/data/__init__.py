@@ -1,5 +1,6 @@
 """Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
 
+from aiforge.data._contract import ContractError, ContractReport, Violation, check_contract
 from aiforge.data._diff import ColumnChange, SnapshotDiff, diff_tables
 from aiforge.data._etl import EtlResult, run_steps, step_batches
 from aiforge.data._history import SnapshotLog, SnapshotRecord, read_sources, source_records
@@ -29,6 +30,8 @@ __all__ = [
     "ColumnChange",
     "ColumnProfile",
     "ColumnReference",
+    "ContractError",
+    "ContractReport",
     "DataSplit",
     "DatasetSnapshot",
     "EtlResult",
@@ -39,8 +42,10 @@ __all__ = [
     "SnapshotLog",
     "SnapshotRecord",
     "Source",
+    "Violation",
     "bin_counts",
     "category_counts",
+    "check_contract",
     "combine_sources",
     "diff_tables",
     "make_split",

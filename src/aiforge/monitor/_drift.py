@@ -333,10 +333,8 @@ class _CategoricalCounts:
         dictionary = chunk.dictionary
         if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
             dictionary = pc.cast(dictionary, pa.string())
-        codes = chunk.indices
-        if codes.null_count:
-            codes = pc.fill_null(codes, len(dictionary))  # the nulls' own code, one past the dictionary
-        per_code = np.bincount(codes.to_numpy(), minlength=len(dictionary) + 1)
+        codes = _arrow_codes(chunk.indices, len(dictionary))  # nulls get their own code, past the dictionary
+        per_code = np.bincount(codes, minlength=len(dictionary) + 1)
         other, missing = len(self.index), len(self.index) + 1
         target = np.asarray([missing if v is None else self.index.get(v, other) for v in dictionary.to_pylist()]
                             + [missing], dtype=np.intp)
@@ -566,6 +564,22 @@ def _arrow_floats(array: pa.Array) -> np.ndarray:
         valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), count=start + size, bitorder="little")[start:]
         floats = np.where(valid.view(bool), floats, np.nan)
     return floats
+
+
+def _arrow_codes(indices: pa.Array, null_code: int) -> np.ndarray:
+    """A dictionary array's integer codes from their buffers, nulls as ``null_code`` (pyarrow's ``fill_null``
+    and ``to_numpy`` of an array with nulls import pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = "u" if pa.types.is_unsigned_integer(indices.type) else "i"
+    start, size = indices.offset, len(indices)
+    validity, data = indices.buffers()[:2]
+    codes = np.frombuffer(data, dtype=np.dtype(f"{kind}{indices.type.bit_width // 8}"), count=start + size)[start:]
+    if indices.null_count:
+        valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), count=start + size, bitorder="little")[start:]
+        codes = np.where(valid.view(bool), codes, null_code)
+    return codes
 
 
 def _names(window: Any) -> list[str]:

@@ -10,7 +10,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiforge.data import LoadedSource, SnapshotLog, SnapshotRecord, combine_sources, read_sources, resumes
+from aiforge.data import (
+    ContractError,
+    ContractReport,
+    LoadedSource,
+    SnapshotLog,
+    SnapshotRecord,
+    check_contract,
+    combine_sources,
+    read_sources,
+    resumes,
+)
 from aiforge.errors import DataError
 from aiforge.evaluate import METRICS, Metric, default_metric
 from aiforge.learn import FeatureSet, TaskInfo, choose_features, resolve_task
@@ -36,6 +46,7 @@ class Preflight:
     features: FeatureSet
     objective: Metric
     previous: SnapshotRecord | None = None  # the project's latest snapshot, where incremental sources resume
+    contract: ContractReport | None = None  # data.contract, checked (it passed)
 
 
 
@@ -51,6 +62,9 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
     sources = [*own, *extra]
     if extra:  # rows logged in production are model inputs already: stacked after the steps
         table = combine_sources([LoadedSource("data", table, "", "the sources after data.steps"), *extra])
+    contract = check_contract(table, spec.data.contract)
+    if not contract.passed:
+        raise ContractError(contract, where=project.where(("data", "contract")))
     task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
     check_metrics_for_task(project, task.kind)
     _check_cv_columns(project, table, task)
@@ -72,7 +86,7 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
             f"too few labelled rows ({labelled}) for {folds}-fold cross-validation",
             where=", ".join(s.location for s in sources), hint="add rows or lower model.search.cv",
         )
-    return Preflight(project, sources, table, task, features, _objective(project, task), previous)
+    return Preflight(project, sources, table, task, features, _objective(project, task), previous, contract)
 
 
 def preflight_in(project: ProjectFile, settings: Callable[[], WorkspaceSettings],

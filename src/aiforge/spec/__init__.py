@@ -1,5 +1,6 @@
 """The project file: pydantic models, YAML loading, errors that name file, line and field."""
 
+from aiforge.spec._contract import ColumnRules, Contract, RowRules
 from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
 from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
 from aiforge.spec._models import (
@@ -78,6 +79,8 @@ __all__ = [
     "AlertRule",
     "Budget",
     "Checks",
+    "ColumnRules",
+    "Contract",
     "CsvSource",
     "CursorPagination",
     "DataSpec",
@@ -107,6 +110,7 @@ __all__ = [
     "ProjectSpec",
     "RedisStreamSource",
     "RetrainSpec",
+    "RowRules",
     "RobustnessCheck",
     "SearchSpec",
     "SinksSpec",

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from aiforge.spec._contract import Contract
 from aiforge.spec._deploy import DeploySpec
 from aiforge.spec._monitor import MonitorSpec
 from aiforge.spec._sources import SourceSpec
@@ -122,6 +123,9 @@ class DataSpec(_Strict):
     steps: list[EtlStep] = Field(default_factory=list, description="Declarative ETL, run in DuckDB over the "
                                  "stacked sources (those no join names): select, rename, cast, filter, derive, join, "
                                  "aggregate, deduplicate, impute, clip.")
+    contract: Contract = Field(default_factory=Contract, description="Rules the data (after steps) must keep: "
+                               "row count bounds, and per column type, nullable, max_missing, min, max, allowed, "
+                               "unique, pattern, freshness. A broken rule stops the run before training.")
     split: SplitSpec = SplitSpec()
 
     @model_validator(mode="after")
