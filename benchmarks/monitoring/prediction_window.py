@@ -5,10 +5,12 @@ over ``--days`` days up to now, in files of ``--rows-per-file`` rows (the server
 either as the server writes it now (``--format typed``: one typed column per input) or as it did before
 (``--format legacy``: the inputs as one JSON text column). ``time`` runs ``prediction_window`` once in this
 process (a window of ``--period`` or the ``--last`` N) and prints its seconds, the peak resident memory,
-and how many rows and files it read::
+and how many rows and files it read; ``compact`` merges each day folder into one file as the server's
+log does in the background::
 
     python benchmarks/monitoring/prediction_window.py write --format typed --root /tmp/log
     python benchmarks/monitoring/prediction_window.py time --root /tmp/log --period 1d
+    python benchmarks/monitoring/prediction_window.py compact --root /tmp/log
 
 Run each measurement in a fresh process (the peak memory is the process's); to time the code before the
 change, put its ``src`` first on ``PYTHONPATH``: the ``legacy`` layout reads with both.
@@ -55,7 +57,8 @@ def write(root: Path, rows: int, days: int, rows_per_file: int, layout: str) -> 
     if layout == "typed":
         from aiforge.monitor import PredictionLog
 
-        log = PredictionLog(root / "predictions", flush_seconds=3600, flush_rows=rows + 1, clock=lambda: clock[0])
+        log = PredictionLog(root / "predictions", flush_seconds=3600, flush_rows=rows + 1, compact_seconds=None,
+                            clock=lambda: clock[0])
     columns = {c: frame[c].tolist() for c in frame.columns}
     started = time.perf_counter()
     for lo in range(0, rows, rows_per_file):
@@ -93,6 +96,16 @@ def write(root: Path, rows: int, days: int, rows_per_file: int, layout: str) -> 
     size = sum(f.stat().st_size for f in files)
     print(f"wrote {rows} rows ({layout}) in {len(files)} files over {days} days: {size / 2**20:.1f} MiB, "
           f"{time.perf_counter() - started:.1f} s")
+
+
+def compact(root: Path) -> None:
+    from aiforge.monitor._compact import compact_log
+
+    files = len(list((root / "predictions" / MODEL).glob("*/*.parquet")))
+    started = time.perf_counter()
+    merged = compact_log(root / "predictions", now=datetime.now(UTC) + timedelta(hours=1))
+    print(f"compacted {merged} of {files} files in {time.perf_counter() - started:.1f} s, peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
 def measure(root: Path, period: str | None, last: int | None) -> None:
@@ -149,9 +162,13 @@ def main() -> None:
     t.add_argument("--root", type=Path, required=True)
     t.add_argument("--period", default=None)
     t.add_argument("--last", type=int, default=None)
+    c = sub.add_parser("compact")
+    c.add_argument("--root", type=Path, required=True)
     args = parser.parse_args()
     if args.command == "write":
         write(args.root, args.rows, args.days, args.rows_per_file, args.format)
+    elif args.command == "compact":
+        compact(args.root)
     else:
         measure(args.root, args.period, args.last)
 

@@ -34,7 +34,7 @@ class Clock:
 
 
 def _log(folder: Path, clock: Clock) -> PredictionLog:
-    return PredictionLog(folder, flush_seconds=3600, flush_rows=10**9, clock=clock)
+    return PredictionLog(folder, flush_seconds=3600, flush_rows=10**9, compact_seconds=None, clock=clock)
 
 
 def _append(log: PredictionLog, ids: list[str], columns: dict[str, list[Any]], *, version: int = 1,

@@ -12,9 +12,12 @@ number, text for a category. A new version with other inputs simply writes other
 unify the files (an input a file lacks reads as null). Logs written before typed inputs hold them as one
 JSON text column ``inputs``; they are decoded into the same ``in.`` columns when read.
 
+Every ``compact_seconds`` a background thread merges the files of each hour into one
+(``monitor/_compact.py``), so a window opens a few files, not one per flush.
+
 ``scan_log`` reads back only what a question needs: the day folders and files that can hold rows of the
-period (from their names, without opening them), the columns asked for, and with ``last`` the newest files
-first until they hold enough rows.
+period (from their names, without opening them), the row groups of a large file that can (from their
+statistics), the columns asked for, and with ``last`` the newest files first until they hold enough rows.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["COLUMNS", "INPUT_PREFIX", "PredictionLog", "input_names", "read_predictions", "scan_log"]
+__all__ = ["COLUMNS", "INPUT_PREFIX", "LogFile", "PredictionLog", "log_files", "read_predictions", "scan_log"]
 
 COLUMNS = ("id", "time", "model", "version", "latency_ms", "label", "probabilities", "value", "role", "deployment")
 INPUT_PREFIX = "in."  # an input's column in the log: ``in.age``
@@ -46,6 +49,7 @@ LEGACY_INPUTS = "inputs"  # the JSON text column that held every input before ty
 # A file whose name says it was written this long before a window's start may still be read: it protects
 # the pruning against a clock stepped back between a request and its flush.
 CLOCK_SLACK = timedelta(minutes=5)
+COMPACTED = "-compacted-"  # in the name of a file that merges an hour's files (``monitor/_compact.py``)
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _FLUSHED = re.compile(r"^(\d{2})(\d{2})(\d{2})(\d{6})-")
 
@@ -71,13 +75,18 @@ class PredictionLog:
     """Batched, durable, off the request path."""
 
     def __init__(self, folder: Path, *, flush_rows: int = 5000, flush_seconds: float = 1.0,
-                 clock: Callable[[], float] = time.time) -> None:
-        """``clock``: the time of a request and of a flush, in seconds since the epoch (tests and benchmarks
-        give one that writes a log of past days)."""
+                 compact_seconds: float | None = 600.0, clock: Callable[[], float] = time.time) -> None:
+        """``compact_seconds``: how often a background thread merges the files flushed more than
+        ``CLOCK_SLACK`` ago into one per hour (``monitor/_compact.py``; None: never); ``clock``: the time of
+        a request and of a flush, in seconds since the epoch (tests and benchmarks give one that writes a
+        log of past days)."""
         self.folder = folder
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.compact_seconds = compact_seconds
         self._clock = clock
+        self._compacted_at: float | None = None
+        self._compactor: threading.Thread | None = None
         self._pending: list[_Batch] = []
         self._rows = 0
         self._lock = threading.Lock()
@@ -114,11 +123,31 @@ class PredictionLog:
         self._wake.set()
         self._thread.join()
         self.flush()
+        if self._compactor is not None:
+            self._compactor.join()  # it stops between two files once the log is closed
 
     def flush(self) -> None:
         """Write everything appended so far now (the writer thread does it every ``flush_seconds``)."""
         with self._writing:
             self._flush()
+            self._start_compaction()
+
+    def _start_compaction(self) -> None:
+        now = self._clock()
+        if self.compact_seconds is None or self._closed or (self._compactor is not None
+                                                             and self._compactor.is_alive()):
+            return
+        if self._compacted_at is not None and now - self._compacted_at < self.compact_seconds:
+            return
+        self._compacted_at = now
+        self._compactor = threading.Thread(target=self._compact, args=(datetime.fromtimestamp(now, UTC),),
+                                           name="aiforge-prediction-log-compaction", daemon=True)
+        self._compactor.start()
+
+    def _compact(self, now: datetime) -> None:
+        from aiforge.monitor._compact import compact_log
+
+        compact_log(self.folder, now=now, stop=lambda: self._closed)
 
     def _run(self) -> None:
         while True:
@@ -238,7 +267,7 @@ def _input(values: Sequence[Any], kind: str | None) -> pa.Array:
     return inferred if numeric or pa.types.is_string(t) or pa.types.is_null(t) else _text(values)
 
 
-def _settle(types: Collection[pa.DataType]) -> pa.DataType:
+def settle_type(types: Collection[pa.DataType]) -> pa.DataType:
     """The one type of an input stored with ``types`` (in batches or files): float64 for numbers, text
     when they disagree (a category some batches sent as numbers)."""
     import pyarrow as pa
@@ -254,12 +283,12 @@ def _concat_inputs(chunks: list[pa.Array | None], lengths: list[int]) -> pa.Arra
     disagree on its type (inferred kinds only)."""
     import pyarrow as pa
 
-    type_ = _settle([c.type for c in chunks if c is not None])
-    return pa.concat_arrays([pa.nulls(n, type_) if c is None else _as(c, type_) for c, n in zip(chunks, lengths,
+    type_ = settle_type([c.type for c in chunks if c is not None])
+    return pa.concat_arrays([pa.nulls(n, type_) if c is None else to_type(c, type_) for c, n in zip(chunks, lengths,
                                                                                                    strict=True)])
 
 
-def _as(array: pa.Array, type_: pa.DataType) -> pa.Array:
+def to_type(array: pa.Array, type_: pa.DataType) -> pa.Array:
     import pyarrow as pa
 
     if array.type == type_:
@@ -308,22 +337,37 @@ def log_files(folder: Path, model: str, *, since: datetime | None = None) -> lis
     for day in os.scandir(root):
         if not day.is_dir():
             continue
-        when = _day(day.name)
+        when = parse_day(day.name)
         if since is not None and when is not None and _midnight(when) + timedelta(days=1) + CLOCK_SLACK <= since:
             continue  # partition pruning: the whole day was flushed before the window starts
-        for entry in os.scandir(day.path):
-            if entry.name.startswith(".") or not entry.name.endswith(".parquet"):
-                continue
-            flushed = _flushed(when, entry.name)
-            if since is not None and flushed is not None and flushed + CLOCK_SLACK < since:
-                continue
-            files.append(LogFile(Path(entry.path), flushed))
+        files += [f for f in day_files(Path(day.path), when)
+                  if since is None or f.flushed is None or f.flushed + CLOCK_SLACK >= since]
     newest = datetime.max.replace(tzinfo=UTC)
     files.sort(key=lambda f: (f.flushed or newest, f.path.parent.name, f.path.name))
     return files
 
 
-def _day(name: str) -> date | None:
+def day_files(path: Path, day: date | None) -> list[LogFile]:
+    """The files of one day folder to read: for each hour of flush with a compacted file, its newest
+    compacted file and the hour's files flushed after it (a compaction stopped before deleting what it
+    merged leaves no duplicate); every file of the other hours."""
+    hours: dict[str, list[str]] = {}
+    for entry in os.scandir(path):
+        n = entry.name
+        if not n.startswith(".") and n.endswith(".parquet"):
+            hours.setdefault(n[:2] if _FLUSHED.match(n) else "", []).append(n)
+    names = []
+    for hour, group in hours.items():
+        compacted = sorted(n for n in group if COMPACTED in n)
+        if hour and compacted:
+            covered = flushed_at(day, compacted[-1])
+            group = [compacted[-1], *(n for n in group if COMPACTED not in n and (
+                covered is None or (f := flushed_at(day, n)) is None or f > covered))]
+        names += group
+    return [LogFile(path / n, flushed_at(day, n)) for n in names]
+
+
+def parse_day(name: str) -> date | None:
     match = _DAY.match(name)
     try:
         return date(int(match.group(1)), int(match.group(2)), int(match.group(3))) if match else None
@@ -335,7 +379,7 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _flushed(day: date | None, name: str) -> datetime | None:
+def flushed_at(day: date | None, name: str) -> datetime | None:
     match = _FLUSHED.match(name)
     if day is None or match is None:
         return None
@@ -362,11 +406,15 @@ def scan_log(folder: Path, model: str, *, columns: Collection[str] | None = None
         return _read_file(file.path, wanted, inputs=inputs, since=since, version=version,
                           answered_only=answered_only)
 
-    with ThreadPoolExecutor(threads or min(8, os.cpu_count() or 1)) as pool:
-        if last is None:
-            tables = list(pool.map(read, files))
-        else:
-            tables = _newest_first(files, read, pool, last)
+    for attempt in range(3):
+        try:
+            with ThreadPoolExecutor(threads or min(8, os.cpu_count() or 1)) as pool:
+                tables = list(pool.map(read, files)) if last is None else _newest_first(files, read, pool, last)
+            break
+        except FileNotFoundError:  # a compaction merged and deleted a file after it was listed: list again
+            if attempt == 2:
+                raise
+            files = log_files(folder, model, since=since)
     table = _unify([t for t in tables if t.num_rows], wanted)
     table = _by_time(table)
     if last is not None and table.num_rows > last:
@@ -421,7 +469,11 @@ def _read_file(path: Path, wanted: list[str], *, inputs: bool, since: datetime |
                                ("role", answered_only)) if on and c in present]
     names = [c for c in present if c in wanted or c in filters
              or (inputs and (c.startswith(INPUT_PREFIX) or c == LEGACY_INPUTS))]
-    table = parquet.read(columns=names, use_threads=False)
+    groups = _row_groups(parquet, since)
+    if not groups:
+        return pa.table({})
+    big = parquet.metadata.num_rows > 100_000  # a compacted file: decode its columns in parallel
+    table = parquet.read_row_groups(groups, columns=names, use_threads=big)
     mask = None
     if since is not None and "time" in present:
         mask = pc.greater_equal(table["time"], pa.scalar(since, pa.timestamp("us", tz="UTC")))
@@ -436,6 +488,31 @@ def _read_file(path: Path, wanted: list[str], *, inputs: bool, since: datetime |
     if LEGACY_INPUTS in table.column_names:
         table = _decode_legacy(table)
     return table
+
+
+def _row_groups(parquet: Any, since: datetime | None) -> list[int]:
+    """The row groups that can hold rows at or after ``since`` (by their statistics of ``time``)."""
+    import pyarrow as pa
+
+    metadata = parquet.metadata
+    groups = list(range(metadata.num_row_groups))
+    if since is None or len(groups) < 2 or "time" not in parquet.schema_arrow.names:
+        return groups
+    column = parquet.schema_arrow.get_field_index("time")
+    bound = pa.scalar(since, pa.timestamp("us", tz="UTC")).value
+    kept = []
+    for g in groups:
+        stats = metadata.row_group(g).column(column).statistics
+        if stats is None or not stats.has_min_max or _micros(stats.max) >= bound:
+            kept.append(g)
+    return kept
+
+
+def _micros(value: Any) -> int:
+    """A timestamp statistic (a datetime, or an int of microseconds) as microseconds since the epoch."""
+    if isinstance(value, datetime):
+        return round((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1e6)
+    return int(value)
 
 
 def _and(mask: Any, other: Any) -> Any:
@@ -463,12 +540,12 @@ def _unify(tables: list[pa.Table], wanted: list[str]) -> pa.Table:
     import pyarrow as pa
 
     if not tables:
-        return pa.table({c: pa.array([], _log_types()[c]) for c in wanted})
+        return pa.table({c: pa.array([], log_types()[c]) for c in wanted})
     inputs = list(dict.fromkeys(c for t in tables for c in t.column_names if c.startswith(INPUT_PREFIX)))
     held = [dict(zip(t.schema.names, t.schema.types, strict=True)) for t in tables]
-    types: dict[str, pa.DataType] = dict(_log_types())
+    types: dict[str, pa.DataType] = dict(log_types())
     for name in inputs:
-        types[name] = _settle({h[name] for h in held if name in h})
+        types[name] = settle_type({h[name] for h in held if name in h})
     order = [*wanted, *inputs]
     schema = pa.schema([(c, types[c]) for c in order])
     fitted = []
@@ -476,24 +553,19 @@ def _unify(tables: list[pa.Table], wanted: list[str]) -> pa.Table:
         if t.schema.equals(schema):
             fitted.append(t)
             continue
-        fitted.append(pa.table([_as(t[c], types[c]) if c in h else pa.nulls(t.num_rows, types[c]) for c in order],
+        fitted.append(pa.table([to_type(t[c], types[c]) if c in h else pa.nulls(t.num_rows, types[c]) for c in order],
                                schema=schema))
     return pa.concat_tables(fitted)
 
 
 @functools.cache
-def _log_types() -> dict[str, Any]:
+def log_types() -> dict[str, Any]:
     """The log columns' Arrow types."""
     import pyarrow as pa
 
     return {"id": pa.string(), "time": pa.timestamp("us", tz="UTC"), "model": pa.string(), "version": pa.int64(),
             "latency_ms": pa.float64(), "label": pa.string(), "probabilities": pa.string(), "value": pa.float64(),
             "role": pa.string(), "deployment": pa.string()}
-
-
-def input_names(table: pa.Table) -> list[str]:
-    """The inputs held by a table of the log (its ``in.`` columns), without the prefix."""
-    return [c[len(INPUT_PREFIX):] for c in table.column_names if c.startswith(INPUT_PREFIX)]
 
 
 def read_predictions(folder: Path, model: str, *, columns: Collection[str] | None = None,
