@@ -235,3 +235,12 @@ def test_an_empty_or_missing_log_is_an_empty_window(tmp_path: Path) -> None:
     _day_log(tmp_path, [NOW - timedelta(days=3)])
     assert len(prediction_window(tmp_path, "m", period=timedelta(days=1), now=NOW)) == 0
     assert list(read_predictions(tmp_path, "other").columns)[:2] == ["id", "time"]
+
+
+def test_read_predictions_since_opens_only_the_files_that_can_hold_its_rows(tmp_path: Path) -> None:
+    _day_log(tmp_path, [NOW - timedelta(days=2), NOW - timedelta(hours=1)])
+    _corrupt(tmp_path, NOW - timedelta(days=1, hours=1))
+    rows = read_predictions(tmp_path, "m", since=NOW - timedelta(hours=2), inputs=False, columns=("id", "label"))
+    assert rows["id"].tolist() == ["d1-0", "d1-1", "d1-2"] and list(rows.columns) == ["id", "time", "label"]
+    with pytest.raises(pa.ArrowInvalid):
+        read_predictions(tmp_path, "m")

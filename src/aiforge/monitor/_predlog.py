@@ -569,8 +569,8 @@ def log_types() -> dict[str, Any]:
 
 
 def read_predictions(folder: Path, model: str, *, columns: Collection[str] | None = None,
-                     inputs: bool = True) -> pd.DataFrame:
-    """Every logged prediction of ``model`` under ``folder`` (the workspace's ``predictions``), oldest first:
-    the log ``columns`` (default all of ``COLUMNS``) and, with ``inputs``, one ``in.<name>`` column per
-    input."""
-    return scan_log(folder, model, columns=columns, inputs=inputs).to_pandas()
+                     inputs: bool = True, since: datetime | None = None) -> pd.DataFrame:
+    """Every logged prediction of ``model`` under ``folder`` (the workspace's ``predictions``), oldest first
+    (with ``since``, those at or after it, reading only the files that can hold them): the log ``columns``
+    (default all of ``COLUMNS``) and, with ``inputs``, one ``in.<name>`` column per input."""
+    return scan_log(folder, model, columns=columns, inputs=inputs, since=since).to_pandas()

@@ -9,6 +9,7 @@ difference — a two-proportion z-test for 0/1 outcomes and for accuracy, Welch'
 from __future__ import annotations
 
 import math
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,9 @@ __all__ = ["compare_arms", "deployment_report"]
 def deployment_report(deployment: Deployment, predictions_folder: Path, outcomes: OutcomeStore) -> dict[str, Any]:
     import numpy as np
 
-    log = read_predictions(predictions_folder, deployment.name, inputs=False,
+    created = deployment.created_at if deployment.created_at.tzinfo else deployment.created_at.replace(tzinfo=UTC)
+    since = created - timedelta(minutes=5)  # its rows only: the log's files of earlier days are not opened
+    log = read_predictions(predictions_folder, deployment.name, inputs=False, since=since,
                            columns=("id", "version", "latency_ms", "label", "role", "deployment"))
     log = log[log["deployment"] == deployment.id]
     arms: dict[str, Any] = {}
