@@ -83,3 +83,31 @@ def test_a_broken_contract_stops_the_run_before_anything_is_written(tmp_path: Pa
     run = _aiforge(tmp_path, "run", str(project), code=2)
     assert "data.contract" in run.stderr and "age.max: values above 60" in run.stderr
     assert not (tmp_path / "ws").exists()
+
+
+def test_erase_takes_rows_out_and_lists_the_versions_that_saw_them(tmp_path: Path) -> None:
+    project = write_income_project(tmp_path / "income", rows=800, learners="[linear]", checks=FAST_CHECKS,
+                                   kpis="  - {metric: roc_auc, min: 0.5}")
+    _aiforge(tmp_path, "run", str(project))
+    before = json.loads(_aiforge(tmp_path, "data", "log", "income", "--json").stdout)[0]
+    old = pd.read_csv(project.parent / "data" / "adult.csv")
+    matching = int((old["age"] > 70).sum())
+    assert matching > 0
+
+    done = json.loads(_aiforge(tmp_path, "data", "erase", "income", "--where", "age > 70", "--project-file",
+                               str(project), "--json").stdout)
+    assert done["removed"] == matching and done["parent"] == before["snapshot"]
+    assert [(v["name"], v["version"]) for v in done["versions"]] == [("income", 1)]
+    assert done["holding"] == {before["snapshot"]: matching} and done["sources_to_clean"] == ["census (csv)"]
+    after = json.loads(_aiforge(tmp_path, "data", "log", "income", "--json").stdout)[0]
+    assert after["snapshot"] == done["snapshot"] and after["rows"] == 800 - matching
+    assert after["run_id"].startswith("erasure-")
+    audit = json.loads(_aiforge(tmp_path, "audit", "--json").stdout)
+    entry = next(e for e in audit if e["action"] == "data.erase")
+    assert entry["target"] == "income" and entry["details"]["removed_rows"] == matching
+
+    purged = json.loads(_aiforge(tmp_path, "data", "erase", "income", "--where", "age > 70", "--purge",
+                                 "--json").stdout)
+    assert purged["snapshot"] is None and purged["purged"] == [before["snapshot"]]
+    bad = _aiforge(tmp_path, "data", "erase", "income", "--where", "agee > 70", code=2)
+    assert "cannot be evaluated" in bad.stderr and "agee" in bad.stderr

@@ -101,3 +101,21 @@ def test_a_source_that_loses_its_watermark_column_is_refused(project: Path, tmp_
     with pytest.raises(DataError, match="sold_at"):
         run_project(load_project_file(project), settings)
     assert len(_history(tmp_path / "ws")) == 1
+
+
+def test_erased_rows_stay_erased_when_an_incremental_source_resumes(project: Path, tmp_path: Path) -> None:
+    from aiforge.pipeline import erase_rows
+
+    settings = WorkspaceSettings(root=tmp_path / "ws")
+    run_project(load_project_file(project), settings)
+    ws = Workspace.open(settings, create=False)
+    try:
+        done = erase_rows(ws, "houses", "id < 10", actor="test", project_file=load_project_file(project))
+    finally:
+        ws.close()
+    assert done.removed == 10 and done.sources_to_clean == ["extra (csv)"]
+    _add(project.parent / "shop.db", _rows(300, 50))
+    run_project(load_project_file(project), settings)
+    latest = _history(tmp_path / "ws")[0]
+    assert latest.parent == done.snapshot
+    assert latest.source("sales")["rows"] == 290 + 50 and latest.rows == 341

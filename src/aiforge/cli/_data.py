@@ -21,7 +21,56 @@ def data() -> None:
     aiforge data log income --json      # one project's, for scripts
     aiforge data diff 3f2a9c 81b0de     # schema and distribution changes between two snapshots
     aiforge data check aiforge.yaml     # the sources, after data.steps, against data.contract
+    aiforge data erase income --where "customer_id = 42"   # the right to erasure
     """
+
+
+@data.command("erase")
+@click.argument("project")
+@click.option("--where", "where", required=True, help="A SQL condition over the snapshot's columns: the rows to "
+              "erase, e.g. \"customer_id = 42\".")
+@click.option("--project-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The project file, to name the sources read whole each run (erase there too).")
+@click.option("--purge", is_flag=True, help="Also delete the earlier snapshots that held the rows (the versions "
+              "trained on them can no longer be reproduced).")
+@json_option
+@click.pass_context
+@handles_errors
+def data_erase(ctx: click.Context, project: str, where: str, project_file: Path | None, purge: bool,
+               as_json: bool) -> None:
+    """Take the rows of PROJECT matching --where out of its data: a new snapshot (the latest without them,
+    the project's next runs start from it), recorded in the audit log, with the model versions trained on data
+    that held them."""
+    from aiforge.cli._common import cli_actor
+    from aiforge.cli._console import print_json
+    from aiforge.pipeline import erase_rows, load_project
+    from aiforge.workspace import Workspace
+
+    spec = load_project(project_file) if project_file is not None else None
+    ws = Workspace.open(settings(ctx), create=False)
+    try:
+        done = erase_rows(ws, project, where, actor=cli_actor(), purge=purge, project_file=spec)
+    finally:
+        ws.close()
+    if as_json:
+        print_json(done.to_json())
+        return
+    if done.snapshot is None:
+        click.echo(f"no row of {project}'s latest snapshot matches {where!r}; earlier snapshots holding some: "
+                   f"{len(done.holding)}")
+    else:
+        click.echo(f"erased {done.removed:,} rows of {project}: snapshot {done.snapshot[:12]} (parent "
+                   f"{done.parent[:12]}); recorded in the audit log")
+    for v in done.versions:
+        click.echo(f"trained on data holding them: {v['name']} v{v['version']} ({v['status']}"
+                   f"{', ' + v['alias'] if v['alias'] else ''}) — retrain it")
+    if done.purged:
+        click.echo(f"deleted {len(done.purged)} earlier snapshots and rows artifacts that held them")
+    elif done.holding:
+        click.echo(f"{len(done.holding)} earlier snapshots still hold them (--purge deletes them)")
+    for source in done.sources_to_clean:
+        click.echo(f"source read whole each run: {source} — erase the rows there too, or the next run brings "
+                   "them back")
 
 
 @data.command("check")

@@ -14,6 +14,8 @@ _EXPORTS = {
     "check_metrics_for_task": "_project",
     "Preflight": "_preflight",
     "preflight": "_preflight",
+    "erase_rows": "_erase",
+    "Erasure": "_erase",
     "preflight_in": "_preflight",
     "transform": "_preflight",
     "RunResult": "_lifecycle",
