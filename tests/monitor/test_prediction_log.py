@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aiforge.monitor import PredictionLog, prediction_window, read_predictions
+from aiforge.monitor._window import outputs_of, probability_of
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 KINDS = {"age": "number", "sex": "category", "hours": "number"}
@@ -244,3 +245,17 @@ def test_read_predictions_since_opens_only_the_files_that_can_hold_its_rows(tmp_
     assert rows["id"].tolist() == ["d1-0", "d1-1", "d1-2"] and list(rows.columns) == ["id", "time", "label"]
     with pytest.raises(pa.ArrowInvalid):
         read_predictions(tmp_path, "m")
+
+
+def test_the_positive_probability_is_read_from_both_formats_without_a_parse_per_row(tmp_path: Path) -> None:
+    _legacy_file(tmp_path, NOW - timedelta(hours=2), ["old"], [{"age": 50}])  # {"no": 0.4, "yes": 0.6}
+    log = _log(tmp_path, Clock(NOW - timedelta(hours=1)))
+    proba = np.random.default_rng(1).random((50, 2)) ** 9
+    log.append(model="m", version=1, ids=[str(i) for i in range(50)], columns={"age": list(range(50))},
+               labels=None, probabilities=proba, classes=("no", "yes"), values=None, latency_ms=1.0)
+    log.close()
+    window = prediction_window(tmp_path, "m", period=timedelta(days=1), now=NOW)
+    assert outputs_of(window.log, "yes").tolist() == [0.6, *proba[:, 1].tolist()]
+    texts = [None, '{"b":3,"a":4}', '{"x": 1}', '{"b\\"a": 0.3, "a": 0.7}', '{"a": 1e-07}']
+    assert np.array_equal(probability_of(texts, "a"), [np.nan, 4.0, np.nan, 0.7, 1e-07], equal_nan=True)
+    assert probability_of(['{"\\u00e7": 0.25, "a": 0.75}'], "ç").tolist() == [0.25]
