@@ -45,7 +45,7 @@ NEG_RMSE = Objective("neg_rmse", True, _neg_rmse)
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never see the developer's workspace or database settings."""
-    for var in ("AIFORGE_WORKSPACE", "AIFORGE_DB_URL"):
+    for var in ("AIFORGE_WORKSPACE", "AIFORGE_DB_URL", "AIFORGE_ENCRYPTION_KEY", "AIFORGE_ENCRYPTION_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     monkeypatch.chdir(tmp_path)

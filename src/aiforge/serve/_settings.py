@@ -54,11 +54,16 @@ class ServeSettings:
     def to_json(self) -> str:
         """The settings as text, for handing them to worker processes."""
         data: dict[str, Any] = asdict(self)
-        data["workspace"] = {"root": str(self.workspace.root), "db_url": self.workspace.db_url}
+        ws = self.workspace
+        data["workspace"] = {"root": str(ws.root), "db_url": ws.db_url, "encryption_key": ws.encryption_key,
+                             "encryption_key_file": str(ws.encryption_key_file) if ws.encryption_key_file else None}
         return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str) -> ServeSettings:
         data = json.loads(text)
         ws = data.pop("workspace")
-        return cls(workspace=WorkspaceSettings(root=Path(ws["root"]), db_url=ws["db_url"]), **data)
+        key_file = ws.get("encryption_key_file")
+        return cls(workspace=WorkspaceSettings(root=Path(ws["root"]), db_url=ws["db_url"],
+                                               encryption_key=ws.get("encryption_key"),
+                                               encryption_key_file=Path(key_file) if key_file else None), **data)

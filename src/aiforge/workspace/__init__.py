@@ -1,6 +1,15 @@
 """Where state lives: the metadata store, the content-addressed artifact store, settings."""
 
 from aiforge.workspace._artifacts import ArtifactStore
+from aiforge.workspace._crypto import ArtifactCipher, EncryptionError, EncryptionKey
+from aiforge.workspace._encryption import (
+    EncryptionPass,
+    EncryptionState,
+    EncryptionStatus,
+    enable_encryption,
+    encryption_status,
+    rotate_encryption,
+)
 from aiforge.workspace._keys import (
     ApiKey,
     ApiKeyError,
@@ -33,6 +42,7 @@ __all__ = [
     "ApiKey",
     "ApiKeyError",
     "ApiKeyRow",
+    "ArtifactCipher",
     "ArtifactStore",
     "AuditEntry",
     "AuditLog",
@@ -40,6 +50,11 @@ __all__ = [
     "CreatedKey",
     "DeploymentEventRow",
     "DeploymentRow",
+    "EncryptionError",
+    "EncryptionKey",
+    "EncryptionPass",
+    "EncryptionState",
+    "EncryptionStatus",
     "InvalidKey",
     "KeyStore",
     "ModelVersionRow",
@@ -53,4 +68,7 @@ __all__ = [
     "WatchEventRow",
     "Workspace",
     "WorkspaceSettings",
+    "enable_encryption",
+    "encryption_status",
+    "rotate_encryption",
 ]

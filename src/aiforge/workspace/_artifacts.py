@@ -1,4 +1,8 @@
-"""Content-addressed artifact store: bytes named by their SHA-256, written atomically, verified on read."""
+"""Content-addressed artifact store: bytes named by their SHA-256, written atomically, verified on read.
+
+With a cipher the files hold AES-256-GCM ciphertext (``_crypto.py``); the address stays the SHA-256 of
+the plaintext, so caching and dedupe work the same, and the hash is checked after decryption.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from aiforge.errors import ArtifactError
+from aiforge.workspace._crypto import HEADER_BYTES, ArtifactCipher, no_key_error, sealed_key_id
 
 __all__ = ["ArtifactStore"]
 
@@ -25,8 +31,11 @@ class ArtifactStore:
     b'hello'
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, cipher: ArtifactCipher | None = None) -> None:
+        """``cipher``: encrypt what is written and decrypt what is read (None: plaintext files;
+        reading an encrypted file then fails with an error that asks for the key)."""
         self.root = root
+        self.cipher = cipher
 
     def path(self, digest: str) -> Path:
         if not _DIGEST.fullmatch(digest):
@@ -41,11 +50,13 @@ class ArtifactStore:
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
         if not self.exists(digest):
-            self._write_atomically(digest, [data])
+            self._write_atomically(digest, [self.cipher.seal(digest, data) if self.cipher else data])
         return digest
 
     def put_file(self, source: Path) -> str:
-        """Copy a file into the store (streamed), returning its digest."""
+        """Copy a file into the store (streamed; read whole when encrypting), returning its digest."""
+        if self.cipher is not None:
+            return self.put_bytes(source.read_bytes())
         h = hashlib.sha256()
         with open(source, "rb") as fh:
             for chunk in iter(lambda: fh.read(_CHUNK), b""):
@@ -67,6 +78,11 @@ class ArtifactStore:
                 where=str(path),
                 hint="the workspace was edited by hand or partially copied; rerun with --force",
             ) from exc
+        key_id = sealed_key_id(data)
+        if key_id is not None:
+            if self.cipher is None:
+                raise no_key_error(digest, key_id, str(path))
+            data = self.cipher.open(digest, data, where=str(path))
         actual = hashlib.sha256(data).hexdigest()
         if actual != digest:
             raise ArtifactError(
@@ -79,17 +95,38 @@ class ArtifactStore:
         return data
 
     def verified_path(self, digest: str) -> Path:
-        """A path to the blob for libraries that read files, after verifying its hash."""
+        """The blob's path, after verifying its hash (in an encrypted store the file holds ciphertext:
+        read it through ``get_bytes``)."""
         self.get_bytes(digest)
         return self.path(digest)
 
-    def _write_atomically(self, digest: str, chunks: object) -> None:
+    def digests(self) -> Iterator[str]:
+        """Every artifact address in the store (in-flight temporary files left out)."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if folder.is_dir() and len(folder.name) == 2:
+                for file in sorted(folder.iterdir()):
+                    digest = folder.name + file.name
+                    if _DIGEST.fullmatch(digest) and file.is_file():
+                        yield digest
+
+    def key_id(self, digest: str) -> str | None:
+        """The id of the key that encrypted the artifact, or None when it is stored in plaintext."""
+        with open(self.path(digest), "rb") as fh:
+            return sealed_key_id(fh.read(HEADER_BYTES))
+
+    def replace_raw(self, digest: str, blob: bytes) -> None:
+        """Replace the stored file of ``digest`` by ``blob`` atomically (re-encryption; no checks here)."""
+        self._write_atomically(digest, [blob])
+
+    def _write_atomically(self, digest: str, chunks: Iterable[bytes]) -> None:
         target = self.path(digest)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                for chunk in chunks:  # type: ignore[attr-defined]
+                for chunk in chunks:
                     fh.write(chunk)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -1,8 +1,10 @@
 """The workspace: where aiforge keeps state — a metadata database and an artifact store.
 
 Environment variables are read here and nowhere else:
-``AIFORGE_WORKSPACE`` (folder, default ``./.aiforge``) and ``AIFORGE_DB_URL``
-(any SQLAlchemy URL, default SQLite in WAL mode inside the workspace folder).
+``AIFORGE_WORKSPACE`` (folder, default ``./.aiforge``), ``AIFORGE_DB_URL``
+(any SQLAlchemy URL, default SQLite in WAL mode inside the workspace folder), and the data key that
+encrypts artifacts at rest: ``AIFORGE_ENCRYPTION_KEY`` (base64 of 32 bytes) or
+``AIFORGE_ENCRYPTION_KEY_FILE`` (a file holding it, not readable by other users).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from aiforge.errors import WorkspaceError
 from aiforge.workspace._artifacts import ArtifactStore
+from aiforge.workspace._crypto import ArtifactCipher, EncryptionError, EncryptionKey
 
 __all__ = ["Workspace", "WorkspaceSettings"]
 
@@ -31,6 +34,8 @@ class WorkspaceSettings:
 
     root: Path
     db_url: str | None = None
+    encryption_key: str | None = field(default=None, repr=False)  # base64 of the 32-byte data key
+    encryption_key_file: Path | None = None
 
     @classmethod
     def resolve(
@@ -38,7 +43,23 @@ class WorkspaceSettings:
     ) -> WorkspaceSettings:
         env = os.environ if env is None else env
         chosen = root or env.get("AIFORGE_WORKSPACE") or ".aiforge"
-        return cls(root=Path(chosen).expanduser().absolute(), db_url=env.get("AIFORGE_DB_URL") or None)
+        key_file = env.get("AIFORGE_ENCRYPTION_KEY_FILE") or None
+        return cls(root=Path(chosen).expanduser().absolute(), db_url=env.get("AIFORGE_DB_URL") or None,
+                   encryption_key=env.get("AIFORGE_ENCRYPTION_KEY") or None,
+                   encryption_key_file=Path(key_file).expanduser().absolute() if key_file else None)
+
+    def key(self) -> EncryptionKey | None:
+        """The data key these settings name (read and checked now), or None when they name none."""
+        if self.encryption_key and self.encryption_key_file:
+            raise EncryptionError(
+                "two encryption keys are set", expected="AIFORGE_ENCRYPTION_KEY or AIFORGE_ENCRYPTION_KEY_FILE",
+                found="both", hint="unset one of them",
+            )
+        if self.encryption_key_file is not None:
+            return EncryptionKey.from_file(self.encryption_key_file)
+        if self.encryption_key:
+            return EncryptionKey.from_text(self.encryption_key, source="AIFORGE_ENCRYPTION_KEY")
+        return None
 
     @property
     def url(self) -> str:
@@ -54,16 +75,23 @@ class Workspace:
     b'x'
     """
 
-    def __init__(self, settings: WorkspaceSettings, engine: Engine) -> None:
+    def __init__(self, settings: WorkspaceSettings, engine: Engine, cipher: ArtifactCipher | None = None) -> None:
         self.settings = settings
         self.root = settings.root
         self.engine = engine
-        self.artifacts = ArtifactStore(settings.root / "artifacts")
+        self.artifacts = ArtifactStore(settings.root / "artifacts", cipher)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, settings: WorkspaceSettings, *, create: bool = True) -> Workspace:
-        """Open (and if needed create and migrate) the workspace."""
+        """Open (and if needed create and migrate) the workspace.
+
+        An encrypted workspace opens only with its key: a missing or wrong one fails here, before
+        anything is written. A new workspace opened with a key is encrypted from the start.
+        """
+        from aiforge.workspace._encryption import open_cipher
+
+        key = settings.key()
         missing = not settings.root.exists() or (
             settings.db_url is None and not (settings.root / "aiforge.db").exists()
         )
@@ -75,10 +103,16 @@ class Workspace:
                 "AIFORGE_WORKSPACE at an existing one",
             )
         settings.root.mkdir(parents=True, exist_ok=True)
+        cipher = open_cipher(settings.root, key, create=True)  # a missing or wrong key fails before any write
         (settings.root / "reports").mkdir(exist_ok=True)
         engine = _engine(settings.url)
         _migrate(engine)
-        return cls(settings, engine)
+        return cls(settings, engine, cipher)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether artifacts are encrypted at rest (then plaintext copies, such as reports, are not kept)."""
+        return self.artifacts.cipher is not None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
