@@ -631,11 +631,13 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 from aiforge.cli._data import data  # noqa: E402
 from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (commands of the group above)
+from aiforge.cli._encryption import encryption  # noqa: E402
 from aiforge.cli._monitor import alerts, monitor  # noqa: E402
 
 cli.add_command(alerts)
 cli.add_command(data)
 cli.add_command(deploy)
+cli.add_command(encryption)
 cli.add_command(monitor)
 cli.add_command(deployments)
 cli.add_command(rollback)

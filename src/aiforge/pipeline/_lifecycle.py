@@ -318,7 +318,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         )).encode()
         digest = store.put_bytes(html)
         path = ws.reports_dir / f"{rec.run_id}.html"
-        _write_atomically(path, html)
+        if not ws.encrypted:  # an encrypted workspace keeps no plaintext copy; 'aiforge report' writes one on request
+            _write_atomically(path, html)
         return {"artifact": digest, "path": str(path)}
 
     reported = rec.stage("report", None, report, cacheable=False, note=lambda o: o["path"])
