@@ -1,5 +1,6 @@
 """Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
 
+from aiforge.data._bulk import FileSnapshot, file_snapshot
 from aiforge.data._contract import ContractError, ContractReport, Violation, check_contract
 from aiforge.data._diff import ColumnChange, SnapshotDiff, diff_tables
 from aiforge.data._etl import EtlResult, run_steps, step_batches
@@ -35,6 +36,7 @@ __all__ = [
     "DataSplit",
     "DatasetSnapshot",
     "EtlResult",
+    "FileSnapshot",
     "LoadedSource",
     "NumericReference",
     "ReferenceProfile",
@@ -48,6 +50,7 @@ __all__ = [
     "check_contract",
     "combine_sources",
     "diff_tables",
+    "file_snapshot",
     "make_split",
     "profile_table",
     "read_source",

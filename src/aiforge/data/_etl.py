@@ -35,11 +35,19 @@ from aiforge.spec import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["EtlResult", "run_steps", "step_batches"]
+__all__ = ["EtlResult", "Scan", "run_steps", "step_batches"]
 
 ROW = "__aiforge_row"
 SIDE_ROW = "__aiforge_side_row"
 BATCH_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Files DuckDB reads itself: ``sql`` is its table function over them (``read_csv([...])``)."""
+
+    sql: str
+    files: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ def run_steps(data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], *, 
             table = chain.connection.sql(chain.final()).to_arrow_table()
         except duckdb.Error as exc:
             raise _failed(exc) from exc
-        return EtlResult(_plain(table), chain.rows_in, chain.trace)
+        return EtlResult(_plain(table), chain.rows_in, chain.trace)  # rows_in: a count of the input
 
 
 def step_batches(data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], *, memory_limit: str | None = None,
@@ -90,7 +98,7 @@ def _failed(exc: Exception) -> DataError:
 
 class _Chain:
     def __init__(self, data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], memory_limit: str | None,
-                 temp_dir: Path | None, threads: int | None) -> None:
+                 temp_dir: Path | None, threads: int | None, allow: Sequence[str] = ()) -> None:
         import duckdb
 
         config: dict[str, Any] = {"preserve_insertion_order": True}
@@ -105,24 +113,33 @@ class _Chain:
         self.trace: list[dict[str, Any]] = []
         con = self.connection
         files: list[str] = []
+        # scans, filters and projections keep DuckDB's insertion order; joins, aggregates and deduplication need
+        # each row's position (numbering costs a window over the input and a final sort, so only then)
+        self.positions = any(isinstance(s, JoinStep | AggregateStep | DeduplicateStep) for s in steps)
         for relation, value, column in [("aiforge_data_in", data, ROW),
                                         *((f"aiforge_side_{_safe(n)}", v, SIDE_ROW) for n, v in sides.items())]:
-            if isinstance(value, str | Path):  # a file DuckDB scans itself, within its memory limit
-                path = str(Path(value).resolve())
-                files.append(path)
-                reader = "read_csv" if path.lower().endswith((".csv", ".csv.gz")) else "read_parquet"
-                scan = f"{reader}({_literal(path)})"
-                con.execute(f"CREATE TEMP VIEW {relation} AS SELECT *, row_number() OVER () - 1 AS {column} "
-                            f"FROM {scan}")
+            if isinstance(value, Scan | str | Path):  # files DuckDB scans itself, within its memory limit
+                if isinstance(value, Scan):
+                    scan = value.sql
+                    files.extend(value.files)
+                else:
+                    path = str(Path(value).resolve())
+                    files.append(path)
+                    reader = "read_csv" if path.lower().endswith((".csv", ".csv.gz")) else "read_parquet"
+                    scan = f"{reader}({_literal(path)})"
+                position = "row_number() OVER () - 1" if self.positions else "0"
+                con.execute(f"CREATE TEMP VIEW {relation} AS SELECT *, {position} AS {column} FROM {scan}")
                 continue
-            numbered = _numbered(value, column)
+            numbered = _numbered(value, column) if self.positions else value
             con.register(f"{relation}_arrow", numbered)
-            position = "" if numbered is not value else f", row_number() OVER () - 1 AS {column}"
+            if not self.positions:
+                position = f", 0 AS {column}"
+            else:  # a table arrives numbered; a dataset is numbered in scan order
+                position = "" if numbered is not value else f", row_number() OVER () - 1 AS {column}"
             con.execute(f"CREATE TEMP VIEW {relation} AS SELECT *{position} FROM {relation}_arrow")
         self._sides = {name: f"aiforge_side_{_safe(name)}" for name in sides}
-        self.rows_in = int(con.execute("SELECT count(*) FROM aiforge_data_in").fetchone()[0])  # type: ignore[index]
-        if files:  # only these files stay readable once access is off
-            con.execute(f"SET allowed_paths = [{', '.join(_literal(f) for f in files)}]")
+        if files or allow:  # only these files stay readable (and ``allow``: writable) once access is off
+            con.execute(f"SET allowed_paths = [{', '.join(_literal(f) for f in [*files, *allow])}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
         self.current = "aiforge_data_in"
@@ -136,7 +153,14 @@ class _Chain:
         self.connection.close()
 
     def final(self, ordered: bool = True) -> str:
-        return f"SELECT * EXCLUDE ({ROW}) FROM {self.current}" + (f" ORDER BY {ROW}" if ordered else "")
+        order = f" ORDER BY {ROW}" if ordered and self.positions else ""
+        return f"SELECT * EXCLUDE ({ROW}) FROM {self.current}{order}"
+
+    @property
+    def rows_in(self) -> int:
+        """Rows of the input (a scan of it: only a right or full join needs it)."""
+        row = self.connection.execute("SELECT count(*) FROM aiforge_data_in").fetchone()
+        return int(row[0]) if row else 0
 
     def columns(self, relation: str | None = None) -> list[str]:
         rows = self.connection.execute(f"DESCRIBE SELECT * FROM {relation or self.current}").fetchall()

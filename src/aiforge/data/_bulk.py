@@ -1,0 +1,200 @@
+"""Files to a validated snapshot without holding the data in memory: DuckDB reads the files, runs the steps and
+writes the Parquet snapshot itself (spilling past ``memory_limit``); the contract is then checked on that
+Parquet file with SQL aggregates, and only a snapshot that keeps it enters the artifact store.
+
+This is the path for data larger than memory (``aiforge.data.file_snapshot``); ``aiforge run`` still reads
+its sources into Arrow tables before the steps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiforge.data._contract import ContractError, ContractReport, Violation
+from aiforge.errors import DataError
+from aiforge.spec import Contract, EtlStep
+
+if TYPE_CHECKING:
+    from aiforge.workspace import ArtifactStore
+
+__all__ = ["FileSnapshot", "file_snapshot"]
+
+
+@dataclass(frozen=True)
+class FileSnapshot:
+    id: str  # the SHA-256 of the Parquet bytes: the artifact address
+    rows: int
+    bytes: int
+    contract: ContractReport
+    seconds: float
+
+
+def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequence[EtlStep] = (),
+                  contract: Contract | None = None, memory_limit: str | None = None, threads: int | None = None,
+                  temp_dir: Path | None = None) -> FileSnapshot:
+    """CSV or Parquet files (stacked by column name) through ``steps`` into a Parquet snapshot checked against
+    ``contract`` and stored in ``store``. A broken rule raises ``ContractError`` and stores nothing."""
+    import duckdb
+
+    from aiforge.data._etl import Scan, _Chain
+
+    started = time.perf_counter()
+    files = [str(Path(p).resolve()) for p in paths]
+    for f in files:
+        if not Path(f).is_file():
+            raise DataError("data file not found", where=f)
+    work = Path(tempfile.mkdtemp(prefix="aiforge-snapshot-", dir=temp_dir))
+    out = work / "snapshot.parquet"
+    try:
+        chain = _Chain(Scan(_scan(files), tuple(files)), {}, steps, memory_limit, work / "spill", threads,
+                       allow=[str(out)])
+        try:
+            chain.connection.execute(f"COPY ({chain.final()}) TO '{out}' (FORMAT parquet, COMPRESSION zstd, "
+                                     "ROW_GROUP_SIZE 122880)")
+        except duckdb.Error as exc:
+            raise DataError("the files cannot be read into a snapshot", where=", ".join(files),
+                            found=str(exc).splitlines()[0]) from exc
+        finally:
+            chain.connection.close()
+        report = _check(out, contract or Contract(), memory_limit)
+        if not report.passed:
+            raise ContractError(report)
+        digest = _sha256(out)
+        size = out.stat().st_size
+        if not store.exists(digest):
+            store.put_file(out)
+        return FileSnapshot(digest, report.rows, size, report, time.perf_counter() - started)
+    finally:
+        for leftover in sorted(work.rglob("*"), reverse=True):
+            leftover.unlink() if leftover.is_file() else leftover.rmdir()
+        work.rmdir()
+
+
+def _scan(files: list[str]) -> str:
+    if all(f.lower().endswith((".parquet", ".pq")) for f in files):
+        return "read_parquet([" + ", ".join(_literal(f) for f in files) + "], union_by_name = true)"
+    return "read_csv([" + ", ".join(_literal(f) for f in files) + "], union_by_name = true)"
+
+
+def _check(path: Path, contract: Contract, memory_limit: str | None) -> ContractReport:
+    """The contract's rules as SQL aggregates over the snapshot file (one scan for the column rules)."""
+    import duckdb
+
+    con = duckdb.connect(config={"memory_limit": memory_limit} if memory_limit else {})
+    try:
+        con.execute(f"CREATE VIEW snap AS SELECT * FROM read_parquet({_literal(str(path))})")
+        columns = {r[0]: str(r[1]) for r in con.execute("DESCRIBE snap").fetchall()}
+        aggregates: list[tuple[str, str, str]] = [("rows", "count", "count(*)")]
+        checked: list[str] = []
+        violations: list[Violation] = []
+        for name, rules in contract.columns.items():
+            if name not in columns:
+                checked.append(f"{name}.present")
+                violations.append(Violation(f"{name}.present", "the column is missing", 0))
+                continue
+            q = '"' + name.replace('"', '""') + '"'
+            if rules.type is not None:
+                checked.append(f"{name}.type")
+                if not _is(columns[name], rules.type):
+                    violations.append(Violation(f"{name}.type", f"expected {rules.type} values, found "
+                                                f"{columns[name]}", 0))
+                    continue
+            if rules.freshness is not None:
+                aggregates.append((name, "freshness", f"CAST(max({q}) AS TIMESTAMPTZ) < now() - INTERVAL "
+                                                      f"{_literal(_interval(rules.freshness))}"))
+            if not rules.nullable:
+                aggregates.append((name, "nullable", f"count(*) - count({q})"))
+            if rules.max_missing is not None:
+                aggregates.append((name, "max_missing", f"count(*) - count({q})"))
+            for bound, op in (("min", "<"), ("max", ">")):
+                value = getattr(rules, bound)
+                if value is not None:
+                    aggregates.append((name, bound, f"count(*) FILTER (WHERE {q} {op} {_literal(value)})"))
+            if rules.allowed is not None:
+                allowed = ", ".join(_literal(v) for v in rules.allowed)
+                aggregates.append((name, "allowed", f"count(*) FILTER (WHERE {q} IS NOT NULL AND {q} NOT IN "
+                                                    f"({allowed}))"))
+            if rules.unique:
+                aggregates.append((name, "unique", f"count({q}) - count(DISTINCT {q})"))
+            if rules.pattern is not None:
+                full = rules.pattern if rules.pattern.startswith("^") else f"^(?:{rules.pattern})$"
+                aggregates.append((name, "pattern", f"count(*) FILTER (WHERE {q} IS NOT NULL AND NOT "
+                                                    f"regexp_full_match({q}, {_literal(full)}))"))
+        values = con.execute("SELECT " + ", ".join(sql for _, _, sql in aggregates) + " FROM snap").fetchone()
+        assert values is not None
+        rows = int(values[0])
+        for (name, rule, _), value in zip(aggregates[1:], values[1:], strict=True):
+            checked.append(f"{name}.{rule}")
+            rules = contract.columns[name]
+            if rule == "freshness":
+                if value:
+                    violations.append(Violation(f"{name}.freshness", f"the newest value is older than "
+                                                f"{rules.freshness}", rows))
+                continue
+            count = int(value or 0)
+            if rule == "max_missing":
+                share = count / rows if rows else 0.0
+                if rules.max_missing is not None and share > rules.max_missing:
+                    violations.append(Violation(f"{name}.max_missing", f"{share:.2%} missing, at most "
+                                                f"{rules.max_missing:.2%} allowed", count))
+            elif count:
+                violations.append(Violation(f"{name}.{rule}", _message(rule, rules), count))
+        if contract.rows is not None:
+            for bound in ("min", "max"):
+                limit = getattr(contract.rows, bound)
+                if limit is None:
+                    continue
+                checked.append(f"rows.{bound}")
+                if (rows < limit) if bound == "min" else (rows > limit):
+                    violations.append(Violation(f"rows.{bound}", f"{rows:,} rows, {bound} {limit:,}", rows))
+        return ContractReport(rows, checked, violations)
+    finally:
+        con.close()
+
+
+def _is(kind: str, expected: str) -> bool:
+    kind = kind.upper()
+    integers = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                "UBIGINT")
+    floats = ("FLOAT", "DOUBLE", "REAL")
+    return {
+        "integer": kind in integers, "float": kind in floats or kind.startswith("DECIMAL"),
+        "number": kind in integers or kind in floats or kind.startswith("DECIMAL"), "string": kind == "VARCHAR",
+        "boolean": kind == "BOOLEAN", "timestamp": kind.startswith("TIMESTAMP"), "date": kind == "DATE",
+    }[expected]
+
+
+def _interval(period: str) -> str:
+    units = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
+    text = period.strip()
+    return f"{text[:-1].strip()} {units[text[-1]]}"
+
+
+def _message(rule: str, rules: Any) -> str:
+    return {"nullable": "missing values where none may be", "min": f"values below {rules.min}",
+            "max": f"values above {rules.max}", "allowed": f"values outside {rules.allowed}",
+            "unique": "values that appear more than once (rows beyond the first)",
+            "pattern": f"values not matching {rules.pattern!r}"}[rule]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+

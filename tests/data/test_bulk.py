@@ -1,0 +1,63 @@
+"""file_snapshot: files to a validated snapshot through DuckDB alone — the same rows as the file, the same id for
+the same input, the contract checked with SQL, nothing stored when it breaks."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from pydantic import TypeAdapter
+
+from aiforge.data import ContractError, file_snapshot
+from aiforge.spec import Contract, EtlStep
+from aiforge.workspace import ArtifactStore
+
+CSV = "id,age,country,email,seen\n" + "".join(
+    f"{i},{20 + i % 50},{['FR', 'DE', 'ES'][i % 3]},user{i}@example.com,2026-11-2{i % 7}T10:00:00\n"
+    for i in range(1000))
+
+
+@pytest.fixture
+def csv(tmp_path: Path) -> Path:
+    path = tmp_path / "people.csv"
+    path.write_text(CSV, encoding="utf-8")
+    return path
+
+
+def test_the_snapshot_holds_the_file_s_rows_and_is_content_addressed(csv: Path, tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "store")
+    snap = file_snapshot([csv], store, contract=Contract.model_validate({
+        "rows": {"min": 1000, "max": 1000},
+        "columns": {"id": {"type": "integer", "unique": True, "nullable": False},
+                    "age": {"min": 20, "max": 69}, "country": {"allowed": ["FR", "DE", "ES"]},
+                    "email": {"pattern": "user[0-9]+@example\\.com"}, "seen": {"type": "timestamp"}}}))
+    assert snap.rows == 1000 and snap.contract.passed and len(snap.contract.checked) == 10
+    table = pq.read_table(io.BytesIO(store.get_bytes(snap.id)))
+    assert table.column("id").to_pylist() == list(range(1000))
+    assert table.select(["id", "age", "country"]).equals(pacsv.read_csv(csv).select(["id", "age", "country"]))
+    assert file_snapshot([csv], store).id == snap.id  # same input, same snapshot
+
+
+def test_steps_run_on_the_way(csv: Path, tmp_path: Path) -> None:
+    steps = TypeAdapter(list[EtlStep]).validate_python([{"filter": "country = 'FR'"},
+                                                          {"derive": {"decade": "age // 10"}}])
+    store = ArtifactStore(tmp_path / "store")
+    snap = file_snapshot([csv], store, steps=steps)
+    table = pq.read_table(io.BytesIO(store.get_bytes(snap.id)))
+    assert snap.rows == 334 and set(table.column("country").to_pylist()) == {"FR"} and "decade" in table.column_names
+
+
+def test_a_broken_contract_stores_nothing(csv: Path, tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "store")
+    contract = Contract.model_validate({"rows": {"max": 10}, "columns": {
+        "age": {"max": 30}, "country": {"allowed": ["FR"]}, "id": {"type": "string"},
+        "email": {"pattern": "nobody@.*"}, "seen": {"freshness": "1h"}}})
+    with pytest.raises(ContractError) as caught:
+        file_snapshot([csv], store, contract=contract)
+    broken = {v.rule: v.count for v in caught.value.report.violations}
+    assert broken == {"rows.max": 1000, "age.max": 780, "country.allowed": 666, "id.type": 0,
+                      "email.pattern": 1000, "seen.freshness": 1000}
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
