@@ -218,6 +218,20 @@ def test_enable_encrypts_every_artifact_and_resumes_after_a_crash(tmp_path: Path
     ws.close()
 
 
+def test_a_file_written_unencrypted_during_a_pass_is_caught_by_the_next(tmp_path: Path, key: EncryptionKey) -> None:
+    root = tmp_path / "ws"
+    _plain_workspace(root, 2)
+    late: list[str] = []
+
+    def another_writer(digest: str) -> None:  # a process without the key, still open while enable runs
+        if not late:
+            late.append(ArtifactStore(root / "artifacts").put_bytes(b"late plaintext"))
+
+    done = enable_encryption(root, key, on_file=another_writer)
+    assert (done.converted, done.skipped) == (3, 0)
+    assert encryption_status(root).files == {key.id: 3}
+
+
 def test_enable_stops_at_a_corrupt_plaintext_file(tmp_path: Path, key: EncryptionKey) -> None:
     root = tmp_path / "ws"
     digests = _plain_workspace(root, 2)

@@ -165,16 +165,7 @@ def enable_encryption(root: Path, key: EncryptionKey, *,
                               "new key")
     else:
         check_key(root, state, key)
-    store = ArtifactStore(root / "artifacts", ArtifactCipher(key))
-    converted = skipped = 0
-    for digest in store.digests():
-        if store.key_id(digest) == key.id:
-            skipped += 1
-            continue
-        _reseal(store, digest, key)
-        converted += 1
-        if on_file is not None:
-            on_file(digest)
+    converted, skipped = _convert(ArtifactStore(root / "artifacts", ArtifactCipher(key)), key, on_file)
     write_state(root, replace(state, phase="encrypted"))
     return EncryptionPass(key.id, converted, skipped)
 
@@ -206,18 +197,29 @@ def rotate_encryption(root: Path, old: EncryptionKey, new: EncryptionKey, *,
         write_state(root, state)
     elif old.id not in state.key_ids:
         check_key(root, state, old)
-    store = ArtifactStore(root / "artifacts", ArtifactCipher(new, also=[old]))
-    converted = skipped = 0
-    for digest in store.digests():
-        if store.key_id(digest) == new.id:
-            skipped += 1
-            continue
-        _reseal(store, digest, new)
-        converted += 1
-        if on_file is not None:
-            on_file(digest)
+    converted, skipped = _convert(ArtifactStore(root / "artifacts", ArtifactCipher(new, also=[old])), new, on_file)
     write_state(root, EncryptionState(key_id=new.id, key_ids=(new.id,), retired=(*state.retired, old.id)))
     return EncryptionPass(new.id, converted, skipped, retired=old.id)
+
+
+def _convert(store: ArtifactStore, key: EncryptionKey,
+             on_file: Callable[[str], None] | None) -> tuple[int, int]:
+    """Seal every file not yet under ``key``; passes repeat until one finds nothing left (a file another
+    process wrote during a pass, under the old key or none, is caught by the next). (converted, skipped)"""
+    converted = 0
+    while True:
+        files = found = 0
+        for digest in store.digests():
+            files += 1
+            if store.key_id(digest) == key.id:
+                continue
+            _reseal(store, digest, key)
+            found += 1
+            if on_file is not None:
+                on_file(digest)
+        converted += found
+        if not found:
+            return converted, files - converted
 
 
 def _reseal(store: ArtifactStore, digest: str, key: EncryptionKey) -> None:
