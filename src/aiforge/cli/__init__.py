@@ -86,6 +86,8 @@ def validate(ctx: click.Context, project_file: Path, no_data: bool, as_json: boo
         info |= {"task": checked.task.kind.value, "task_reason": checked.task.reason,
                  "rows": checked.table.num_rows, "features": checked.features.columns,
                  "ignored_columns": checked.features.ignored, "objective": checked.objective.name}
+        if checked.pii is not None:
+            info["pii"] = checked.pii.to_json()
     if as_json:
         from aiforge.cli._console import print_json
 
@@ -97,6 +99,14 @@ def validate(ctx: click.Context, project_file: Path, no_data: bool, as_json: boo
         click.echo(f"  data: {info['rows']} rows, {len(info['features'])} input columns")
         for col, why in info["ignored_columns"].items():
             click.echo(f"  ignored column '{col}': {why}")
+        if checked.pii is not None:
+            for finding in checked.pii.findings:
+                kinds = ", ".join(f"{k} in {share:.0%}" for k, share in finding.kinds.items())
+                done = f"data.pii: {finding.action}" if finding.action else "no data.pii action: kept as it is"
+                click.echo(f"  {'' if finding.action else 'warning: '}personal data in '{finding.column}': {kinds} "
+                           f"of sampled values, e.g. {', '.join(finding.examples)} ({done})")
+            if checked.pii.k_anonymity is not None:
+                click.echo(f"  k-anonymity: {checked.pii.k_anonymity.summary()}")
 
 
 @cli.command()

@@ -1,10 +1,22 @@
-"""Data engineering: sources, snapshots with profiles, the held-out split, reference statistics."""
+"""Data engineering: sources, snapshots with profiles, personal data, the held-out split, reference statistics."""
 
 from aiforge.data._bulk import FileSnapshot, file_snapshot
 from aiforge.data._contract import ContractError, ContractReport, Violation, check_contract
 from aiforge.data._diff import ColumnChange, SnapshotDiff, diff_tables
 from aiforge.data._etl import EtlResult, run_steps, step_batches
 from aiforge.data._history import SnapshotLog, SnapshotRecord, read_sources, source_records
+from aiforge.data._pii import (
+    KAnonymityResult,
+    PiiFinding,
+    PiiReport,
+    Protected,
+    detect_pii,
+    k_anonymity,
+    key_fingerprint,
+    mask,
+    protect,
+    pseudonym,
+)
 from aiforge.data._reference import (
     Bins,
     CategoricalReference,
@@ -35,10 +47,14 @@ __all__ = [
     "ContractReport",
     "DataSplit",
     "DatasetSnapshot",
+    "KAnonymityResult",
     "EtlResult",
     "FileSnapshot",
     "LoadedSource",
     "NumericReference",
+    "PiiFinding",
+    "PiiReport",
+    "Protected",
     "ReferenceProfile",
     "SnapshotDiff",
     "SnapshotLog",
@@ -49,10 +65,16 @@ __all__ = [
     "category_counts",
     "check_contract",
     "combine_sources",
+    "detect_pii",
     "diff_tables",
     "file_snapshot",
+    "k_anonymity",
+    "key_fingerprint",
     "make_split",
+    "mask",
     "profile_table",
+    "protect",
+    "pseudonym",
     "read_source",
     "read_sources",
     "resumes",

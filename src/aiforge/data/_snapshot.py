@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from aiforge.data._pii import PiiReport, mask
 from aiforge.data._sources import LoadedSource
 from aiforge.errors import DataError
 
@@ -44,6 +45,7 @@ class DatasetSnapshot:
     n_rows: int
     columns: list[ColumnProfile]
     sources: list[dict[str, str]]
+    pii: PiiReport | None = None  # personal data found on ingest and what data.pii did (None: older snapshots)
 
     @property
     def artifact(self) -> str:
@@ -56,7 +58,9 @@ class DatasetSnapshot:
         raise KeyError(name)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["pii"] = self.pii.to_json() if self.pii is not None else None
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DatasetSnapshot:
@@ -64,7 +68,8 @@ class DatasetSnapshot:
             ColumnProfile(**{**c, "top_values": [tuple(t) for t in c.get("top_values", [])]})
             for c in data["columns"]
         ]
-        return cls(id=data["id"], n_rows=data["n_rows"], columns=cols, sources=data["sources"])
+        pii = PiiReport.from_json(data["pii"]) if data.get("pii") else None
+        return cls(id=data["id"], n_rows=data["n_rows"], columns=cols, sources=data["sources"], pii=pii)
 
     def load(self, store: ArtifactStore) -> pd.DataFrame:
         """The snapshot as a DataFrame, after verifying its bytes."""
@@ -90,15 +95,22 @@ def combine_sources(loaded: list[LoadedSource]) -> pa.Table:
         ) from exc
 
 
-def write_snapshot(table: pa.Table, loaded: list[LoadedSource], store: ArtifactStore) -> DatasetSnapshot:
-    """Write ``table`` as a content-addressed Parquet snapshot and profile it."""
+def write_snapshot(table: pa.Table, loaded: list[LoadedSource], store: ArtifactStore,
+                   pii: PiiReport | None = None) -> DatasetSnapshot:
+    """Write ``table`` as a content-addressed Parquet snapshot and profile it. ``pii``: what was found and done
+    on ingest; the top values of a column found to hold personal data that no action changed are masked."""
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     digest = store.put_bytes(buf.getvalue())
     sources = [{"name": s.name, "location": s.location, "sha256": s.content_hash} for s in loaded]
-    return DatasetSnapshot(id=digest, n_rows=table.num_rows, columns=profile_table(table), sources=sources)
+    columns = profile_table(table)
+    if pii is not None:
+        exposed = {f.column: next(iter(f.kinds)) for f in pii.undeclared}
+        columns = [replace(c, top_values=[(mask(v, exposed[c.name]), n) for v, n in c.top_values])
+                   if c.name in exposed else c for c in columns]
+    return DatasetSnapshot(id=digest, n_rows=table.num_rows, columns=columns, sources=sources, pii=pii)
 
 
 def profile_table(table: pa.Table) -> list[ColumnProfile]:

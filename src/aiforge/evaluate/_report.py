@@ -439,7 +439,29 @@ def _data(inp: ReportInput) -> str:
         rows.append(("", [name, _e(col.kind), _e(col.dtype), f"{col.missing_rate * 100:.1f}%",
                           str(col.distinct), summary]))
     table = _table(["column", "kind", "type", "missing", "distinct", "range / top values"], rows, {3, 4})
-    return _section("data", "Data", _dl(facts) + "<h3>Column profile</h3>" + table)
+    return _section("data", "Data", _dl(facts) + "<h3>Column profile</h3>" + table + _personal_data(snap))
+
+
+def _personal_data(snap: DatasetSnapshot) -> str:
+    """Personal data found on ingest (examples masked) and what data.pii did; nothing for older snapshots."""
+    pii = snap.pii
+    if pii is None:
+        return ""
+    done = {a["column"]: a for a in pii.actions}
+    rows = []
+    for f in pii.findings:
+        kinds = ", ".join(f"{k} ({share * 100:.0f}%)" for k, share in f.kinds.items())
+        action = _e(f.action) if f.action else "<b>none: kept as it is</b>"
+        rows.append(("" if f.action else "fail", [_e(f.column), _e(kinds), _e(", ".join(f.examples)), action]))
+    for column, a in done.items():
+        if not any(f.column == column for f in pii.findings):
+            rows.append(("", [_e(column), _DASH, _DASH, _e(a["action"])]))
+    body = (_table(["column", "personal data (share of sampled values)", "examples (masked)", "data.pii action"],
+                   rows, set()) if rows else "<p class=\"muted\">none found</p>")
+    facts: dict[str, Any] = {"sampled rows": pii.sampled_rows, "names": pii.names}
+    if pii.k_anonymity is not None:
+        facts["k-anonymity"] = pii.k_anonymity.summary()
+    return "<h3>Personal data</h3>" + body + _dl(facts)
 
 
 def _lineage(lineage: dict[str, Any]) -> str:

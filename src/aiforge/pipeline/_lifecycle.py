@@ -103,7 +103,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     target = spec.problem.target
 
     def ingest(step: Any) -> dict[str, Any]:
-        snap = write_snapshot(pf.table, pf.sources, store)
+        snap = write_snapshot(pf.table, pf.sources, store, pii=pf.pii)
         sources = source_records(pf.sources, store)
         log = SnapshotLog(ws)
         latest = log.latest(spec.name)
@@ -120,6 +120,10 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
                   "spec": [s.model_dump(mode="json") for s in spec.data.sources]}
     if spec.data.steps:
         ingest_key["steps"] = [s.model_dump(mode="json") for s in spec.data.steps]
+    if spec.data.pii or pf.pii is not None and pf.pii.findings:  # what is kept of personal data, and its report
+        ingest_key["pii"] = {"actions": [a.model_dump(mode="json") for a in spec.data.pii],
+                             "policy": spec.data.pii_policy.model_dump(mode="json"),
+                             "key": pf.pii.key_id if pf.pii is not None else None}
     if len(pf.sources) > len(spec.data.sources):
         ingest_key["extra"] = [s.location for s in pf.sources[len(spec.data.sources):]]
     ingested = rec.stage(

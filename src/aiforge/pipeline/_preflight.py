@@ -6,6 +6,7 @@ touched. It needs no pandas, no scikit-learn and no database, so 'aiforge valida
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,10 +15,12 @@ from aiforge.data import (
     ContractError,
     ContractReport,
     LoadedSource,
+    PiiReport,
     SnapshotLog,
     SnapshotRecord,
     check_contract,
     combine_sources,
+    protect,
     read_sources,
     resumes,
 )
@@ -47,6 +50,7 @@ class Preflight:
     objective: Metric
     previous: SnapshotRecord | None = None  # the project's latest snapshot, where incremental sources resume
     contract: ContractReport | None = None  # data.contract, checked (it passed)
+    pii: PiiReport | None = None  # personal data found, data.pii applied, data.k_anonymity checked
 
 
 
@@ -58,7 +62,7 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
     rows they ingested before)."""
     spec = project.spec
     own = read_sources(spec.data.sources, project.base_dir, previous, load)
-    table = transform(project, own)
+    table, pii = _protected(project, _steps(project, own))
     sources = [*own, *extra]
     if extra:  # rows logged in production are model inputs already: stacked after the steps
         table = combine_sources([LoadedSource("data", table, "", "the sources after data.steps"), *extra])
@@ -86,7 +90,7 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
             f"too few labelled rows ({labelled}) for {folds}-fold cross-validation",
             where=", ".join(s.location for s in sources), hint="add rows or lower model.search.cv",
         )
-    return Preflight(project, sources, table, task, features, _objective(project, task), previous, contract)
+    return Preflight(project, sources, table, task, features, _objective(project, task), previous, contract, pii)
 
 
 def preflight_in(project: ProjectFile, settings: Callable[[], WorkspaceSettings],
@@ -111,7 +115,21 @@ def preflight_in(project: ProjectFile, settings: Callable[[], WorkspaceSettings]
 
 
 def transform(project: ProjectFile, sources: Sequence[LoadedSource]) -> pa.Table:
-    """The sources stacked (those no join names), then ``data.steps`` run in DuckDB."""
+    """The sources stacked (those no join names), then ``data.steps`` run in DuckDB, then ``data.pii``."""
+    table = _steps(project, sources)
+    if not project.spec.data.pii:
+        return table
+    data = project.spec.data.model_copy(update={"k_anonymity": None})  # the same columns, nothing checked
+    return protect(table, data, os.environ, where=project.where, detect=False).table
+
+
+def _protected(project: ProjectFile, table: pa.Table) -> tuple[pa.Table, PiiReport]:
+    """``table`` with data.pii applied, and what was found and done: before any contract or snapshot sees it."""
+    protected = protect(table, project.spec.data, os.environ, where=project.where)
+    return protected.table, protected.report
+
+
+def _steps(project: ProjectFile, sources: Sequence[LoadedSource]) -> pa.Table:
     from aiforge.spec import JoinStep
 
     steps = project.spec.data.steps

@@ -34,6 +34,7 @@ from aiforge.spec._monitor import (
     SinksSpec,
     WebhookSink,
 )
+from aiforge.spec._pii import DEFAULT_KEY_ENV, KAnonymitySpec, PiiAction, PiiPolicy
 from aiforge.spec._sources import (
     CsvSource,
     CursorPagination,
@@ -63,6 +64,7 @@ from aiforge.spec._steps import (
 )
 
 __all__ = [
+    "DEFAULT_KEY_ENV",
     "GUARDRAIL_NAMES",
     "STEP_KINDS",
     "AggregateStep",
@@ -96,6 +98,7 @@ __all__ = [
     "ImportanceCheck",
     "Incremental",
     "JsonSource",
+    "KAnonymitySpec",
     "Kpi",
     "LabelNoiseCheck",
     "LogSink",
@@ -104,6 +107,8 @@ __all__ = [
     "NextLinkPagination",
     "PagePagination",
     "ParquetSource",
+    "PiiAction",
+    "PiiPolicy",
     "PrivacyCheck",
     "ProblemSpec",
     "ProjectFile",

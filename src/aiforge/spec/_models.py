@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 from aiforge.spec._contract import Contract
 from aiforge.spec._deploy import DeploySpec
 from aiforge.spec._monitor import MonitorSpec
+from aiforge.spec._pii import KAnonymitySpec, PiiAction, PiiPolicy
 from aiforge.spec._sources import SourceSpec
 from aiforge.spec._steps import EtlStep, JoinStep
 
@@ -126,10 +127,26 @@ class DataSpec(_Strict):
     contract: Contract = Field(default_factory=Contract, description="Rules the data (after steps) must keep: "
                                "row count bounds, and per column type, nullable, max_missing, min, max, allowed, "
                                "unique, pattern, freshness. A broken rule stops the run before training.")
+    pii: list[PiiAction] = Field(default_factory=list, description="Per column, what happens to personal data "
+                                 "before the snapshot is written: drop, pseudonymise (keyed HMAC) or generalise "
+                                 "(bins, truncate).")
+    pii_policy: PiiPolicy = Field(default_factory=PiiPolicy, description="How personal data are detected on "
+                                  "ingest, and whether finding some in a column data.pii leaves alone warns or fails.")
+    k_anonymity: KAnonymitySpec | None = Field(None, description="The quasi-identifiers, and the smallest group "
+                                               "of rows their values may leave (checked after data.pii).")
     split: SplitSpec = SplitSpec()
 
     @model_validator(mode="after")
     def _names(self) -> DataSpec:
+        columns = [a.column for a in self.pii]
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise ValueError(f"data.pii names a column more than once: {', '.join(twice)}")
+        if self.k_anonymity is not None:
+            dropped = {a.column for a in self.pii if a.action == "drop"}
+            gone = [c for c in self.k_anonymity.quasi_identifiers if c in dropped]
+            if gone:
+                raise ValueError(f"k_anonymity names {', '.join(gone)}, which data.pii drops")
         names = [s.name for s in self.sources]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
