@@ -259,3 +259,25 @@ def test_the_positive_probability_is_read_from_both_formats_without_a_parse_per_
     texts = [None, '{"b":3,"a":4}', '{"x": 1}', '{"b\\"a": 0.3, "a": 0.7}', '{"a": 1e-07}']
     assert np.array_equal(probability_of(texts, "a"), [np.nan, 4.0, np.nan, 0.7, 1e-07], equal_nan=True)
     assert probability_of(['{"\\u00e7": 0.25, "a": 0.75}'], "ç").tolist() == [0.25]
+
+
+def test_one_flush_of_requests_of_different_outputs_and_kinds(tmp_path: Path) -> None:
+    log = _log(tmp_path, Clock(NOW))
+    _append(log, ["a", "b"], _rows(0, 2))
+    log.append(model="m", version=2, ids=["c"], columns={"age": [7.5], "sex": [3]}, labels=None, probabilities=None,
+               classes=(), values=[12.5], latency_ms=1.0, kinds={"age": "number", "sex": "category"})
+    log.append(model="m", version=3, ids=["d"], columns={"age": [8]}, labels=[True],
+               probabilities=np.array([[0.1, 0.2, 0.7]]), classes=("x", "y", "z"), values=None, latency_ms=1.0)
+    _append(log, ["e"], _rows(5, 1))
+    log.close()
+    [file] = tmp_path.glob("m/*/*.parquet")
+    rows = read_predictions(tmp_path, "m")
+    assert rows["id"].tolist() == ["a", "b", "c", "d", "e"]
+    assert rows["label"].tolist()[:2] == ["no", "no"] and pd.isna(rows["label"][2]) and rows["label"][3] == "True"
+    assert [None if pd.isna(p) else json.loads(p) for p in rows["probabilities"]] == [
+        {"no": 0.75, "yes": 0.25}, {"no": 0.75, "yes": 0.25}, None, {"x": 0.1, "y": 0.2, "z": 0.7},
+        {"no": 0.75, "yes": 0.25}]
+    assert rows["value"].isna().tolist() == [True, True, False, True, True] and rows["value"][2] == 12.5
+    assert rows["in.age"].tolist() == [20.0, 21.0, 7.5, 8.0, 25.0]
+    assert rows["in.sex"].tolist()[2] == "3" and pd.isna(rows["in.hours"][3])
+    assert pq.read_schema(file).field("in.sex").type == pa.string()

@@ -32,6 +32,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,20 +207,53 @@ def log_table(batches: Sequence[_Batch]) -> pa.Table | None:
         "model": repeated([b.model for b in batches], pa.string()),
         "version": repeated([b.version for b in batches], pa.int64()),
         "latency_ms": repeated([b.latency_ms for b in batches], pa.float64()),
-        "label": _concat([_text(b.labels) if b.labels is not None else pa.nulls(len(b.ids), pa.string())
-                          for b in batches], pa.string()),
-        "probabilities": _concat([_probabilities(b) for b in batches], pa.string()),
-        "value": _concat([pa.array(b.values, pa.float64()) if b.values is not None
-                          else pa.nulls(len(b.ids), pa.float64()) for b in batches], pa.float64()),
+        "label": _by_runs(batches, lambda b: b.labels is not None, lambda run, n: _text(
+            list(chain.from_iterable(b.labels for b in run if b.labels is not None))), pa.string()),
+        "probabilities": _by_runs(batches, lambda b: None if b.probabilities is None else b.classes,
+                                  _probabilities, pa.string()),
+        "value": _by_runs(batches, lambda b: b.values is not None, lambda run, n: pa.array(
+            list(chain.from_iterable(b.values for b in run if b.values is not None)), pa.float64(),
+            from_pandas=True), pa.float64()),
         "role": repeated([b.role for b in batches], pa.string()),
         "deployment": repeated([b.deployment for b in batches], pa.string()),
     }
-    names = list(dict.fromkeys(n for b in batches for n in b.columns))
-    for name in names:
-        chunks = [_input(b.columns[name], (b.kinds or {}).get(name)) if name in b.columns else None
-                  for b in batches]
-        columns[INPUT_PREFIX + name] = _concat_inputs(chunks, [len(b.ids) for b in batches])
+    for name in dict.fromkeys(n for b in batches for n in b.columns):
+        columns[INPUT_PREFIX + name] = _input_column(batches, name)
     return pa.table(columns)
+
+
+def _input_column(batches: Sequence[_Batch], name: str) -> pa.Array:
+    """One input's column: one Arrow conversion per run of batches that hold it with the same kind."""
+    chunks: list[pa.Array | None] = []
+    lengths = []
+    for (present, kind), run in _runs(batches, lambda b: (name in b.columns, (b.kinds or {}).get(name))):
+        lengths.append(sum(len(b.ids) for b in run))
+        chunks.append(_input(list(chain.from_iterable(b.columns[name] for b in run)), kind) if present else None)
+    return _concat_inputs(chunks, lengths)
+
+
+def _runs(batches: Sequence[_Batch], key: Callable[[_Batch], Any]) -> list[tuple[Any, list[_Batch]]]:
+    """Consecutive batches with the same ``key``: each run becomes one Arrow call, not one per request."""
+    runs: list[tuple[Any, list[_Batch]]] = []
+    for b in batches:
+        k = key(b)
+        if runs and runs[-1][0] == k:
+            runs[-1][1].append(b)
+        else:
+            runs.append((k, [b]))
+    return runs
+
+
+def _by_runs(batches: Sequence[_Batch], key: Callable[[_Batch], Any],
+             build: Callable[[list[_Batch], int], pa.Array], type_: pa.DataType) -> pa.Array:
+    """One column from runs of batches: ``build(run, rows)`` where ``key`` is truthy, nulls elsewhere."""
+    import pyarrow as pa
+
+    chunks = []
+    for k, run in _runs(batches, key):
+        n = sum(len(b.ids) for b in run)
+        chunks.append(build(run, n) if k else pa.nulls(n, type_))
+    return _concat(chunks, type_)
 
 
 def _concat(chunks: list[pa.Array], type_: pa.DataType) -> pa.Array:
@@ -298,18 +332,17 @@ def to_type(array: pa.Array, type_: pa.DataType) -> pa.Array:
     return array.cast(type_)
 
 
-def _probabilities(b: _Batch) -> pa.Array:
-    """Each row's probabilities as a JSON object ``{"class": p, ...}``, built by column: Arrow writes each
-    float in its shortest form that reads back exactly."""
+def _probabilities(run: list[_Batch], rows: int) -> pa.Array:
+    """Each row's probabilities (a run of batches of the same classes) as a JSON object
+    ``{"class": p, ...}``, built by column: Arrow writes each float in its shortest form that reads back
+    exactly."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if b.probabilities is None:
-        return pa.nulls(len(b.ids), pa.string())
-    proba = np.asarray(b.probabilities, dtype=np.float64)
+    proba = np.concatenate([np.asarray(b.probabilities, dtype=np.float64) for b in run])
     parts: list[Any] = []
-    for j, key in enumerate(b.classes):
+    for j, key in enumerate(run[0].classes):
         parts += [("{" if j == 0 else ", ") + json.dumps(str(key)) + ": ", pa.array(proba[:, j]).cast(pa.string())]
     parts.append("}")
     return pc.binary_join_element_wise(*parts, "")
