@@ -6,11 +6,12 @@ either as the server writes it now (``--format typed``: one typed column per inp
 (``--format legacy``: the inputs as one JSON text column). ``time`` runs ``prediction_window`` once in this
 process (a window of ``--period`` or the ``--last`` N) and prints its seconds, the peak resident memory,
 and how many rows and files it read; ``compact`` merges each day folder into one file as the server's
-log does in the background::
+log does in the background; ``flush`` times the writer thread's work per flush::
 
     python benchmarks/monitoring/prediction_window.py write --format typed --root /tmp/log
     python benchmarks/monitoring/prediction_window.py time --root /tmp/log --period 1d
     python benchmarks/monitoring/prediction_window.py compact --root /tmp/log
+    python benchmarks/monitoring/prediction_window.py flush --rows 5000 --request-rows 10
 
 Run each measurement in a fresh process (the peak memory is the process's); to time the code before the
 change, put its ``src`` first on ``PYTHONPATH``: the ``legacy`` layout reads with both.
@@ -108,6 +109,37 @@ def compact(root: Path) -> None:
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
+def flush_speed(rows: int, request_rows: int) -> None:
+    """One flush of ``rows`` rows appended by requests of ``request_rows`` (best and median of 5): what the
+    server's writer thread spends per flush. Adapts to the writer before typed inputs (no ``kinds``)."""
+    import inspect
+    import tempfile
+
+    from aiforge.monitor import PredictionLog
+
+    frame = _rows(rows, 0)
+    columns = {c: frame[c].tolist() for c in frame.columns}
+    kinds = {c: "number" if pd.api.types.is_numeric_dtype(frame[c]) else "category" for c in frame.columns}
+    options = inspect.signature(PredictionLog).parameters
+    log = PredictionLog(Path(tempfile.mkdtemp()), flush_seconds=3600, flush_rows=10**9,
+                        **({"compact_seconds": None} if "compact_seconds" in options else {}))
+    typed = {"kinds": kinds} if "kinds" in inspect.signature(log.append).parameters else {}
+    seconds = []
+    for rep in range(5):
+        for a in range(0, rows, request_rows):
+            b = min(rows, a + request_rows)
+            log.append(model=MODEL, version=1, ids=[f"{rep}-{i}" for i in range(a, b)],
+                       columns={c: v[a:b] for c, v in columns.items()}, labels=["<=50K"] * (b - a),
+                       probabilities=np.full((b - a, 2), 0.5), classes=("<=50K", ">50K"), values=None,
+                       latency_ms=1.0, **typed)
+        started = time.perf_counter()
+        log._flush()
+        seconds.append(time.perf_counter() - started)
+    log.close()
+    print(f"a flush of {rows} rows from requests of {request_rows}: {min(seconds) * 1000:.0f} ms best of 5, "
+          f"median {sorted(seconds)[2] * 1000:.0f} ms")
+
+
 def measure(root: Path, period: str | None, last: int | None) -> None:
     import pyarrow.parquet as pq
 
@@ -164,11 +196,16 @@ def main() -> None:
     t.add_argument("--last", type=int, default=None)
     c = sub.add_parser("compact")
     c.add_argument("--root", type=Path, required=True)
+    f = sub.add_parser("flush")
+    f.add_argument("--rows", type=int, default=5000)
+    f.add_argument("--request-rows", type=int, default=REQUEST_ROWS)
     args = parser.parse_args()
     if args.command == "write":
         write(args.root, args.rows, args.days, args.rows_per_file, args.format)
     elif args.command == "compact":
         compact(args.root)
+    elif args.command == "flush":
+        flush_speed(args.rows, args.request_rows)
     else:
         measure(args.root, args.period, args.last)
 
