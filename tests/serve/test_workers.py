@@ -178,10 +178,18 @@ def test_a_worker_that_dies_is_replaced_while_the_other_answers(
         while _running(victim):  # connections the kernel queued at its socket until it closed are reset
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        answered = 0
+        answered = resets = 0
         while victim in (workers := _workers(server)) or len(workers) < 2:  # until its replacement listens
-            with httpx.Client(base_url=server.url, verify=context or True, timeout=10) as fresh:  # a new connection
-                answer = fresh.post("/v1/models/income/predict", json={"records": adult_records(1, start=answered)})
+            try:
+                with httpx.Client(base_url=server.url, verify=context or True, timeout=10) as fresh:  # a new connection
+                    answer = fresh.post("/v1/models/income/predict",
+                                        json={"records": adult_records(1, start=answered)})
+            except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
+                # a connection the kernel had already handed to the dying socket is reset; a client (or load
+                # balancer) retries, as here — rare, and never once the replacement listens
+                resets += 1
+                assert resets <= 3, server.log.read_text()
+                continue
             assert answer.status_code == 200, answer.text
             answered += 1
             assert time.monotonic() < deadline, server.log.read_text()
