@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import subprocess
 import time
@@ -227,7 +228,14 @@ def test_an_ab_test_is_sticky_by_key_and_tests_the_outcomes(rollout: Rollout) ->
     assert test["metric"] == "accuracy" and test["test"] == "two-proportion z-test"
     assert test["champion"]["n"] + test["challenger"]["n"] == 120
     assert 0.5 < test["champion"]["mean"] <= 1 and 0 <= test["p_value"] <= 1
-    assert not test["significant"]  # v4 and v1 are the same model: no real difference to find
+    # the arms hold different rows (the split is salted per deployment), so whether a difference between two
+    # copies of one model reaches p < 0.05 is chance (5%); what must hold is the test's own arithmetic
+    (n1, k1), (n2, k2) = ((test[arm]["n"], round(test[arm]["mean"] * test[arm]["n"])) for arm in
+                          ("champion", "challenger"))
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    expected = math.erfc(abs(k2 / n2 - k1 / n1) / se / math.sqrt(2)) if se > 0 else float(k1 / n1 == k2 / n2)
+    assert abs(test["p_value"] - expected) < 1e-9 and test["significant"] == (expected < test["alpha"])
     rollout.aiforge("rollback", "income")
     listed = json.loads(rollout.aiforge("deployments", "--all", "--json").stdout)
     assert [d["state"] for d in listed] == ["rolled_back", "rolled_back", "promoted", "rolled_back", "rolled_back"]
