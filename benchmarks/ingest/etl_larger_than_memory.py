@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peak_memory import peak_mb
+
 HERE = Path(__file__).resolve().parent
 CGROUP = Path("/sys/fs/cgroup/memory")
 
@@ -119,7 +121,7 @@ def child(path: Path, out: Path, chain: str, duckdb_limit: str, spill: Path) -> 
     if writer is not None:
         writer.close()
     return {"chain": chain, "rows_out": rows, "seconds": round(time.perf_counter() - started, 2),
-            "peak_rss_mb": round(_peak_mb(), 1)}
+            "peak_rss_mb": round(peak_mb(), 1)}
 
 
 def confine(limit_bytes: int) -> tuple[str, Path | None]:
@@ -161,15 +163,6 @@ def run_child(args: argparse.Namespace, path: Path, chain: str, work: Path) -> d
                "cgroup_peak_mb": round(peak_group / 2**20, 1) if peak_group is not None else None,
                "cgroup_limit_hits": failcnt}
     return result
-
-
-def _peak_mb() -> float:
-    """This process's peak resident memory since it started (VmHWM: unlike ru_maxrss, which keeps the parent's
-    high-water mark across fork and exec, it starts afresh with the program)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 def main() -> None:

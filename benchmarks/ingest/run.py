@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peak_memory import peak_mb
+
 HERE = Path(__file__).resolve().parent
 TOOLS = ("aiforge", "aiforge-unchecked", "duckdb", "pandas")
 CONTRACT = {
@@ -87,7 +89,7 @@ def one(tool: str, csv: Path, work: Path) -> dict[str, float]:
         frame.to_parquet(out, compression="zstd", index=False)
         rows, size = len(frame), out.stat().st_size
     return {"seconds": time.perf_counter() - started, "rows": rows, "parquet_bytes": size,
-            "peak_rss_mb": _peak_mb()}
+            "peak_rss_mb": peak_mb()}
 
 
 def run(tool: str, csv: Path, work: Path) -> dict[str, float]:
@@ -98,15 +100,6 @@ def run(tool: str, csv: Path, work: Path) -> dict[str, float]:
     for leftover in work.glob("*.parquet"):
         leftover.unlink()
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _peak_mb() -> float:
-    """This process's peak resident memory since it started (VmHWM: unlike ru_maxrss, which keeps the parent's
-    high-water mark across fork and exec, it starts afresh with the program)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 def main() -> None:
