@@ -100,7 +100,9 @@ def test_regression_task_is_detected_and_gated(aiforge, regression_project: Path
 
 def test_init_scaffolds_a_project_that_validates_and_runs(aiforge, tmp_path: Path) -> None:
     aiforge("init", "churn", check=True)
-    assert (tmp_path / "churn" / "aiforge.yaml").read_text().startswith("# aiforge project file")
+    modeline, intro = (tmp_path / "churn" / "aiforge.yaml").read_text().splitlines()[:2]
+    assert modeline == "# yaml-language-server: $schema=aiforge.schema.json"
+    assert intro.startswith("# aiforge project file") and (tmp_path / "churn" / "aiforge.schema.json").is_file()
     assert _json(aiforge("validate", "churn/aiforge.yaml", "--json"))["task"] == "binary"
     proc = aiforge("run", "churn/aiforge.yaml")
     assert proc.returncode == 0, proc.stderr

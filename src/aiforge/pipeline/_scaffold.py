@@ -8,10 +8,12 @@ import random
 from pathlib import Path
 
 from aiforge.errors import AiforgeError
+from aiforge.spec import SCHEMA_FILE_NAME, modeline, write_json_schema
 
 __all__ = ["PROJECT_TEMPLATE", "scaffold_project"]
 
 PROJECT_TEMPLATE = """\
+{modeline}
 # aiforge project file. Check it with 'aiforge validate aiforge.yaml'; run it with 'aiforge run aiforge.yaml'.
 name: {name}                  # lower-case; also the name of the registered model
 
@@ -47,10 +49,12 @@ _CHANNELS = ["web", "store", "phone", "partner"]
 
 
 def scaffold_project(directory: Path, *, rows: int = 1500, seed: int = 7) -> list[Path]:
-    """Write ``aiforge.yaml`` and ``data/customers.csv`` into ``directory``; refuse to overwrite."""
+    """Write ``aiforge.yaml``, its JSON Schema (``aiforge.schema.json``, named in the file's first line so that
+    editors complete and check it) and ``data/customers.csv`` into ``directory``; refuse to overwrite."""
     project = directory / "aiforge.yaml"
+    schema = directory / SCHEMA_FILE_NAME
     data = directory / "data" / "customers.csv"
-    existing = [p for p in (project, data) if p.exists()]
+    existing = [p for p in (project, schema, data) if p.exists()]
     if existing:
         raise AiforgeError(
             "refusing to overwrite an existing project",
@@ -59,7 +63,9 @@ def scaffold_project(directory: Path, *, rows: int = 1500, seed: int = 7) -> lis
         )
     name = "".join(c if c.isalnum() or c in "-_" else "-" for c in directory.absolute().name.lower()) or "project"
     data.parent.mkdir(parents=True, exist_ok=True)
-    project.write_text(PROJECT_TEMPLATE.format(name=name.strip("-_")[:63] or "project"), encoding="utf-8")
+    write_json_schema(schema)
+    project.write_text(PROJECT_TEMPLATE.format(name=name.strip("-_")[:63] or "project",
+                                               modeline=modeline(SCHEMA_FILE_NAME)), encoding="utf-8")
     rng = random.Random(seed)
     with data.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -73,4 +79,4 @@ def scaffold_project(directory: Path, *, rows: int = 1500, seed: int = 7) -> lis
             logit = 0.9 - 0.05 * tenure + 0.35 * calls + 0.012 * fee + (0.6 if channel == "phone" else 0.0)
             churned = "yes" if rng.random() < 1 / (1 + math.exp(-logit)) else "no"
             writer.writerow([tenure, fee, calls if rng.random() > 0.03 else "", plan, channel, churned])
-    return [project, data]
+    return [project, schema, data]

@@ -35,6 +35,7 @@ from aiforge.spec._monitor import (
     WebhookSink,
 )
 from aiforge.spec._pii import DEFAULT_KEY_ENV, KAnonymitySpec, PiiAction, PiiPolicy
+from aiforge.spec._schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
 from aiforge.spec._sources import (
     CsvSource,
     CursorPagination,
@@ -66,6 +67,7 @@ from aiforge.spec._steps import (
 __all__ = [
     "DEFAULT_KEY_ENV",
     "GUARDRAIL_NAMES",
+    "SCHEMA_FILE_NAME",
     "STEP_KINDS",
     "AggregateStep",
     "CastStep",
@@ -126,5 +128,8 @@ __all__ = [
     "ThresholdSpec",
     "WebhookSink",
     "load_project_file",
+    "modeline",
     "parse_project_text",
+    "project_json_schema",
+    "write_json_schema",
 ]

@@ -33,6 +33,8 @@ class _Strict(BaseModel):
 
 
 class ColumnRules(_Strict):
+    """The rules one column must keep (every rule given is checked)."""
+
     type: Literal["integer", "float", "number", "string", "boolean", "timestamp", "date"] | None = Field(
         None, description="The column's kind of values (number: integer or float).")
     nullable: bool = Field(True, description="false: no value may be missing.")
@@ -64,8 +66,10 @@ class ColumnRules(_Strict):
 
 
 class RowRules(_Strict):
-    min: StrictInt | None = Field(None, ge=0)
-    max: StrictInt | None = Field(None, ge=0)
+    """Bounds on the number of rows."""
+
+    min: StrictInt | None = Field(None, ge=0, description="At least this many rows.")
+    max: StrictInt | None = Field(None, ge=0, description="At most this many rows.")
 
     @model_validator(mode="after")
     def _bounds(self) -> RowRules:
@@ -75,5 +79,8 @@ class RowRules(_Strict):
 
 
 class Contract(_Strict):
-    rows: RowRules | None = None
-    columns: dict[str, ColumnRules] = Field(default_factory=dict)
+    """What the data must look like (after data.steps) before anything is trained on them."""
+
+    rows: RowRules | None = Field(None, description="Bounds on the row count: {min: 1000, max: 5000000}.")
+    columns: dict[str, ColumnRules] = Field(default_factory=dict, description="column: its rules, e.g. age: {type: "
+                                            "integer, nullable: false, min: 17}.")

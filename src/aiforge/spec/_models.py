@@ -67,7 +67,7 @@ class ProblemSpec(_Strict):
     task: TaskKind = Field(
         TaskKind.AUTO, description="binary | multiclass | regression | auto (detected from the target)"
     )
-    target: str = Field(min_length=1, description="The column to predict.")
+    target: str = Field(min_length=1, description="The column to predict.", examples=["income", "churned"])
     positive_class: str | int | bool | None = Field(
         None, description="For binary tasks: the label that counts as positive (e.g. '>50K')."
     )
@@ -88,7 +88,9 @@ class ProblemSpec(_Strict):
 class Kpi(_Strict):
     """A business or technical KPI. Every KPI is a release gate."""
 
-    metric: str = Field(min_length=1, description="A metric name, e.g. roc_auc, rmse, f1.")
+    metric: str = Field(min_length=1, description="A metric name: a model metric (roc_auc, f1, rmse, ...) or a "
+                        "check's figure (demographic_parity_difference, p99_latency_ms, ...); docs/checks.md lists "
+                        "them.", examples=["roc_auc", "rmse", "demographic_parity_difference"])
     min: float | None = Field(None, description="The metric must be at least this.")
     max: float | None = Field(None, description="The metric must be at most this.")
     sensitive: str | None = Field(
@@ -112,15 +114,18 @@ class Kpi(_Strict):
 class SplitSpec(_Strict):
     """How the held-out test split is drawn."""
 
-    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    test_size: float = Field(0.2, gt=0.0, lt=1.0, description="The share of rows held out; the KPIs are "
+                             "measured on them.")
     stratify: bool = Field(True, description="Keep class proportions in both splits (classification).")
-    seed: StrictInt = 42
+    seed: StrictInt = Field(42, description="Seed of the split: the same seed and data, the same split.")
 
 
 class DataSpec(_Strict):
     """Where the data comes from and how it is split. Several sources are stacked by column name."""
 
-    sources: list[SourceSpec] = Field(min_length=1)
+    sources: list[SourceSpec] = Field(min_length=1, description="Where the rows come from, one entry per "
+                                      "source; type: picks its kind (csv, parquet, json, sql, http, redis). Several "
+                                      "sources are stacked by column name.")
     steps: list[EtlStep] = Field(default_factory=list, description="Declarative ETL, run in DuckDB over the "
                                  "stacked sources (those no join names): select, rename, cast, filter, derive, join, "
                                  "aggregate, deduplicate, impute, clip.")
@@ -134,7 +139,7 @@ class DataSpec(_Strict):
                                   "ingest, and whether finding some in a column data.pii leaves alone warns or fails.")
     k_anonymity: KAnonymitySpec | None = Field(None, description="The quasi-identifiers, and the smallest group "
                                                "of rows their values may leave (checked after data.pii).")
-    split: SplitSpec = SplitSpec()
+    split: SplitSpec = Field(SplitSpec(), description="How the held-out test split is drawn.")
 
     @model_validator(mode="after")
     def _names(self) -> DataSpec:
@@ -168,8 +173,8 @@ class Budget(_Strict):
     after 30 trials.
     """
 
-    seconds: float | None = Field(None, gt=0)
-    trials: StrictInt | None = Field(None, ge=1)
+    seconds: float | None = Field(None, gt=0, description="Stop starting trials after this many seconds.")
+    trials: StrictInt | None = Field(None, ge=1, description="Stop after this many trials.")
 
 
 class SearchSpec(_Strict):
@@ -208,7 +213,7 @@ class SearchSpec(_Strict):
         description="The metric candidates are ranked by; default: the first KPI that applies, else "
         "roc_auc (binary), accuracy (multiclass), rmse (regression).",
     )
-    budget: Budget = Budget()
+    budget: Budget = Field(Budget(), description="When the search stops: seconds and/or trials.")
     energy_tolerance: float | None = Field(
         None, ge=0, description="Weigh energy against accuracy: pick the trial cheapest to train and serve "
         "(CPU time per fold, then prediction time) among those whose CV score is within this much of the best, "
@@ -256,10 +261,16 @@ class ThresholdSpec(_Strict):
 class ModelSpec(_Strict):
     """Which learners compete, and how they are compared."""
 
-    learners: list[str] = Field(default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1)
-    search: SearchSpec = SearchSpec()
-    ensemble: EnsembleSpec = EnsembleSpec()
-    threshold: ThresholdSpec | None = None
+    learners: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1,
+        description="The candidate learners, by name: linear, random_forest, extra_trees, hist_gradient_boosting, "
+        "lightgbm, knn, xgboost (the xgboost extra), dp_linear (differentially private); 'aiforge validate' checks "
+        "the names.", examples=[["linear", "lightgbm"]],
+    )
+    search: SearchSpec = Field(SearchSpec(), description="How candidate configurations are found and compared.")
+    ensemble: EnsembleSpec = Field(EnsembleSpec(), description="Greedy ensemble selection over the best trials.")
+    threshold: ThresholdSpec | None = Field(None, description="Binary tasks: tune the decision threshold for a "
+                                            "metric instead of using 0.5.")
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
@@ -270,9 +281,9 @@ class ModelSpec(_Strict):
 class ImportanceCheck(_Strict):
     """Permutation importance of each input column on the held-out split."""
 
-    enabled: bool = True
-    repeats: StrictInt = Field(3, ge=1, le=50)
-    max_rows: StrictInt = Field(2000, ge=50)
+    enabled: bool = Field(True, description="Run this check.")
+    repeats: StrictInt = Field(3, ge=1, le=50, description="Shuffles of each column; the importance is their mean.")
+    max_rows: StrictInt = Field(2000, ge=50, description="Test rows used at most.")
 
 
 class FairnessCheck(_Strict):
@@ -305,7 +316,7 @@ class FairnessCheck(_Strict):
 class ExplainCheck(_Strict):
     """Global and local explanations: SHAP contributions for tree models, permutation importance otherwise."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run this check.")
     method: Literal["auto", "shap", "permutation"] = Field(
         "auto", description="auto: exact tree SHAP where the model is a tree ensemble, else permutation importance."
     )
@@ -328,7 +339,7 @@ class ExplainCheck(_Strict):
 class RobustnessCheck(_Strict):
     """Evasion: bounded perturbations of the inputs, and a black-box decision attack (HopSkipJump)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run this check.")
     epsilon: float = Field(
         0.1, gt=0, le=2, description="Largest change of a numeric input, in units of its standard deviation."
     )
@@ -352,7 +363,7 @@ class LabelNoiseCheck(_Strict):
     """Poisoning and label noise: confident learning on the training split flags suspicious rows,
     and an isolation forest flags outlying inputs."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run this check.")
     folds: StrictInt = Field(3, ge=2, le=10, description="Folds for the out-of-fold probabilities.")
     max_rows: StrictInt = Field(50000, ge=100, description="Training rows examined at most.")
     top_rows: StrictInt = Field(10, ge=0, le=100, description="Suspicious rows and outliers the report lists.")
@@ -365,7 +376,7 @@ class LabelNoiseCheck(_Strict):
 class PrivacyCheck(_Strict):
     """Membership-inference audit: can an attacker tell training rows from unseen ones?"""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run this check.")
     max_rows: StrictInt = Field(2000, ge=50, description="Rows drawn from each of the training and test splits.")
     profile_epsilon: float | None = Field(
         None, gt=0, le=10, description="Publish a differentially private profile of the training split's numeric "
@@ -381,7 +392,7 @@ class PrivacyCheck(_Strict):
 class EnergyCheck(_Strict):
     """Energy and carbon of each stage and of serving, from CPU time and a power model (or CodeCarbon)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run this check.")
     method: Literal["auto", "cpu_model", "codecarbon"] = Field(
         "auto", description="auto: CodeCarbon where it is installed and finds power counters, else cpu_model: "
         "CPU seconds x watts per core + memory power (docs/checks.md)."
@@ -403,13 +414,17 @@ class EnergyCheck(_Strict):
 class Checks(_Strict):
     """Checks run on every candidate besides the KPI metrics; their figures can be KPIs."""
 
-    importance: ImportanceCheck = ImportanceCheck()
-    fairness: FairnessCheck = FairnessCheck()
-    explain: ExplainCheck = ExplainCheck()
-    robustness: RobustnessCheck = RobustnessCheck()
-    label_noise: LabelNoiseCheck = LabelNoiseCheck()
-    privacy: PrivacyCheck = PrivacyCheck()
-    energy: EnergyCheck = EnergyCheck()
+    importance: ImportanceCheck = Field(ImportanceCheck(), description="Permutation importance of each input.")
+    fairness: FairnessCheck = Field(FairnessCheck(), description="Group fairness of the decisions, and its "
+                                    "mitigation.")
+    explain: ExplainCheck = Field(ExplainCheck(), description="SHAP contributions, or permutation importance.")
+    robustness: RobustnessCheck = Field(RobustnessCheck(), description="Evasion: bounded perturbations and "
+                                        "HopSkipJump.")
+    label_noise: LabelNoiseCheck = Field(LabelNoiseCheck(), description="Suspicious labels and outlying inputs "
+                                         "in the training split.")
+    privacy: PrivacyCheck = Field(PrivacyCheck(), description="Membership-inference audit, and an optional DP "
+                                  "profile.")
+    energy: EnergyCheck = Field(EnergyCheck(), description="Energy and carbon of training and serving.")
 
 
 class ProjectSpec(_Strict):
@@ -418,11 +433,14 @@ class ProjectSpec(_Strict):
     name: str = Field(
         pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
         description="Lower-case name of the project and of its registered model.",
+        examples=["income", "churn"],
     )
-    problem: ProblemSpec
-    kpis: list[Kpi] = Field(default_factory=list)
-    data: DataSpec
-    model: ModelSpec = ModelSpec()
-    checks: Checks = Checks()
-    monitor: MonitorSpec = MonitorSpec()
-    deploy: DeploySpec = DeploySpec()
+    problem: ProblemSpec = Field(description="What is predicted, from which column, and why.")
+    kpis: list[Kpi] = Field(default_factory=list, description="The KPIs, each a release gate: a model that misses "
+                            "one is registered as rejected and never serves.",
+                            examples=[[{"metric": "roc_auc", "min": 0.9}]])
+    data: DataSpec = Field(description="The sources, ETL steps, contract, personal data and split.")
+    model: ModelSpec = Field(ModelSpec(), description="The candidate learners and how they are searched.")
+    checks: Checks = Field(Checks(), description="Checks besides the KPI metrics; their figures can be KPIs.")
+    monitor: MonitorSpec = Field(MonitorSpec(), description="Drift, alerts and the closed loop in production.")
+    deploy: DeploySpec = Field(DeploySpec(), description="How a retrained version is rolled out.")

@@ -31,44 +31,57 @@ class DriftSpec(_Strict):
 class AlertRule(_Strict):
     """When to raise an alert, and where to send it."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="The rule's name (monitor.retrain.alerts "
+                      "names it).", examples=["inputs-drift"])
     when: Literal["drift", "prediction_drift", "domain_drift", "kpi_breach"] = Field(
         description="drift: input columns drifted; prediction_drift: the outputs drifted; domain_drift: the "
         "domain classifier tells the window from training; kpi_breach: a gate KPI fails on the production "
         "outcomes fed back.")
     min_share: float = Field(0.0, ge=0, le=1, description="drift: the share of columns that must drift (0: any).")
     columns: list[str] | None = Field(None, description="drift: only these columns count.")
-    severity: Literal["info", "warning", "critical"] = "warning"
-    sinks: list[SinkName] = Field(default_factory=lambda: list[SinkName](["log"]), min_length=1)
+    severity: Literal["info", "warning", "critical"] = Field("warning", description="How urgent the alert is "
+                                                             "(sent with it).")
+    sinks: list[SinkName] = Field(default_factory=lambda: list[SinkName](["log"]), min_length=1,
+                                  description="Where the alert goes: log, webhook, email (each but log needs its "
+                                  "monitor.sinks section).")
 
 
 class LogSink(_Strict):
+    """Alerts appended to a file as JSON lines."""
+
     path: str | None = Field(None, description="A file alerts are appended to as JSON lines (default: the "
                              "workspace's alerts.log).")
 
 
 class WebhookSink(_Strict):
+    """Alerts POSTed as JSON to a URL."""
+
     url: str = Field(pattern=r"^https?://", description="Receives each alert as a JSON POST.")
     retries: StrictInt = Field(3, ge=0, le=10, description="Retries after a failure, with exponential backoff.")
-    timeout_seconds: float = Field(5.0, gt=0, le=120)
+    timeout_seconds: float = Field(5.0, gt=0, le=120, description="Connecting, and waiting for the answer.")
     token_env: str | None = Field(None, description="An environment variable holding a bearer token to send.")
 
 
 class EmailSink(_Strict):
-    host: str = "localhost"
-    port: StrictInt = Field(25, ge=1, le=65535)
-    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    to: list[str] = Field(min_length=1)
-    starttls: bool = False
+    """Alerts sent by e-mail over SMTP."""
+
+    host: str = Field("localhost", description="The SMTP server.")
+    port: StrictInt = Field(25, ge=1, le=65535, description="The SMTP server's port.")
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$", description="The From address.",
+                        examples=["aiforge@example.com"])
+    to: list[str] = Field(min_length=1, description="The recipients.")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS before logging in.")
     username_env: str | None = Field(None, description="Environment variables holding the SMTP login, if any.")
-    password_env: str | None = None
-    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    password_env: str | None = Field(None, description="The environment variable holding the SMTP password.")
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Connecting, and each SMTP command.")
 
 
 class SinksSpec(_Strict):
-    log: LogSink = LogSink()
-    webhook: WebhookSink | None = None
-    email: EmailSink | None = None
+    """Where alerts can be sent; an alert rule names the sinks it uses."""
+
+    log: LogSink = Field(LogSink(), description="A JSON-lines file (always available).")
+    webhook: WebhookSink | None = Field(None, description="A URL that receives each alert as a JSON POST.")
+    email: EmailSink | None = Field(None, description="An SMTP server and recipients.")
 
 
 class RetrainSpec(_Strict):
@@ -94,9 +107,11 @@ class RetrainSpec(_Strict):
 
 
 class MonitorSpec(_Strict):
-    drift: DriftSpec = DriftSpec()
-    alerts: list[AlertRule] = Field(default_factory=list)
-    sinks: SinksSpec = SinksSpec()
+    """Production monitoring: drift, alert rules, where alerts go, and the closed loop."""
+
+    drift: DriftSpec = Field(DriftSpec(), description="How a column's drift is decided.")
+    alerts: list[AlertRule] = Field(default_factory=list, description="When to raise alerts, and where to send them.")
+    sinks: SinksSpec = Field(SinksSpec(), description="The configured destinations of alerts.")
     dedupe: str = Field("1h", pattern=PERIOD, description="The same alert raised again within this period is "
                         "counted, not sent again.")
     every: str = Field("10m", pattern=PERIOD, description="aiforge monitor watch: how often to check.")

@@ -42,33 +42,38 @@ class Incremental(_Strict):
     ``updated_at`` timestamp)."""
 
     column: str = Field(min_length=1, description="The watermark column: rows above the highest value ingested "
-                        "so far are new.")
+                        "so far are new.", examples=["updated_at", "id"])
+
+
+_NAME_HELP = "The source's name, unique in data.sources (join steps name it)."
+_INCREMENTAL_HELP = "Ingest only the rows newer than the last run's, by a watermark column; default: all rows."
 
 
 class _FileSource(_Strict):
-    name: str = Field(pattern=NAME)
-    path: str = Field(min_length=1, description="Relative to the project file's folder.")
-    incremental: Incremental | None = None
+    name: str = Field(pattern=NAME, description=_NAME_HELP, examples=["census"])
+    path: str = Field(min_length=1, description="The file, relative to the project file's folder.",
+                      examples=["data/adult.csv"])
+    incremental: Incremental | None = Field(None, description=_INCREMENTAL_HELP)
 
 
 class CsvSource(_FileSource):
     """A CSV file (UTF-8, header row)."""
 
-    type: Literal["csv"]
-    delimiter: str = Field(",", min_length=1, max_length=1)
+    type: Literal["csv"] = Field(description="A CSV file.")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="The one character between fields.")
 
 
 class ParquetSource(_FileSource):
     """A Parquet file."""
 
-    type: Literal["parquet"]
+    type: Literal["parquet"] = Field(description="A Parquet file.")
 
 
 class JsonSource(_FileSource):
     """JSON Lines (one object per line: ``.jsonl``, ``.ndjson``) or a JSON document holding a list of
     objects (at ``records_path`` inside it, if nested)."""
 
-    type: Literal["json"]
+    type: Literal["json"] = Field(description="JSON Lines or a JSON document.")
     lines: bool | None = Field(None, description="JSON Lines (true) or one document (false); default: by the "
                                "file's extension (.jsonl and .ndjson are lines).")
     records_path: str | None = Field(None, description="Where the list of records is in the document, as dotted "
@@ -84,8 +89,8 @@ class JsonSource(_FileSource):
 class SqlSource(_Strict):
     """A query or a table of any database SQLAlchemy reaches (SQLite, PostgreSQL, ...)."""
 
-    type: Literal["sql"]
-    name: str = Field(pattern=NAME)
+    type: Literal["sql"] = Field(description="A database query or table.")
+    name: str = Field(pattern=NAME, description=_NAME_HELP)
     url: str | None = Field(None, description="A SQLAlchemy URL without secrets, e.g. sqlite:///data/shop.db "
                             "(relative SQLite paths are from the project file's folder).")
     url_env: str | None = Field(None, pattern=ENV_VAR,
@@ -94,7 +99,7 @@ class SqlSource(_Strict):
     query: str | None = Field(None, description="A SELECT statement.")
     table: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_.]*$", description="A table or view to read "
                               "whole (instead of query).")
-    incremental: Incremental | None = None
+    incremental: Incremental | None = Field(None, description=_INCREMENTAL_HELP)
     timeout_seconds: float = Field(30.0, gt=0, le=3600, description="Connecting, and each statement.")
 
     @model_validator(mode="after")
@@ -112,7 +117,7 @@ class PagePagination(_Strict):
     """Numbered pages: ``?page=1&per_page=100``, then 2, 3, ... until a page is empty or shorter than
     ``page_size``."""
 
-    type: Literal["page"]
+    type: Literal["page"] = Field(description="Numbered pages.")
     page_param: str = Field("page", min_length=1, description="The query parameter of the page number.")
     start: int = Field(1, ge=0, description="The first page's number.")
     size_param: str | None = Field(None, min_length=1, description="The query parameter of the page size, if the "
@@ -131,7 +136,7 @@ class CursorPagination(_Strict):
     """A cursor in each response (``meta.next_cursor``) sent back as a query parameter for the next page; no
     cursor (or an empty one) ends the read."""
 
-    type: Literal["cursor"]
+    type: Literal["cursor"] = Field(description="A cursor from each response.")
     cursor_path: str = Field(pattern=DOTTED, description="Where the next cursor is in each response, as dotted "
                              "keys.")
     cursor_param: str = Field("cursor", min_length=1, description="The query parameter that carries it.")
@@ -141,7 +146,7 @@ class NextLinkPagination(_Strict):
     """The next page's URL: at ``next_path`` in each response, or (without it) in the HTTP ``Link: <...>;
     rel="next"`` header."""
 
-    type: Literal["next"]
+    type: Literal["next"] = Field(description="The next page's URL, from the response or its Link header.")
     next_path: str | None = Field(None, pattern=DOTTED, description="Where the next page's URL is in each "
                                   "response, as dotted keys; default: the Link header.")
 
@@ -153,8 +158,8 @@ PAGINATION_TYPES = ("page", "cursor", "next")
 class HttpSource(_Strict):
     """A JSON API read page by page over HTTP(S), with retries and timeouts."""
 
-    type: Literal["http"]
-    name: str = Field(pattern=NAME)
+    type: Literal["http"] = Field(description="A paged JSON API.")
+    name: str = Field(pattern=NAME, description=_NAME_HELP)
     url: str = Field(pattern=r"^https?://\S+$", description="The first page's URL.")
     records_path: str | None = Field(None, pattern=DOTTED, description="Where the list of records is in each "
                                      "page, as dotted keys: 'data.items'; default: the page is the list.")
@@ -173,7 +178,7 @@ class HttpSource(_Strict):
     backoff_seconds: float = Field(0.5, ge=0, le=60, description="The wait before the first retry; doubled "
                                    "each time (HTTP 429's Retry-After wins when longer).")
     timeout_seconds: float = Field(30.0, gt=0, le=3600, description="Connecting, and waiting for each response.")
-    incremental: Incremental | None = None
+    incremental: Incremental | None = Field(None, description=_INCREMENTAL_HELP)
     since_param: str | None = Field(None, min_length=1, description="With incremental: the query parameter that "
                                     "sends the watermark, so the API returns only newer records (they are "
                                     "filtered again here).")
@@ -199,8 +204,8 @@ class RedisStreamSource(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    type: Literal["redis"]
-    name: str = Field(pattern=NAME)
+    type: Literal["redis"] = Field(description="A Redis stream, read through a consumer group.")
+    name: str = Field(pattern=NAME, description=_NAME_HELP)
     url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://\S*$", description="redis://host:port/db "
                             "without a password.")
     url_env: str | None = Field(None, pattern=ENV_VAR, description="An environment variable holding the URL (use "

@@ -46,19 +46,27 @@ def _expression(text: str) -> str:
 
 
 class SelectStep(_Strict):
+    """Keep only some columns."""
+
     select: list[str] = Field(min_length=1, description="Keep these columns, in this order.")
 
 
 class RenameStep(_Strict):
+    """Rename columns."""
+
     rename: dict[str, Annotated[str, Field(pattern=IDENT)]] = Field(min_length=1, description="old: new")
 
 
 class CastStep(_Strict):
+    """Convert columns to another type."""
+
     cast: dict[str, Literal["BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "VARCHAR", "DATE", "TIMESTAMP", "TIMESTAMPTZ"]] \
         = Field(min_length=1, description="column: type; a value that does not convert is an error naming it.")
 
 
 class FilterStep(_Strict):
+    """Keep the rows that meet a condition."""
+
     filter: str = Field(description="Keep the rows where this SQL condition is true.")
 
     @field_validator("filter")
@@ -68,6 +76,8 @@ class FilterStep(_Strict):
 
 
 class DeriveStep(_Strict):
+    """Add or replace columns computed from the others."""
+
     derive: dict[Annotated[str, Field(pattern=IDENT)], str] = Field(
         min_length=1, description="new (or replaced) column: SQL expression over the current columns.")
 
@@ -80,10 +90,13 @@ class DeriveStep(_Strict):
 
 
 class Join(_Strict):
+    """Which source to join, on which keys, and how."""
+
     source: str = Field(min_length=1, description="The name of another source in data.sources.")
     keys: list[str] | dict[str, str] = Field(description="Key columns present on both sides, or "
                                            "{column here: column there}.")
-    how: Literal["inner", "left", "right", "full"] = "left"
+    how: Literal["inner", "left", "right", "full"] = Field("left", description="inner: matching rows only; left: "
+                                                           "every row here; right: every row there; full: both.")
 
     @field_validator("keys")
     @classmethod
@@ -94,10 +107,14 @@ class Join(_Strict):
 
 
 class JoinStep(_Strict):
-    join: Join
+    """Join another source (named in data.sources) to the data."""
+
+    join: Join = Field(description="{source: NAME, keys: [...], how: left}")
 
 
 class Aggregate(_Strict):
+    """Group columns and the aggregates computed per group."""
+
     by: list[str] = Field(min_length=1, description="The group columns (kept).")
     columns: dict[Annotated[str, Field(pattern=IDENT)], str] = Field(
         min_length=1, description="new column: aggregate SQL expression, e.g. sum(amount), count(*).")
@@ -111,13 +128,18 @@ class Aggregate(_Strict):
 
 
 class AggregateStep(_Strict):
-    aggregate: Aggregate
+    """One row per group, with aggregate columns."""
+
+    aggregate: Aggregate = Field(description="{by: [...], columns: {new: aggregate expression}}")
 
 
 class Deduplicate(_Strict):
+    """Which rows are duplicates, and which of them is kept."""
+
     on: list[str] | None = Field(None, description="Rows equal on these columns are duplicates (default: all).")
     order_by: str | None = Field(None, description="Which duplicate to keep, in this column's order.")
-    keep: Literal["first", "last"] = "first"
+    keep: Literal["first", "last"] = Field("first", description="The first or the last duplicate (last needs "
+                                           "order_by).")
 
     @model_validator(mode="after")
     def _order_for_keep(self) -> Deduplicate:
@@ -127,17 +149,24 @@ class Deduplicate(_Strict):
 
 
 class DeduplicateStep(_Strict):
-    deduplicate: Deduplicate = Deduplicate()
+    """Drop duplicate rows."""
+
+    deduplicate: Deduplicate = Field(Deduplicate(), description="{on: [...], order_by: COLUMN, keep: first|last}; "
+                                     "{} compares whole rows.")
 
 
 class ImputeStep(_Strict):
+    """Fill missing values."""
+
     impute: dict[str, float | int | str | bool] = Field(
         min_length=1, description="column: mean | median | mode | a constant, for its missing values.")
 
 
 class Clip(_Strict):
-    min: float | None = None
-    max: float | None = None
+    """Bounds for one column: min and/or max, or quantiles."""
+
+    min: float | None = Field(None, description="Values below become this.")
+    max: float | None = Field(None, description="Values above become this.")
     quantiles: tuple[float, float] | None = Field(None, description="Clip to these quantiles of the column, "
                                                   "e.g. [0.01, 0.99].")
 
@@ -157,7 +186,9 @@ class Clip(_Strict):
 
 
 class ClipStep(_Strict):
-    clip: dict[str, Clip] = Field(min_length=1)
+    """Bound numeric columns."""
+
+    clip: dict[str, Clip] = Field(min_length=1, description="column: {min, max} or {quantiles: [low, high]}.")
 
 
 _STEPS: dict[str, type[_Strict]] = {
