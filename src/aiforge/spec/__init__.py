@@ -2,6 +2,7 @@
 
 from aiforge.spec._contract import ColumnRules, Contract, RowRules
 from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
+from aiforge.spec._json_schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
 from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
 from aiforge.spec._models import (
     Budget,
@@ -35,7 +36,6 @@ from aiforge.spec._monitor import (
     WebhookSink,
 )
 from aiforge.spec._pii import DEFAULT_KEY_ENV, KAnonymitySpec, PiiAction, PiiPolicy
-from aiforge.spec._schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
 from aiforge.spec._sources import (
     CsvSource,
     CursorPagination,
