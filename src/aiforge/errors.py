@@ -2,7 +2,9 @@
 
 Every error a user can cause says where (file, line, field), what was expected, what was
 found and what to do. The CLI maps ``exit_code`` to the process exit status; the HTTP server
-will map ``http_status`` to a response.
+maps ``http_status`` to a response. Each class has a stable ``code`` (``error[spec]: ...``) and a
+section of ``docs/errors.md`` under that code, explaining its causes and fixes; the rendered error
+links to it (``docs``), and a test keeps the page and the classes in step.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 __all__ = [
+    "DOCS_PAGE",
     "AiforgeError",
     "ArtifactError",
     "DataError",
@@ -20,6 +23,9 @@ __all__ = [
     "SpecError",
     "WorkspaceError",
 ]
+
+
+DOCS_PAGE = "docs/errors.md"  # one section per error code; the anchor is the code
 
 
 @dataclass(frozen=True)
@@ -68,9 +74,14 @@ class AiforgeError(Exception):
         first = Problem(self.message, self.where, self.expected, self.found, self.hint)
         return [first, *self.more]
 
+    @property
+    def docs(self) -> str:
+        """Where this error's causes and fixes are explained: ``docs/errors.md#<code>``."""
+        return f"{DOCS_PAGE}#{self.code}"
+
     def render(self) -> str:
         problems = self.problems
-        head = f"error[{self.code}]: " + problems[0].render()
+        head = f"error[{self.code}]: " + problems[0].render() + f"\n  {'docs:':<9} {self.docs}"
         if len(problems) == 1:
             return head
         rest = "\n".join("  - " + p.render(indent="    ").lstrip() for p in problems[1:])
@@ -79,6 +90,7 @@ class AiforgeError(Exception):
     def to_dict(self) -> dict[str, object]:
         return {
             "code": self.code,
+            "docs": self.docs,
             "problems": [
                 {k: v for k, v in vars(p).items() if v is not None} for p in self.problems
             ],

@@ -51,6 +51,8 @@ class ContractReport:
 class ContractError(DataError):
     """The data break the contract; ``report`` holds every broken rule."""
 
+    code = "contract"
+
     def __init__(self, report: ContractReport, where: str | None = None) -> None:
         lines = [f"{v.rule}: {v.message} ({v.count:,} rows)"
                  + (f"; e.g. {_show(v.sample[0])}" if v.sample else "") for v in report.violations]
