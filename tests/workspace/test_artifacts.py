@@ -219,3 +219,28 @@ def test_an_interrupted_write_removes_its_temp_file(store: ArtifactStore) -> Non
         store._write_atomically(digest, chunks())
 
     assert _all_files(store.root) == []
+
+
+def test_move_file_renames_a_file_into_the_store_without_copying_it(store: ArtifactStore) -> None:
+    source = store.incoming() / "snapshot.parquet"
+    source.write_bytes(b"parquet bytes" * 1000)
+    inode = source.stat().st_ino
+
+    digest = store.move_file(source)
+
+    assert digest == hashlib.sha256(b"parquet bytes" * 1000).hexdigest()
+    assert not source.exists()
+    assert store.path(digest).stat().st_ino == inode  # the same file, renamed
+    assert store.get_bytes(digest) == b"parquet bytes" * 1000
+    assert list(store.digests()) == [digest]  # the incoming folder is not an artifact
+
+
+def test_move_file_of_bytes_already_stored_drops_the_source(store: ArtifactStore, tmp_path: Path) -> None:
+    digest = store.put_bytes(b"same")
+    source = tmp_path / "again"
+    source.write_bytes(b"same")
+    before = store.path(digest).stat().st_ino
+
+    assert store.move_file(source) == digest
+    assert not source.exists()
+    assert store.path(digest).stat().st_ino == before

@@ -282,3 +282,16 @@ def test_rotate_refuses_what_it_cannot_do(tmp_path: Path, key: EncryptionKey, se
     with pytest.raises(EncryptionError, match=message):
         rotate_encryption(root, old, new)
     assert {p: p.read_bytes() for p in _files(root / "artifacts")} == before
+
+
+def test_move_file_encrypts_like_put_file(tmp_path: Path, key: EncryptionKey) -> None:
+    store = ArtifactStore(tmp_path / "a", ArtifactCipher(key))
+    source = store.incoming() / "snapshot.parquet"
+    source.write_bytes(PLAIN)
+
+    digest = store.move_file(source)
+
+    assert not source.exists()
+    assert digest == hashlib.sha256(PLAIN).hexdigest()
+    assert store.path(digest).read_bytes().startswith(b"AIFGENC\x01")
+    assert store.get_bytes(digest) == PLAIN

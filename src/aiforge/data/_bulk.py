@@ -8,7 +8,6 @@ its sources into Arrow tables before the steps.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import time
 from collections.abc import Sequence
@@ -49,7 +48,8 @@ def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequenc
     for f in files:
         if not Path(f).is_file():
             raise DataError("data file not found", where=f)
-    work = Path(tempfile.mkdtemp(prefix="aiforge-snapshot-", dir=temp_dir))
+    # by default on the store's file system, so that the checked file is renamed into the store, not copied
+    work = Path(tempfile.mkdtemp(prefix="aiforge-snapshot-", dir=temp_dir)) if temp_dir else store.incoming()
     out = work / "snapshot.parquet"
     try:
         chain = _Chain(Scan(_scan(files), tuple(files)), {}, steps, memory_limit, work / "spill", threads,
@@ -65,10 +65,8 @@ def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequenc
         report = _check(out, contract or Contract(), memory_limit)
         if not report.passed:
             raise ContractError(report)
-        digest = _sha256(out)
         size = out.stat().st_size
-        if not store.exists(digest):
-            store.put_file(out)
+        digest = store.move_file(out)
         return FileSnapshot(digest, report.rows, size, report, time.perf_counter() - started)
     finally:
         for leftover in sorted(work.rglob("*"), reverse=True):
@@ -181,14 +179,6 @@ def _message(rule: str, rules: Any) -> str:
             "max": f"values above {rules.max}", "allowed": f"values outside {rules.allowed}",
             "unique": "values that appear more than once (rows beyond the first)",
             "pattern": f"values not matching {rules.pattern!r}"}[rule]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _literal(value: Any) -> str:

@@ -67,6 +67,40 @@ class ArtifactStore:
                 self._write_atomically(digest, iter(lambda: fh.read(_CHUNK), b""))
         return digest
 
+    def move_file(self, source: Path) -> str:
+        """Move a file the caller wrote (and will not use again) into the store, returning its digest: hashed
+        once, then renamed into place where ``source`` is on the store's file system (no copy), copied
+        otherwise; encrypted like ``put_file`` with a cipher. ``source`` is gone afterwards."""
+        if self.cipher is not None:
+            digest = self.put_bytes(source.read_bytes())
+            source.unlink()
+            return digest
+        h = hashlib.sha256()
+        with open(source, "rb") as fh:
+            for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                h.update(chunk)
+            digest = h.hexdigest()
+            if self.exists(digest):
+                source.unlink()
+                return digest
+            os.fsync(fh.fileno())
+        target = self.path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+        except OSError:  # another file system: copy it in, as put_file does
+            self.put_file(source)
+            source.unlink()
+            return digest
+        _fsync_dir(target.parent)
+        return digest
+
+    def incoming(self) -> Path:
+        """A private folder on the store's file system for files about to be moved in (``move_file``)."""
+        folder = self.root / ".incoming"
+        folder.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=folder))
+
     def get_bytes(self, digest: str) -> bytes:
         """The blob's bytes, after checking they still hash to ``digest``."""
         path = self.path(digest)
