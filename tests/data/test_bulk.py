@@ -61,3 +61,35 @@ def test_a_broken_contract_stores_nothing(csv: Path, tmp_path: Path) -> None:
     assert broken == {"rows.max": 1000, "age.max": 780, "country.allowed": 666, "id.type": 0,
                       "email.pattern": 1000, "seen.freshness": 1000}
     assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+
+
+def test_the_writer_s_statistics_answer_as_a_scan_would(tmp_path: Path) -> None:
+    """Rows, missing values and ranges that hold come from the statistics of the written file; every answer,
+    kept or broken, is the one a scan of the file gives."""
+    from aiforge.data._bulk import _check, _Stats
+
+    path = tmp_path / "mixed.csv"
+    path.write_text("n,x,t\n" + "".join(f"{i},{'' if i % 10 == 0 else i / 2},2026-11-2{i % 7}\n"
+                                        for i in range(500)), encoding="utf-8")
+    store = ArtifactStore(tmp_path / "store")
+    kept = {"n": {"nullable": False, "min": 0, "max": 499}, "x": {"max_missing": 0.2, "min": 0.5, "max": 249.5},
+            "t": {"type": "date", "min": "2026-11-20"}}
+    broken = {"n": {"min": 10, "max": 400}, "x": {"nullable": False, "max_missing": 0.01}}
+    for rules in (kept, broken):
+        contract = Contract.model_validate({"rows": {"min": 500}, "columns": rules})
+        written = tmp_path / "written.parquet"
+        import duckdb
+
+        stats = duckdb.sql(f"COPY (SELECT * FROM read_csv('{path}')) TO '{written}' "
+                           "(FORMAT parquet, RETURN_STATS)").fetchall()[0]
+        with_stats = _check(written, contract, None, _Stats(stats[1], stats[4]))
+        scanned = _check(written, contract, None)
+        assert with_stats == scanned
+        assert with_stats.passed is (rules is kept)
+    assert {v.rule: v.count for v in scanned.violations} == {"n.min": 10, "n.max": 99, "x.nullable": 50,
+                                                             "x.max_missing": 50}
+    answers = _Stats(stats[1], stats[4])
+    n_rules = Contract.model_validate({"columns": kept}).columns["n"]
+    assert answers.answer("x", "nullable", None) == 50 and answers.answer("n", "min", n_rules) == 0  # no scan
+    assert answers.answer("n", "min", Contract.model_validate({"columns": broken}).columns["n"]) is None  # a scan
+    assert file_snapshot([path], store, contract=Contract.model_validate({"columns": kept})).contract.passed

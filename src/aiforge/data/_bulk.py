@@ -55,14 +55,14 @@ def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequenc
         chain = _Chain(Scan(_scan(files), tuple(files)), {}, steps, memory_limit, work / "spill", threads,
                        allow=[str(out)])
         try:
-            chain.connection.execute(f"COPY ({chain.final()}) TO '{out}' (FORMAT parquet, COMPRESSION zstd, "
-                                     "ROW_GROUP_SIZE 122880)")
+            written = chain.connection.sql(f"COPY ({chain.final()}) TO '{out}' (FORMAT parquet, COMPRESSION zstd, "
+                                           "ROW_GROUP_SIZE 122880, RETURN_STATS)").fetchall()
         except duckdb.Error as exc:
             raise DataError("the files cannot be read into a snapshot", where=", ".join(files),
                             found=str(exc).splitlines()[0]) from exc
         finally:
             chain.connection.close()
-        report = _check(out, contract or Contract(), memory_limit)
+        report = _check(out, contract or Contract(), memory_limit, _Stats(written[0][1], written[0][4] or {}))
         if not report.passed:
             raise ContractError(report)
         size = out.stat().st_size
@@ -80,8 +80,40 @@ def _scan(files: list[str]) -> str:
     return "read_csv([" + ", ".join(_literal(f) for f in files) + "], union_by_name = true)"
 
 
-def _check(path: Path, contract: Contract, memory_limit: str | None) -> ContractReport:
-    """The contract's rules as SQL aggregates over the snapshot file (one scan for the column rules)."""
+@dataclass(frozen=True)
+class _Stats:
+    """What DuckDB's ``COPY ... (RETURN_STATS)`` tells of the file it wrote: its rows, and per column its null
+    count and exact smallest and largest values (as text)."""
+
+    rows: int
+    columns: dict[str, dict[str, str]]
+
+    def answer(self, name: str, rule: str, rules: Any) -> int | None:
+        """The value of rule ``rule``'s aggregate for column ``name`` when the statistics settle it (None: scan).
+        A range rule is settled only when it holds: how many values break it takes a scan."""
+        column = self.columns.get('"' + name.replace('"', '""') + '"')
+        if column is None or "null_count" not in column:
+            return None
+        if rule in ("nullable", "max_missing"):
+            return int(column["null_count"])
+        if rule in ("min", "max") and isinstance(getattr(rules, rule), int | float):
+            if int(column["null_count"]) == self.rows:
+                return 0  # no values: none out of range
+            if column.get(f"{rule}_is_exact") != "true":
+                return None
+            try:
+                value = float(column[rule])
+            except (KeyError, ValueError):
+                return None
+            bound = float(getattr(rules, rule))
+            return 0 if (value >= bound if rule == "min" else value <= bound) else None
+        return None
+
+
+def _check(path: Path, contract: Contract, memory_limit: str | None, stats: _Stats | None = None) -> ContractReport:
+    """The contract's rules as SQL aggregates over the snapshot file, in one scan of the columns that need one:
+    the row count, missing values and ranges that hold come from ``stats`` (the writer's statistics) where
+    given."""
     import duckdb
 
     con = duckdb.connect(config={"memory_limit": memory_limit} if memory_limit else {})
@@ -124,8 +156,11 @@ def _check(path: Path, contract: Contract, memory_limit: str | None) -> Contract
                 full = rules.pattern if rules.pattern.startswith("^") else f"^(?:{rules.pattern})$"
                 aggregates.append((name, "pattern", f"count(*) FILTER (WHERE {q} IS NOT NULL AND NOT "
                                                     f"regexp_full_match({q}, {_literal(full)}))"))
-        values = con.execute("SELECT " + ", ".join(sql for _, _, sql in aggregates) + " FROM snap").fetchone()
-        assert values is not None
+        known = [None if stats is None else stats.rows if rule == "count"
+                 else stats.answer(name, rule, contract.columns[name]) for name, rule, _ in aggregates]
+        scanned = [sql for (_, _, sql), value in zip(aggregates, known, strict=True) if value is None]
+        found = iter(con.execute("SELECT " + ", ".join(scanned) + " FROM snap").fetchone() or () if scanned else ())
+        values = [next(found) if value is None else value for value in known]
         rows = int(values[0])
         for (name, rule, _), value in zip(aggregates[1:], values[1:], strict=True):
             checked.append(f"{name}.{rule}")
