@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiforge.data._contract import ContractError, ContractReport, Violation
+from aiforge.data._etl import _literal
 from aiforge.errors import DataError
 from aiforge.spec import Contract, EtlStep
 
@@ -214,12 +215,3 @@ def _message(rule: str, rules: Any) -> str:
             "max": f"values above {rules.max}", "allowed": f"values outside {rules.allowed}",
             "unique": "values that appear more than once (rows beyond the first)",
             "pattern": f"values not matching {rules.pattern!r}"}[rule]
-
-
-def _literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-

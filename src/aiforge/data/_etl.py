@@ -332,10 +332,11 @@ def _safe(name: str) -> str:
 
 
 def _literal(value: Any) -> str:
+    """A Python value as a DuckDB SQL literal (data.steps and the file snapshot's contract rules share it)."""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
         return repr(value)
-    if isinstance(value, float):
-        return f"CAST({value!r} AS DOUBLE)"
+    if isinstance(value, float):  # quoted, so that inf and nan are literals too
+        return f"CAST('{value!r}' AS DOUBLE)"
     return "'" + str(value).replace("'", "''") + "'"
