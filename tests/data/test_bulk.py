@@ -93,3 +93,24 @@ def test_the_writer_s_statistics_answer_as_a_scan_would(tmp_path: Path) -> None:
     assert answers.answer("x", "nullable", None) == 50 and answers.answer("n", "min", n_rules) == 0  # no scan
     assert answers.answer("n", "min", Contract.model_validate({"columns": broken}).columns["n"]) is None  # a scan
     assert file_snapshot([path], store, contract=Contract.model_validate({"columns": kept})).contract.passed
+
+
+def test_duplicates_of_an_integer_column_are_counted_on_a_byte_map_as_sql_counts_them(tmp_path: Path) -> None:
+    import duckdb
+
+    from aiforge.data._bulk import _check, _duplicates, _Stats
+
+    path = tmp_path / "ids.csv"  # u: unique; d: 200 repeats; g: a range too wide for a byte map; s: text
+    path.write_text("u,d,g,s\n" + "".join(f"{i - 250},{'' if i % 50 == 0 else i % 300},{i * 10**12},k{i % 7}\n"
+                                          for i in range(500)), encoding="utf-8")
+    written = tmp_path / "ids.parquet"
+    row = duckdb.sql(f"COPY (SELECT * FROM read_csv('{path}')) TO '{written}' "
+                     "(FORMAT parquet, RETURN_STATS)").fetchall()
+    stats = _Stats(row[0][1], row[0][4])
+    assert _duplicates(written, "u", stats, "BIGINT") == 0
+    assert _duplicates(written, "d", stats, "BIGINT") == 490 - 294  # 490 values; 0, 50, ..., 250 only where missing
+    assert _duplicates(written, "g", stats, "BIGINT") is None and _duplicates(written, "s", stats, "VARCHAR") is None
+    contract = Contract.model_validate({"columns": {c: {"unique": True} for c in "udgs"}})
+    assert _check(written, contract, None, stats) == _check(written, contract, None)
+    assert {v.rule: v.count for v in _check(written, contract, None, stats).violations} == {"d.unique": 196,
+                                                                                            "s.unique": 493}
