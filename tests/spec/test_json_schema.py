@@ -115,6 +115,20 @@ def test_every_project_of_the_repository_fits_the_schema(validator: Any, tmp_pat
         assert problems == [], f"{name} does not fit the schema: {problems}"
 
 
+@pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*/aiforge.yaml")), ids=lambda p: p.parent.name)
+def test_every_example_names_a_schema_file_that_validates_it(example: Path) -> None:
+    """An example opened in an editor is checked against the schema its first line names (the checked-in
+    docs/reference/aiforge.schema.json, which tests/test_docs.py keeps current)."""
+    text = example.read_text(encoding="utf-8")
+    first = text.splitlines()[0]
+    assert first.startswith("# yaml-language-server: $schema="), first
+    named = (example.parent / first.split("$schema=", 1)[1]).resolve()
+    assert named.is_file(), f"{example} names {named}, which does not exist"
+    schema = json.loads(named.read_text(encoding="utf-8"))
+    assert schema == project_json_schema()
+    assert jsonschema_rs.validator_for(schema).is_valid(yaml.safe_load(text))
+
+
 def test_init_writes_the_schema_beside_the_project_and_names_it_in_the_first_line(tmp_path: Path) -> None:
     written = scaffold_project(tmp_path / "churn", rows=20)
     schema_file = tmp_path / "churn" / SCHEMA_FILE_NAME

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from aiforge.cli._common import cli_actor, handles_errors, json_option, settings
+from aiforge.cli._completion import complete_model_names
 
 __all__ = ["deploy", "deployments", "rollback"]
 
@@ -39,7 +40,7 @@ answers now; it holds the production alias for the whole rollout. Guardrail metr
 p50_latency_ms, p95_latency_ms, p99_latency_ms, mean_latency_ms (of the challenger, per window of
 --min-requests requests). A canary advances a step when a window holds every guardrail, becomes
 production after the last step, and is rolled back at once on a breach.""")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_model_names)
 @click.option("--version", "version", type=int, required=True, help="The challenger: an accepted version of NAME.")
 @click.option("--strategy", type=click.Choice(["canary", "shadow", "ab"]), default="canary", show_default=True,
               help="canary: growing share of traffic; shadow: a copy of the traffic, only the champion "
@@ -103,7 +104,7 @@ def deployments(ctx: click.Context, show_all: bool, as_json: bool) -> None:
 
 
 @deployments.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_model_names)
 @json_option
 @click.pass_context
 @handles_errors
@@ -143,8 +144,8 @@ def deployments_show(ctx: click.Context, name: str, as_json: bool) -> None:
 
 
 @deployments.command("promote")
-@click.argument("name")
-@click.option("--reason", default="promoted by an operator", show_default=True)
+@click.argument("name", shell_complete=complete_model_names)
+@click.option("--reason", default="promoted by an operator", show_default=True, help="Why, for the record.")
 @json_option
 @click.pass_context
 @handles_errors
@@ -160,7 +161,7 @@ def deployments_promote(ctx: click.Context, name: str, reason: str, as_json: boo
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_model_names)
 @click.option("--reason", default="rolled back by an operator", show_default=True, help="Why, for the record.")
 @json_option
 @click.pass_context

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from aiforge.cli._common import handles_errors, json_option, settings
+from aiforge.cli._completion import complete_model_names
 
 __all__ = ["alerts", "monitor"]
 
@@ -27,7 +28,7 @@ def monitor() -> None:
 
 
 @monitor.command("report")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_model_names)
 @click.option("--window", "period", default=None, help="The period to look back: 30m, 6h, 1d, 2w.")
 @click.option("--last", type=click.IntRange(1), default=None, help="The newest N predictions (with --window: "
               "the newest N within it).")
@@ -89,7 +90,8 @@ def monitor_report(ctx: click.Context, name: str, period: str | None, last: int 
 
 @monitor.command("labels")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--model", "name", required=True, help="The model whose predictions the outcomes belong to.")
+@click.option("--model", "name", required=True, shell_complete=complete_model_names,
+              help="The model whose predictions the outcomes belong to.")
 @click.option("--id-column", default="id", show_default=True, help="The column of prediction ids.")
 @click.option("--outcome-column", default="outcome", show_default=True,
               help="The column of outcomes (true labels, or numbers).")
@@ -211,8 +213,8 @@ def _echo_event(event: Any) -> None:
 
 
 @monitor.command("history")
-@click.argument("name", required=False)
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.argument("name", required=False, shell_complete=complete_model_names)
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="Newest events to show.")
 @json_option
 @click.pass_context
 @handles_errors
@@ -234,8 +236,8 @@ def monitor_history(ctx: click.Context, name: str | None, limit: int, as_json: b
 
 
 @click.command()
-@click.option("--model", "name", default=None, help="Only this model's alerts.")
-@click.option("--limit", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--model", "name", default=None, shell_complete=complete_model_names, help="Only this model's alerts.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="Newest alerts to show.")
 @json_option
 @click.pass_context
 @handles_errors

@@ -62,6 +62,8 @@ def _draft07(node: Any) -> Any:
     if "prefixItems" in out:
         out["items"] = out.pop("prefixItems")
         out["additionalItems"] = False
+    if "patternProperties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False  # pydantic refuses a key that does not match, so does the schema
     if "$ref" in out and len(out) > 1:
         out = {"allOf": [{"$ref": out.pop("$ref")}], **out}
     return out
