@@ -45,6 +45,7 @@ HOME = {
 PACKAGES = [
     "aiforge.cli",
     "aiforge.data",
+    "aiforge.deep",
     "aiforge.errors",
     "aiforge.evaluate",
     "aiforge.learn",

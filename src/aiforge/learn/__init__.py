@@ -1,5 +1,6 @@
 """Algorithm selection and training: task detection, the learner registry, cross-validated selection."""
 
+from aiforge.learn import _deep_learners  # noqa: F401  (registers the torch learners)
 from aiforge.learn._compiled import ONNX_PATH, CompiledModel, compile_model
 from aiforge.learn._inference import InferencePlan, plan_inference
 from aiforge.learn._learners import LEARNERS, Learner, register

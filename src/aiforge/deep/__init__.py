@@ -1,0 +1,40 @@
+"""Deep learning with torch: one training loop, networks for tables, images and sequences, and
+scikit-learn estimators over them (the optional ``deep`` extra: ``pip install 'aiforge[deep]'``).
+
+Names are imported on first use: importing this package loads neither torch nor scikit-learn.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "CNNClassifier": "_estimators",
+    "CNNRegressor": "_estimators",
+    "MLPClassifier": "_estimators",
+    "MLPRegressor": "_estimators",
+    "RNNClassifier": "_estimators",
+    "RNNRegressor": "_estimators",
+    "EpochRecord": "_loop",
+    "TrainConfig": "_loop",
+    "TrainingHistory": "_loop",
+    "train": "_loop",
+    "INSTALL_HINT": "_runtime",
+    "choose_device": "_runtime",
+    "choose_precision": "_runtime",
+    "require_torch": "_runtime",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiforge.deep' has no attribute {name!r}")
+    return getattr(import_module(f"aiforge.deep.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,271 @@
+"""The one training loop every torch learner uses.
+
+Mini-batches drawn in a seeded order; AdamW (no weight decay on biases and normalisation weights); a
+learning-rate schedule per step (linear warm-up then cosine decay, one-cycle, or constant); the gradient
+norm clipped; mixed precision (autocast, with a gradient scaler for float16); early stopping on the
+validation loss, the best epoch's weights restored; and a deadline (a ``time.perf_counter()`` value, as the
+search gives every learner) checked after each step: training stops there with the best weights so far.
+
+Every epoch is recorded (losses, learning rate, gradient norms, clipped steps) so that what the loop did
+can be read back, tested and reported.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiforge.deep._runtime import Precision, require_torch
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SCHEDULES", "EpochRecord", "TrainConfig", "TrainingHistory", "batches_per_epoch", "train"]
+
+Schedule = Literal["cosine", "onecycle", "constant"]
+SCHEDULES: tuple[Schedule, ...] = ("cosine", "onecycle", "constant")
+Stop = Literal["max_epochs", "early_stopping", "deadline"]
+MIN_LR_SHARE = 0.01  # the cosine schedule decays to this share of the peak learning rate
+EVAL_ROWS = 8192  # rows per forward pass when validating
+IMPROVEMENT = 1e-7  # a validation loss lower than the best by less than this (relative) is no improvement
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop's settings: optimiser, batches, schedule, clipping, early stopping and the seed."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    max_epochs: int = 100
+    patience: int | None = 10  # epochs without a better validation loss before stopping; None: never stop early
+    schedule: Schedule = "cosine"
+    warmup: float = 0.05  # share of the steps spent warming up (cosine: linear rise; onecycle: its rising phase)
+    clip_norm: float | None = 1.0  # largest gradient norm (all parameters together); None: no clipping
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.lr > 0:
+            problems.append(f"lr must be positive, not {self.lr!r}")
+        if not self.weight_decay >= 0:
+            problems.append(f"weight_decay must be at least 0, not {self.weight_decay!r}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be at least 1, not {self.batch_size!r}")
+        if self.max_epochs < 1:
+            problems.append(f"max_epochs must be at least 1, not {self.max_epochs!r}")
+        if self.patience is not None and self.patience < 1:
+            problems.append(f"patience must be at least 1 (or None), not {self.patience!r}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, not {self.schedule!r}")
+        if not 0.0 <= self.warmup <= 0.5:
+            problems.append(f"warmup must be a share of the steps in [0, 0.5], not {self.warmup!r}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            problems.append(f"clip_norm must be positive (or None), not {self.clip_norm!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch: mean training loss, validation loss, the learning rate of its last step, the largest
+    gradient norm before clipping, how many of its steps were clipped, and its time."""
+
+    epoch: int
+    train_loss: float
+    valid_loss: float | None
+    lr: float
+    grad_norm: float
+    clipped: int
+    steps: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class TrainingHistory:
+    """What the loop did: every epoch, the epoch whose weights were kept (1-based), why it stopped, where
+    and in what precision it ran. ``lrs`` is the learning rate of every step, in order."""
+
+    epochs: list[EpochRecord]
+    best_epoch: int
+    stopped: Stop
+    device: str
+    precision: str
+    seconds: float
+    lrs: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def cut(self) -> bool:
+        """Whether the deadline ended training."""
+        return self.stopped == "deadline"
+
+    @property
+    def best_valid_loss(self) -> float | None:
+        return self.epochs[self.best_epoch - 1].valid_loss if self.epochs else None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["lrs"]
+        return data
+
+
+Batch = tuple["torch.Tensor", ...]
+LossFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
+
+
+def batches_per_epoch(rows: int, batch_size: int) -> int:
+    """Mini-batches in an epoch: a last batch of one row is dropped (batch norm cannot train on one row),
+    unless it is the only one."""
+    full, rest = divmod(rows, batch_size)
+    return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+
+
+def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn: LossFn, config: TrainConfig, *,
+          device: torch.device, precision: Precision, valid: tuple[Batch, torch.Tensor] | None = None,
+          deadline: float | None = None) -> TrainingHistory:
+    """Train ``module`` in place on ``inputs`` (tensors with one row per target) and return its history.
+
+    With ``valid``, each epoch ends with the validation loss; training stops after ``config.patience``
+    epochs without a better one, and the best epoch's weights are restored. ``deadline`` ends training
+    after the step that passes it (then the epoch is validated, and the best weights kept as ever).
+    """
+    torch = require_torch()
+    from aiforge.deep._modules import SeededDropout
+
+    started = time.perf_counter()
+    rows = int(target.shape[0])
+    if rows < 2:
+        raise ValueError(f"training needs at least 2 rows, got {rows}")
+    module.to(device)
+    inputs = tuple(t.to(device) for t in inputs)
+    target = target.to(device)
+    if valid is not None:
+        valid = (tuple(t.to(device) for t in valid[0]), valid[1].to(device))
+    order_generator = torch.Generator().manual_seed(config.seed)
+    dropout_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    dropouts = [m for m in module.modules() if isinstance(m, SeededDropout)]
+    for m in dropouts:
+        m.generator = dropout_generator
+    optimizer = _optimizer(module, config)
+    steps_per_epoch = batches_per_epoch(rows, config.batch_size)
+    scheduler = _scheduler(optimizer, config, steps_per_epoch * config.max_epochs)
+    scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
+    parameters = [p for p in module.parameters() if p.requires_grad]
+    clip = config.clip_norm if config.clip_norm is not None else math.inf
+
+    epochs: list[EpochRecord] = []
+    lrs: list[float] = []
+    best_loss, best_state, best_epoch, waited = math.inf, None, 0, 0
+    stopped: Stop = "max_epochs"
+    try:
+        for epoch in range(1, config.max_epochs + 1):
+            epoch_started = time.perf_counter()
+            module.train()
+            order = torch.randperm(rows, generator=order_generator).to(device)
+            losses, norms, counts = [], [], []
+            for b in range(steps_per_epoch):
+                index = order[b * config.batch_size: (b + 1) * config.batch_size]
+                optimizer.zero_grad(set_to_none=True)
+                with torch.autocast(device.type, dtype=precision.dtype, enabled=precision.dtype is not None):
+                    loss = loss_fn(module(*(t[index] for t in inputs)).float(), target[index])
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                else:
+                    loss.backward()
+                norms.append(torch.nn.utils.clip_grad_norm_(parameters, clip).detach())
+                lrs.append(float(optimizer.param_groups[0]["lr"]))  # the rate this step applies
+                if scaler is not None:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                with warnings.catch_warnings():  # a float16 step skipped for an overflow: the schedule goes on
+                    warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
+                    scheduler.step()
+                losses.append(loss.detach() * len(index))
+                counts.append(len(index))
+                if deadline is not None and time.perf_counter() > deadline:
+                    stopped = "deadline"
+                    break
+            valid_loss = _validation_loss(module, valid, loss_fn) if valid is not None else None
+            norm_values = torch.stack(norms).float()
+            train_loss = float(torch.stack(losses).sum()) / sum(counts)
+            epochs.append(EpochRecord(epoch, train_loss, valid_loss, lrs[-1], float(norm_values.max()),
+                                      int((norm_values > clip).sum()), len(norms),
+                                      time.perf_counter() - epoch_started))
+            if valid_loss is None:
+                best_epoch = epoch
+            elif valid_loss < best_loss - IMPROVEMENT * abs(best_loss if math.isfinite(best_loss) else 0.0):
+                best_loss, best_epoch, waited = valid_loss, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                waited += 1
+            if stopped == "deadline":
+                break
+            if valid is not None and config.patience is not None and waited >= config.patience:
+                stopped = "early_stopping"
+                break
+    finally:
+        for m in dropouts:
+            m.generator = None
+    last = epochs[-1]
+    if valid is not None and best_state is None:
+        raise ValueError(f"training diverged: the validation loss was never a finite number ({last.valid_loss} "
+                         f"after {len(epochs)} epochs); lower lr, or set clip_norm")
+    if valid is None and not math.isfinite(last.train_loss):
+        raise ValueError(f"training diverged: the training loss is {last.train_loss} after {len(epochs)} "
+                         f"epochs; lower lr, or set clip_norm")
+    if best_state is not None and best_epoch != len(epochs):
+        module.load_state_dict(best_state)
+    module.eval()
+    return TrainingHistory(epochs, best_epoch, stopped, str(device), precision.name,
+                           time.perf_counter() - started, lrs)
+
+
+def _optimizer(module: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; biases and normalisation weights (one-dimensional parameters) are not decayed."""
+    torch = require_torch()
+    decayed = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
+    plain = [p for p in module.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decayed, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int) -> Any:
+    """The learning rate per step: ``cosine`` rises linearly over the warm-up share of the steps, then
+    decays along a half cosine to ``MIN_LR_SHARE`` of the peak at the last step; ``onecycle`` is torch's
+    one-cycle policy (its rising phase the warm-up share); ``constant`` keeps ``lr``."""
+    torch = require_torch()
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=[g["lr"] for g in optimizer.param_groups], total_steps=total_steps,
+            pct_start=max(config.warmup, 1.0 / total_steps))
+    warm = int(round(config.warmup * total_steps))
+
+    def share(step: int) -> float:
+        if config.schedule == "constant":
+            return 1.0
+        if step < warm:
+            return (step + 1) / warm
+        progress = min(1.0, (step - warm + 1) / max(1, total_steps - warm))
+        return MIN_LR_SHARE + (1 - MIN_LR_SHARE) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, share)
+
+
+def _validation_loss(module: torch.nn.Module, valid: tuple[Batch, torch.Tensor], loss_fn: LossFn) -> float:
+    """The loss on the validation rows, in float32 with the module in evaluation mode."""
+    torch = require_torch()
+    inputs, target = valid
+    module.eval()
+    with torch.inference_mode():
+        outputs = [module(*(t[i: i + EVAL_ROWS] for t in inputs)).float()
+                   for i in range(0, int(target.shape[0]), EVAL_ROWS)]
+        value = float(loss_fn(torch.cat(outputs), target))
+    module.train()
+    return value

@@ -1,0 +1,86 @@
+"""Learners backed by torch networks (``aiforge.deep``, the optional ``deep`` extra).
+
+``mlp``: a multilayer perceptron on the ordinal-encoded, scaled table; each categorical column's codes
+get an embedding. Its search space, like every learner's, is a function of the data's size and task:
+smaller tables get narrower networks, smaller batches and more epochs. Early stopping on the search's
+validation fold picks the number of epochs (``Fitted.rounds``), which the refit on the whole training
+split trains; the search's deadline stops a fold after the step that passes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiforge.learn._learners import Fitted, Learner, _with_imbalance, register
+from aiforge.learn._space import FloatRange, IntRange, SearchSpace
+from aiforge.spec import TaskKind
+
+__all__ = ["MLP"]
+
+SMALL_ROWS = 5_000
+LARGE_ROWS = 100_000
+
+
+def _sizes(n_rows: int) -> tuple[int, tuple[int, int], int, int]:
+    """(widest layer, batch size range, most epochs, most layers) for a table of ``n_rows`` rows."""
+    if n_rows < SMALL_ROWS:
+        return (64 if n_rows < 1000 else 128), (16, max(32, min(256, n_rows // 8))), 200, 3
+    if n_rows < LARGE_ROWS:
+        return 256, (64, 1024), 100, 3
+    return 512, (256, 4096), 30, 4
+
+
+@register
+class MLP(Learner):
+    name = "mlp"
+    priority = 70  # slower per trial than the tree learners on tables: tried after them under a tight budget
+    description = ("torch multilayer perceptron: category embeddings, batch norm, dropout, AdamW with warm-up and "
+                   "cosine decay, early stopping (optional: pip install 'aiforge[deep]')")
+    encoding = "ordinal"
+    scale = True
+    requires = "torch"
+    extra = "deep"
+    size_param = "max_epochs"
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        width, (batch_low, batch_high), epochs, layers = _sizes(n_rows)
+        space: SearchSpace = {
+            "hidden_width": IntRange(16, width, log=True),
+            "hidden_layers": IntRange(1, layers),
+            "dropout": FloatRange(0.0, 0.5),
+            "lr": FloatRange(1e-4, 1e-2, log=True),
+            "weight_decay": FloatRange(1e-6, 1e-1, log=True),
+            "batch_size": IntRange(batch_low, batch_high, log=True),
+            "max_epochs": IntRange(10, epochs, log=True),
+        }
+        return _with_imbalance(space, task)
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        width, (batch_low, batch_high), epochs, _ = _sizes(n_rows)
+        config: dict[str, Any] = {"hidden_width": min(128, width), "hidden_layers": 2, "dropout": 0.1, "lr": 3e-3,
+                                  "weight_decay": 1e-4, "batch_size": min(batch_high, max(batch_low, 4 * batch_low)),
+                                  "max_epochs": min(100, epochs)}
+        return {**config, "class_weight": None, "resample": "none"} if task.is_classification else config
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        if not self.available():
+            raise self.missing_message()
+        from aiforge.deep import MLPClassifier, MLPRegressor
+
+        cls = MLPRegressor if task is TaskKind.REGRESSION else MLPClassifier
+        return cls(categorical=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        if eval_set is None:  # the refit: max_epochs is what early stopping chose on the folds
+            estimator.set_params(validation_fraction=0.0)
+            estimator.fit(X, y, deadline=deadline)
+            return Fitted()
+        estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
+        return Fitted(int(estimator.best_epoch_), cut=bool(estimator.history_.cut))
+
+    def serve(self, estimator: Any) -> None:
+        # one thread answers the small batches a server sees faster than a pool does
+        estimator.set_params(n_jobs=1)
