@@ -73,7 +73,7 @@ def monitor_report(registry: ModelRegistry, name: str, *, period: timedelta | No
                            hint="widen --window or --last; predictions are logged by 'aiforge serve' unless "
                            "--no-log-predictions")
     prediction = outputs_of(window.log, reference.meta.get("positive"))
-    drift = detect_drift(reference, window.inputs, prediction=prediction, settings=settings)
+    drift = detect_drift(reference, window.columns, prediction=prediction, settings=settings)
     if domain and "background" in chosen.documents:
         import io
 
@@ -81,7 +81,12 @@ def monitor_report(registry: ModelRegistry, name: str, *, period: timedelta | No
 
         background = pq.read_table(io.BytesIO(registry.document(chosen, "background"))).to_pandas()
         categorical = [n for n, c in reference.columns.items() if c.kind == "categorical"]
-        sample = window.inputs.sample(n=min(len(window.inputs), 5 * len(background)), random_state=0)
+        import numpy as np
+
+        picked = np.sort(np.random.default_rng(0).choice(len(window), min(len(window), 5 * len(background)),
+                                                         replace=False))
+        sample = window.rows(picked)
+        sample = sample.to_pandas() if hasattr(sample, "schema") else sample
         result = domain_classifier(background, sample if len(sample) else pd.DataFrame(), categorical=categorical)
         drift = DriftReport(drift.rows, drift.columns, drift.prediction, drift.settings, result)
     performance = production_performance(window.log, OutcomeStore(registry.workspace), chosen, reference.meta, every)
@@ -98,7 +103,7 @@ def _drift_series(reference: ReferenceProfile, window: PredictionWindow, every: 
     times = pd.to_datetime(window.log["time"], utc=True)
     for start, index in times.groupby(times.dt.floor(pd.Timedelta(every))).groups.items():
         rows = list(index)
-        part = window.inputs.iloc[rows]
+        part = window.rows(rows)
         outputs = outputs_of(window.log.iloc[rows], reference.meta.get("positive"))
         report = detect_drift(reference, part, prediction=outputs, settings=settings)
         series.append({

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -33,17 +34,26 @@ def parse_period(text: str) -> timedelta:
 
 @dataclass(frozen=True)
 class PredictionWindow:
-    """``inputs``: one row per logged prediction, one column per input; ``log``: the log rows (id, time,
-    version, role, label, probabilities, value, latency)."""
+    """``columns``: one row per logged prediction, one column per input, as read (an Arrow table; a DataFrame
+    is taken too), which drift is counted on; ``inputs``: the same as a DataFrame, converted when first asked
+    for; ``log``: the log rows (id, time, version, role, label, probabilities, value, latency)."""
 
     model: str
     start: datetime | None
     end: datetime | None
-    inputs: pd.DataFrame
+    columns: Any
     log: pd.DataFrame
 
     def __len__(self) -> int:
         return len(self.log)
+
+    @functools.cached_property
+    def inputs(self) -> pd.DataFrame:
+        return self.columns.to_pandas() if hasattr(self.columns, "schema") else self.columns
+
+    def rows(self, positions: Any) -> Any:
+        """The inputs at ``positions`` (row numbers), in the type of ``columns``."""
+        return self.columns.take(positions) if hasattr(self.columns, "schema") else self.columns.iloc[positions]
 
 
 def prediction_window(folder: Path, model: str, *, period: timedelta | None = None, last: int | None = None,
@@ -60,7 +70,7 @@ def prediction_window(folder: Path, model: str, *, period: timedelta | None = No
     inputs = table.drop_columns(logged)
     inputs = inputs.rename_columns([c[len(INPUT_PREFIX):] for c in inputs.column_names])
     log = table.select(logged).to_pandas()
-    return PredictionWindow(model, start, end if len(log) else None, inputs.to_pandas(), log)
+    return PredictionWindow(model, start, end if len(log) else None, inputs, log)
 
 
 def outputs_of(log: pd.DataFrame, positive: str | None) -> Any:
