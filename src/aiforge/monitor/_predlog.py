@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -217,19 +218,17 @@ def log_table(batches: Sequence[_Batch]) -> pa.Table | None:
         "role": repeated([b.role for b in batches], pa.string()),
         "deployment": repeated([b.deployment for b in batches], pa.string()),
     }
-    for name in dict.fromkeys(n for b in batches for n in b.columns):
-        columns[INPUT_PREFIX + name] = _input_column(batches, name)
+    # Batches in a row with the same inputs and kinds (a server's requests to one model: the same schema) form
+    # one run, found in one pass; each input of a run is then one Arrow conversion, whatever its batches.
+    runs = _runs(batches, lambda b: (tuple(b.columns), id(b.kinds)))
+    lengths = [sum(len(b.ids) for b in run) for _, run in runs]
+    inputs = [[b.columns for b in run] for _, run in runs]
+    for name in dict.fromkeys(n for (names, _), _run in runs for n in names):
+        pick = itemgetter(name)
+        chunks = [_input(list(chain.from_iterable(map(pick, held))), (run[0].kinds or {}).get(name))
+                  if name in run[0].columns else None for (_, run), held in zip(runs, inputs, strict=True)]
+        columns[INPUT_PREFIX + name] = _concat_inputs(chunks, lengths)
     return pa.table(columns)
-
-
-def _input_column(batches: Sequence[_Batch], name: str) -> pa.Array:
-    """One input's column: one Arrow conversion per run of batches that hold it with the same kind."""
-    chunks: list[pa.Array | None] = []
-    lengths = []
-    for (present, kind), run in _runs(batches, lambda b: (name in b.columns, (b.kinds or {}).get(name))):
-        lengths.append(sum(len(b.ids) for b in run))
-        chunks.append(_input(list(chain.from_iterable(b.columns[name] for b in run)), kind) if present else None)
-    return _concat_inputs(chunks, lengths)
 
 
 def _runs(batches: Sequence[_Batch], key: Callable[[_Batch], Any]) -> list[tuple[Any, list[_Batch]]]:
