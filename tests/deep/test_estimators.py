@@ -194,6 +194,20 @@ def test_balanced_class_weights_raise_the_recall_of_a_rare_class() -> None:
     assert recall("balanced") > recall(None) + 0.2
 
 
+def test_sample_weights_weigh_rows_as_fairness_mitigation_needs() -> None:
+    from aiforge.learn._mitigate import _supports_weights
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 3))
+    y = (X[:, 0] + rng.normal(size=1000) > 0).astype(int)  # overlapping classes, half positive
+    plain = MLPClassifier(max_epochs=10, n_jobs=1).fit(X, y)
+    weighted = MLPClassifier(max_epochs=10, n_jobs=1).fit(X, y, sample_weight=np.where(y == 1, 1.0, 0.1))
+
+    assert _supports_weights(plain)
+    assert np.mean(weighted.predict(X) == 1) > np.mean(plain.predict(X) == 1) + 0.2
+    assert weighted.predict_proba(X)[:, 1].mean() > plain.predict_proba(X)[:, 1].mean() + 0.15
+
+
 def _tiny(estimator: Any) -> tuple[Any, np.ndarray, np.ndarray]:
     """``estimator`` fitted for two epochs on data of its shape; returns it with the rows it predicts."""
     rng = np.random.default_rng(0)
@@ -260,6 +274,8 @@ BAD_INPUT = [
     (MLPClassifier(dropout=1.0), np.zeros((10, 2)), np.arange(10) % 2, None,
      r"dropout must be in \[0, 1\), not 1.0"),
     (MLPRegressor(), np.zeros((10, 2)), np.array([1.0] * 9 + [np.inf]), None, "y holds missing or infinite values"),
+    (MLPRegressor(), np.zeros((10, 2)), np.zeros(10), "weights",
+     "sample_weight must be finite, non-negative numbers, not all zero"),
     (CNNClassifier(), np.zeros((10, 8)), np.arange(10) % 2, None,
      r"CNNClassifier expects images as \(n, channels, height, width\) or \(n, height, width\), got shape \(10, 8\)"),
     (RNNClassifier(cell="rnn"), np.zeros((10, 5)), np.arange(10) % 2, None,
@@ -274,7 +290,10 @@ BAD_INPUT = [
 def test_bad_input_is_refused_with_what_was_expected(estimator: Any, X: np.ndarray, y: np.ndarray,
                                                      eval_set: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        clone(estimator).fit(X, y, eval_set=eval_set)
+        if eval_set == "weights":
+            clone(estimator).fit(X, y, sample_weight=-np.ones(len(y)))
+        else:
+            clone(estimator).fit(X, y, eval_set=eval_set)
 
 
 def test_predicting_rows_of_another_shape_is_refused() -> None:

@@ -43,13 +43,15 @@ def _mlp(seed: int = 0, **kwargs: object) -> torch.nn.Module:
 
 
 def _fit(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, config: TrainConfig, *,
-         valid: bool = True, deadline: float | None = None, precision: Precision = FLOAT32):
+         valid: bool = True, deadline: float | None = None, precision: Precision = FLOAT32,
+         weights: torch.Tensor | None = None):
     codes = torch.zeros((len(y), 0), dtype=torch.int64)
     split = int(0.75 * len(y))
     validation = ((X[split:], codes[split:]), y[split:]) if valid else None
     rows = slice(0, split) if valid else slice(None)
-    return train(module, (X[rows], codes[rows]), y[rows], torch.nn.CrossEntropyLoss(), config, device=CPU,
-                 precision=precision, valid=validation, deadline=deadline)
+    return train(module, (X[rows], codes[rows]), y[rows], torch.nn.CrossEntropyLoss(reduction="none"), config,
+                 device=CPU, precision=precision, weights=None if weights is None else weights[rows],
+                 valid=validation, deadline=deadline)
 
 
 def _valid_loss(module: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
@@ -188,6 +190,28 @@ def test_the_same_seed_gives_the_same_weights_with_dropout() -> None:
 
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(first, other_order, strict=True))
+
+
+def test_row_weights_weigh_each_rows_loss() -> None:
+    X, y = _problem(400)
+    config = TrainConfig(max_epochs=4, batch_size=32)
+
+    def fit(weights: torch.Tensor | None) -> tuple[list[np.ndarray], float]:
+        module = _mlp()
+        history = _fit(module, X, y, config, valid=False, weights=weights)
+        return [p.detach().numpy().copy() for p in module.parameters()], history.epochs[-1].train_loss
+
+    plain, plain_loss = fit(None)
+    doubled, doubled_loss = fit(torch.full((400,), 2.0))
+    positives_only, _ = fit((y == 1).float())  # the negatives weigh nothing: everything looks positive
+
+    assert all(np.array_equal(a, b) for a, b in zip(plain, doubled, strict=True)) and plain_loss == doubled_loss
+    module = _mlp()
+    _fit(module, X, y, config, valid=False, weights=(y == 1).float())
+    with torch.inference_mode():
+        predicted = module(X, torch.zeros((400, 0), dtype=torch.int64)).argmax(1)
+    assert float((predicted == 1).float().mean()) > 0.9  # half the rows are positive
+    assert not all(np.array_equal(a, b) for a, b in zip(plain, positives_only, strict=True))
 
 
 @pytest.mark.parametrize("mode", ["bfloat16", "float16"])

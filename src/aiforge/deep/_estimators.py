@@ -82,8 +82,13 @@ class _TorchEstimator(BaseEstimator):
     def _encode_target(self, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _loss(self, device: torch.device) -> Any:
+    def _loss(self) -> Any:
+        """The loss of each row: (outputs, encoded targets) -> one value per row."""
         raise NotImplementedError
+
+    def _target_weights(self, target: np.ndarray) -> np.ndarray | None:
+        """Weights of rows by their (encoded) target, e.g. class weights; None: all alike."""
+        return None
 
     @property
     def _n_outputs(self) -> int:
@@ -96,10 +101,11 @@ class _TorchEstimator(BaseEstimator):
                            schedule=self.schedule,  # type: ignore[arg-type]  # TrainConfig checks the name
                            warmup=self.warmup, clip_norm=self.clip_norm, seed=int(self.random_state))
 
-    def fit(self, X: Any, y: Any, *, eval_set: tuple[Any, Any] | None = None,
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, eval_set: tuple[Any, Any] | None = None,
             deadline: float | None = None) -> _TorchEstimator:
-        """Train on ``X``, ``y``; ``eval_set`` = (X, y) validates each epoch for early stopping (else
-        ``validation_fraction`` of the rows do); training ends by ``deadline`` or ``time_budget``."""
+        """Train on ``X``, ``y`` (each row's loss weighted by ``sample_weight``, if given); ``eval_set`` =
+        (X, y) validates each epoch for early stopping (else ``validation_fraction`` of the rows do);
+        training ends by ``deadline`` or ``time_budget``."""
         torch = require_torch(type(self).__name__)
         started = time.perf_counter()
         config = self._train_config()
@@ -111,28 +117,33 @@ class _TorchEstimator(BaseEstimator):
         y_all = np.asarray(y)
         if y_all.ndim != 1 or len(y_all) != len(X_all):
             raise ValueError(f"y must be one value per row of X ({len(X_all)} rows), got shape {y_all.shape}")
+        w_all = _sample_weight(sample_weight, len(y_all))
+        w_valid = None
         if eval_set is not None:
-            X_fit, y_fit = X_all, y_all
+            X_fit, y_fit, w_fit = X_all, y_all, w_all
             X_valid, y_valid = self._array(eval_set[0]), np.asarray(eval_set[1])
         else:
-            X_fit, y_fit, X_valid, y_valid = self._holdout(X_all, y_all)
+            X_fit, y_fit, w_fit, X_valid, y_valid, w_valid = self._holdout(X_all, y_all, w_all)
         self._fit_inputs(X_fit)
         target = self._fit_target(y_fit)
+        weights = _product(w_fit, self._target_weights(target))
         device = choose_device(self.device)
         precision = choose_precision(self.amp, device)
         module_config = self._module_config(self._n_outputs)
-        valid = None
+        valid, valid_weights = None, None
         if X_valid is not None and y_valid is not None:
             if len(y_valid) != len(X_valid):
                 raise ValueError(f"eval_set holds {len(X_valid)} rows of X but {len(y_valid)} of y")
-            valid = (_tensors(torch, self._inputs(X_valid)), torch.from_numpy(self._encode_target(y_valid)))
+            valid_target = self._encode_target(y_valid)
+            valid = (_tensors(torch, self._inputs(X_valid)), torch.from_numpy(valid_target))
+            valid_weights = _maybe_tensor(torch, _product(w_valid, self._target_weights(valid_target)))
         from aiforge.deep._modules import build_module
 
         with torch_threads(self.n_jobs), deterministic(device):
             module = seeded(self.random_state, lambda: build_module(self._kind, **module_config))
-            history = train(module, _tensors(torch, self._inputs(X_fit)), torch.from_numpy(target),
-                            self._loss(device), config, device=device, precision=precision, valid=valid,
-                            deadline=deadline)
+            history = train(module, _tensors(torch, self._inputs(X_fit)), torch.from_numpy(target), self._loss(),
+                            config, device=device, precision=precision, weights=_maybe_tensor(torch, weights),
+                            valid=valid, valid_weights=valid_weights, deadline=deadline)
         self.module_ = module
         self.module_config_ = module_config
         self.history_: TrainingHistory = history
@@ -141,15 +152,15 @@ class _TorchEstimator(BaseEstimator):
         self.device_ = str(device)
         return self
 
-    def _holdout(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any, Any]:
-        """The training rows and the validation rows that ``validation_fraction`` holds out (none when it
-        is 0 or too few rows would be held out)."""
+    def _holdout(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> tuple[Any, ...]:
+        """The training rows and the validation rows that ``validation_fraction`` holds out (none when it is
+        0 or too few rows would be held out), each as (X, y, sample weights)."""
         fraction = self.validation_fraction
         if not 0.0 <= fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), not {fraction!r}")
         held = int(round(len(y) * fraction))
         if held < MIN_VALIDATION_ROWS or len(y) - held < 2:
-            return X, y, None, None
+            return X, y, weights, None, None, None
         from sklearn.model_selection import train_test_split
 
         stratify = None
@@ -159,7 +170,9 @@ class _TorchEstimator(BaseEstimator):
                 stratify = y
         fit_rows, valid_rows = train_test_split(np.arange(len(y)), test_size=held, random_state=self.random_state,
                                                 stratify=stratify)
-        return X[fit_rows], y[fit_rows], X[valid_rows], y[valid_rows]
+        if weights is None:
+            return X[fit_rows], y[fit_rows], None, X[valid_rows], y[valid_rows], None
+        return X[fit_rows], y[fit_rows], weights[fit_rows], X[valid_rows], y[valid_rows], weights[valid_rows]
 
     def _outputs(self, X: Any) -> np.ndarray:
         """The network's outputs (logits, or standardised values) for ``X``, in float32 batches."""
@@ -204,6 +217,27 @@ class _TorchEstimator(BaseEstimator):
 
 def _tensors(torch: Any, arrays: tuple[np.ndarray, ...]) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+
+
+def _maybe_tensor(torch: Any, values: np.ndarray | None) -> torch.Tensor | None:
+    return None if values is None else torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+
+
+def _sample_weight(sample_weight: Any, rows: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (rows,):
+        raise ValueError(f"sample_weight must be one number per row of X ({rows} rows), got shape {weights.shape}")
+    if not (np.isfinite(weights).all() and (weights >= 0).all() and weights.sum() > 0):
+        raise ValueError("sample_weight must be finite, non-negative numbers, not all zero")
+    return weights
+
+
+def _product(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a * b
 
 
 def _standardiser(values: np.ndarray, axes: tuple[int, ...], what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -260,12 +294,12 @@ class _Classification(_TorchEstimator):
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
-    def _loss(self, device: torch.device) -> Any:
+    def _loss(self) -> Any:
         torch = require_torch()
-        weight = None
-        if self.class_weights_ is not None:
-            weight = torch.tensor(self.class_weights_, dtype=torch.float32, device=device)
-        return torch.nn.CrossEntropyLoss(weight=weight)
+        return torch.nn.CrossEntropyLoss(reduction="none")
+
+    def _target_weights(self, target: np.ndarray) -> np.ndarray | None:
+        return None if self.class_weights_ is None else self.class_weights_[target]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         logits = self._outputs(X).astype(np.float64)
@@ -298,10 +332,8 @@ class _Regression(_TorchEstimator):
     def _n_outputs(self) -> int:
         return 1
 
-    def _loss(self, device: torch.device) -> Any:
-        torch = require_torch()
-        mse = torch.nn.MSELoss()
-        return lambda output, target: mse(output[:, 0], target)
+    def _loss(self) -> Any:
+        return lambda output, target: (output[:, 0] - target) ** 2
 
     def predict(self, X: Any) -> np.ndarray:
         out = self._outputs(X)[:, 0].astype(np.float64)

@@ -125,9 +125,14 @@ def batches_per_epoch(rows: int, batch_size: int) -> int:
 
 
 def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn: LossFn, config: TrainConfig, *,
-          device: torch.device, precision: Precision, valid: tuple[Batch, torch.Tensor] | None = None,
+          device: torch.device, precision: Precision, weights: torch.Tensor | None = None,
+          valid: tuple[Batch, torch.Tensor] | None = None, valid_weights: torch.Tensor | None = None,
           deadline: float | None = None) -> TrainingHistory:
     """Train ``module`` in place on ``inputs`` (tensors with one row per target) and return its history.
+
+    ``loss_fn(outputs, targets)`` gives one loss per row; a batch's loss is their mean, weighted by
+    ``weights`` (one per row: sample and class weights) when given, as the validation loss is by
+    ``valid_weights``.
 
     With ``valid``, each epoch ends with the validation loss; training stops after ``config.patience``
     epochs without a better one, and the best epoch's weights are restored. ``deadline`` ends training
@@ -143,8 +148,12 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     module.to(device)
     inputs = tuple(t.to(device) for t in inputs)
     target = target.to(device)
+    if weights is not None:
+        weights = weights.to(device=device, dtype=torch.float32)
     if valid is not None:
         valid = (tuple(t.to(device) for t in valid[0]), valid[1].to(device))
+        if valid_weights is not None:
+            valid_weights = valid_weights.to(device=device, dtype=torch.float32)
     order_generator = torch.Generator().manual_seed(config.seed)
     dropout_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
     dropouts = [m for m in module.modules() if isinstance(m, SeededDropout)]
@@ -166,12 +175,14 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
             epoch_started = time.perf_counter()
             module.train()
             order = torch.randperm(rows, generator=order_generator).to(device)
-            losses, norms, counts = [], [], []
+            losses, norms, totals = [], [], []
             for b in range(steps_per_epoch):
                 index = order[b * config.batch_size: (b + 1) * config.batch_size]
                 optimizer.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, dtype=precision.dtype, enabled=precision.dtype is not None):
-                    loss = loss_fn(module(*(t[index] for t in inputs)).float(), target[index])
+                    rows_loss = loss_fn(module(*(t[index] for t in inputs)).float(), target[index])
+                weight = weights[index] if weights is not None else None
+                loss = _mean(rows_loss, weight)
                 if scaler is not None:
                     scaler.scale(loss).backward()
                     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
@@ -187,14 +198,14 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
                 with warnings.catch_warnings():  # a float16 step skipped for an overflow: the schedule goes on
                     warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
                     scheduler.step()
-                losses.append(loss.detach() * len(index))
-                counts.append(len(index))
+                losses.append((rows_loss.detach() * weight).sum() if weight is not None else rows_loss.detach().sum())
+                totals.append(weight.sum() if weight is not None else torch.tensor(float(len(index)), device=device))
                 if deadline is not None and time.perf_counter() > deadline:
                     stopped = "deadline"
                     break
-            valid_loss = _validation_loss(module, valid, loss_fn) if valid is not None else None
+            valid_loss = _validation_loss(module, valid, loss_fn, valid_weights) if valid is not None else None
             norm_values = torch.stack(norms).float()
-            train_loss = float(torch.stack(losses).sum()) / sum(counts)
+            train_loss = float(torch.stack(losses).sum() / torch.stack(totals).sum().clamp_min(1e-12))
             epochs.append(EpochRecord(epoch, train_loss, valid_loss, lrs[-1], float(norm_values.max()),
                                       int((norm_values > clip).sum()), len(norms),
                                       time.perf_counter() - epoch_started))
@@ -258,7 +269,15 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, share)
 
 
-def _validation_loss(module: torch.nn.Module, valid: tuple[Batch, torch.Tensor], loss_fn: LossFn) -> float:
+def _mean(losses: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """The mean of per-row losses, weighted by ``weights`` when given (a batch of zero weights: 0)."""
+    if weights is None:
+        return losses.mean()
+    return (losses * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
+def _validation_loss(module: torch.nn.Module, valid: tuple[Batch, torch.Tensor], loss_fn: LossFn,
+                     weights: torch.Tensor | None) -> float:
     """The loss on the validation rows, in float32 with the module in evaluation mode."""
     torch = require_torch()
     inputs, target = valid
@@ -266,6 +285,6 @@ def _validation_loss(module: torch.nn.Module, valid: tuple[Batch, torch.Tensor],
     with torch.inference_mode():
         outputs = [module(*(t[i: i + EVAL_ROWS] for t in inputs)).float()
                    for i in range(0, int(target.shape[0]), EVAL_ROWS)]
-        value = float(loss_fn(torch.cat(outputs), target))
+        value = float(_mean(loss_fn(torch.cat(outputs), target), weights))
     module.train()
     return value

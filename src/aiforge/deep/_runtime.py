@@ -31,12 +31,12 @@ AMP_MODES: tuple[AmpMode, ...] = ("auto", "off", "bfloat16", "float16")
 T = TypeVar("T")
 
 
-def require_torch(what: str = "the torch learners") -> Any:
+def require_torch(what: str = "aiforge.deep") -> Any:
     """The ``torch`` module, or a MissingDependency that names the extra to install."""
     try:
         import torch
     except ImportError as exc:
-        raise MissingDependency(f"{what} need the optional package 'torch', which is not installed",
+        raise MissingDependency(f"the optional package 'torch' is not installed: {what} needs it",
                                 expected="torch (the 'deep' extra)", found=f"{type(exc).__name__}: {exc}",
                                 hint=INSTALL_HINT) from exc
     return torch

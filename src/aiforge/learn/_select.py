@@ -331,7 +331,7 @@ def _refit_params(trial: TrialRecord, folds: int, seconds_left: float | None = N
     """The trial's configuration, grown to the size its folds chose: boosting refits with the rounds
     early stopping kept, scaled to the larger training set; a forest the deadline cut, with the trees
     it grew. A forest whose refit would overrun ``seconds_left`` grows the trees that time affords
-    (at least ``FIRST_TREES``)."""
+    (at least ``FIRST_TREES``, or the size itself when smaller: an MLP's few epochs)."""
     params = dict(trial.params)
     learner = LEARNERS[trial.learner]
     if trial.rounds is not None and learner.size_param is not None:
@@ -342,7 +342,8 @@ def _refit_params(trial: TrialRecord, folds: int, seconds_left: float | None = N
         estimate = _refit_estimate(trial, folds)
         if estimate > seconds_left:
             assert learner.size_param is not None
-            params[learner.size_param] = max(FIRST_TREES, min(int(size), int(size * max(0.0, seconds_left) / estimate)))
+            floor = min(FIRST_TREES, int(size))
+            params[learner.size_param] = max(floor, min(int(size), int(size * max(0.0, seconds_left) / estimate)))
     return params
 
 
