@@ -264,8 +264,8 @@ class ModelSpec(_Strict):
     learners: list[str] = Field(
         default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1,
         description="The candidate learners, by name: linear, random_forest, extra_trees, hist_gradient_boosting, "
-        "lightgbm, knn, xgboost (the xgboost extra), dp_linear (differentially private); 'aiforge validate' checks "
-        "the names.", examples=[["linear", "lightgbm"]],
+        "lightgbm, knn, xgboost (the xgboost extra), dp_linear (differentially private), mlp (torch, the deep "
+        "extra); 'aiforge validate' checks the names.", examples=[["linear", "lightgbm"]],
     )
     search: SearchSpec = Field(SearchSpec(), description="How candidate configurations are found and compared.")
     ensemble: EnsembleSpec = Field(EnsembleSpec(), description="Greedy ensemble selection over the best trials.")
