@@ -114,3 +114,16 @@ def test_duplicates_of_an_integer_column_are_counted_on_a_byte_map_as_sql_counts
     assert _check(written, contract, None, stats) == _check(written, contract, None)
     assert {v.rule: v.count for v in _check(written, contract, None, stats).violations} == {"d.unique": 196,
                                                                                             "s.unique": 493}
+
+
+def test_allowed_values_and_patterns_are_checked_as_check_contract_checks_them(csv: Path, tmp_path: Path) -> None:
+    from aiforge.data import check_contract
+
+    contract = Contract.model_validate({"columns": {
+        "country": {"allowed": ["FR", "DE"]}, "email": {"pattern": "^user[0-9]{1,2}@"},  # whole values: none match
+        "id": {"pattern": "[0-9]+"}}})
+    with pytest.raises(ContractError) as caught:
+        file_snapshot([csv], ArtifactStore(tmp_path / "store"), contract=contract)
+    bulk = {v.rule: v.count for v in caught.value.report.violations}
+    in_memory = {v.rule: v.count for v in check_contract(pacsv.read_csv(csv), contract).violations}
+    assert bulk == in_memory == {"country.allowed": 333, "email.pattern": 1000, "id.pattern": 1000}

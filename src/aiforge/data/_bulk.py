@@ -138,6 +138,43 @@ def _duplicates(path: Path, name: str, stats: _Stats, kind: str) -> int | None:
     return values - int(np.count_nonzero(seen))
 
 
+def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract) -> dict[tuple[str, str], int | None]:
+    """How many values break each (column, ``allowed`` or ``pattern``) rule: the same Arrow kernels as
+    ``check_contract``, over the file's row groups on every core (Arrow's regular expressions cost about 40%
+    less CPU than DuckDB's). None for a pattern over a column that is not text."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from aiforge.data._contract import not_matching, outside_allowed
+
+    if not rules:
+        return {}
+    names = list(dict.fromkeys(name for name, _ in rules))
+
+    def count(group: int) -> list[int | None]:
+        table = pq.ParquetFile(path).read_row_group(group, columns=names)
+        found: list[int | None] = []
+        for name, rule in rules:
+            column = table.column(name)
+            mask = outside_allowed(column, list(contract.columns[name].allowed or ())) if rule == "allowed" \
+                else not_matching(column, contract.columns[name].pattern or "")
+            found.append(None if mask is None and rule == "pattern" else
+                         0 if mask is None else int(pc.sum(mask).as_py() or 0))
+        return found
+
+    groups = pq.ParquetFile(path).metadata.num_row_groups
+    with ThreadPoolExecutor(min(max(1, groups), os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(count, range(groups)))
+    totals: dict[tuple[str, str], int | None] = {}
+    for i, key in enumerate(rules):
+        each = [part[i] for part in parts]
+        totals[key] = None if any(v is None for v in each) else sum(v for v in each if v is not None)
+    return totals
+
+
 def _check(path: Path, contract: Contract, memory_limit: str | None, stats: _Stats | None = None) -> ContractReport:
     """The contract's rules as SQL aggregates over the snapshot file, in one scan of the columns that need one:
     the row count, missing values and ranges that hold come from ``stats`` (the writer's statistics) where
@@ -149,6 +186,7 @@ def _check(path: Path, contract: Contract, memory_limit: str | None, stats: _Sta
         con.execute(f"CREATE VIEW snap AS SELECT * FROM read_parquet({_literal(str(path))})")
         columns = {r[0]: str(r[1]) for r in con.execute("DESCRIBE snap").fetchall()}
         aggregates: list[tuple[str, str, str]] = [("rows", "count", "count(*)")]
+        rowwise: list[tuple[str, str]] = []  # allowed values and patterns: the Arrow kernels of check_contract
         checked: list[str] = []
         violations: list[Violation] = []
         for name, rules in contract.columns.items():
@@ -175,14 +213,11 @@ def _check(path: Path, contract: Contract, memory_limit: str | None, stats: _Sta
                 if value is not None:
                     aggregates.append((name, bound, f"count(*) FILTER (WHERE {q} {op} {_literal(value)})"))
             if rules.allowed is not None:
-                allowed = ", ".join(_literal(v) for v in rules.allowed)
-                aggregates.append((name, "allowed", f"count(*) FILTER (WHERE {q} IS NOT NULL AND {q} NOT IN "
-                                                    f"({allowed}))"))
+                rowwise.append((name, "allowed"))
             if rules.unique:
                 aggregates.append((name, "unique", f"count({q}) - count(DISTINCT {q})"))
-            if rules.pattern is not None:  # whole values: regexp_matches anchored is 3-4x faster than full_match
-                aggregates.append((name, "pattern", f"count(*) FILTER (WHERE {q} IS NOT NULL AND NOT "
-                                                    f"regexp_matches({q}, {_literal(f'^(?:{rules.pattern})$')}))"))
+            if rules.pattern is not None:
+                rowwise.append((name, "pattern"))
         known = [None if stats is None else stats.rows if rule == "count"
                  else _duplicates(path, name, stats, columns[name]) if rule == "unique"
                  else stats.answer(name, rule, contract.columns[name]) for name, rule, _ in aggregates]
@@ -190,13 +225,19 @@ def _check(path: Path, contract: Contract, memory_limit: str | None, stats: _Sta
         found = iter(con.execute("SELECT " + ", ".join(scanned) + " FROM snap").fetchone() or () if scanned else ())
         values = [next(found) if value is None else value for value in known]
         rows = int(values[0])
-        for (name, rule, _), value in zip(aggregates[1:], values[1:], strict=True):
+        counted = _rowwise(path, rowwise, contract)
+        for (name, rule, _), value in [*zip(aggregates[1:], values[1:], strict=True),
+                                       *(((name, rule, ""), counted[name, rule]) for name, rule in rowwise)]:
             checked.append(f"{name}.{rule}")
             rules = contract.columns[name]
             if rule == "freshness":
                 if value:
                     violations.append(Violation(f"{name}.freshness", f"the newest value is older than "
                                                 f"{rules.freshness}", rows))
+                continue
+            if value is None:  # a pattern over values that are not text
+                violations.append(Violation(f"{name}.{rule}", f"a pattern needs text values, found {columns[name]}",
+                                            rows))
                 continue
             count = int(value or 0)
             if rule == "max_missing":

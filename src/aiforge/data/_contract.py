@@ -126,9 +126,8 @@ def _column(table: pa.Table, name: str, rules: ColumnRules, now: datetime, check
         broken(bound, f"values {'below' if bound == 'min' else 'above'} {shown}", compare(column, limit))
     if rules.allowed is not None:
         checked.append(f"{name}.allowed")
-        allowed = pa.array(rules.allowed).cast(column.type) if not pa.types.is_null(column.type) else None
-        if allowed is not None:
-            outside = pc.and_(pc.invert(pc.is_in(column, value_set=allowed)), pc.is_valid(column))
+        outside = outside_allowed(column, rules.allowed)
+        if outside is not None:
             found = pc.unique(column.filter(outside)).to_pylist()[:5]
             broken("allowed", f"values outside {rules.allowed}: {', '.join(map(str, found))}", outside)
     if rules.unique:
@@ -141,17 +140,38 @@ def _column(table: pa.Table, name: str, rules: ColumnRules, now: datetime, check
                    pc.is_in(column, value_set=repeated))
     if rules.pattern is not None:
         checked.append(f"{name}.pattern")
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            full = rules.pattern if rules.pattern.startswith("^") else f"^(?:{rules.pattern})$"
-            matches = pc.match_substring_regex(column, pattern=full)
-            broken("pattern", f"values not matching {rules.pattern!r}", pc.and_(pc.invert(matches),
-                                                                                 pc.is_valid(column)))
+        unmatched = not_matching(column, rules.pattern)
+        if unmatched is not None:
+            broken("pattern", f"values not matching {rules.pattern!r}", unmatched)
         else:
             violations.append(Violation(f"{name}.pattern", f"a pattern needs text values, found {column.type}",
                                         rows))
     if rules.freshness is not None:
         checked.append(f"{name}.freshness")
         _fresh(name, column, rules.freshness, now, violations)
+
+
+def outside_allowed(column: Any, allowed: list[Any]) -> Any:
+    """Where ``column`` (an Arrow array or chunked array) holds a value not in ``allowed`` (missing values
+    aside), or None for a column of nulls only."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_null(column.type):
+        return None
+    return pc.and_(pc.invert(pc.is_in(column, value_set=pa.array(allowed).cast(column.type))), pc.is_valid(column))
+
+
+def not_matching(column: Any, pattern: str) -> Any:
+    """Where the text ``column`` holds a value that ``pattern`` does not match whole (missing values aside), or
+    None when the column is not text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return None
+    matches = pc.match_substring_regex(column, pattern=f"^(?:{pattern})$")
+    return pc.and_(pc.invert(matches), pc.is_valid(column))
 
 
 def _fresh(name: str, column: pa.ChunkedArray, period: str, now: datetime, violations: list[Violation]) -> None:
