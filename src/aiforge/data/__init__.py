@@ -3,6 +3,7 @@
 from aiforge.data._bulk import FileSnapshot, file_snapshot
 from aiforge.data._contract import ContractError, ContractReport, Violation, check_contract
 from aiforge.data._diff import ColumnChange, SnapshotDiff, diff_tables
+from aiforge.data._divergence import jensen_shannon, psi
 from aiforge.data._etl import EtlResult, run_steps, step_batches
 from aiforge.data._history import SnapshotLog, SnapshotRecord, read_sources, source_records
 from aiforge.data._pii import (
@@ -69,6 +70,7 @@ __all__ = [
     "detect_pii",
     "diff_tables",
     "file_snapshot",
+    "jensen_shannon",
     "k_anonymity",
     "key_fingerprint",
     "make_split",
@@ -76,6 +78,7 @@ __all__ = [
     "mask_violations",
     "profile_table",
     "protect",
+    "psi",
     "pseudonym",
     "read_source",
     "read_sources",

@@ -8,13 +8,14 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from aiforge.data._divergence import jensen_shannon, psi
+
 if TYPE_CHECKING:
     import numpy as np
     import pyarrow as pa
 
 __all__ = ["ColumnChange", "SnapshotDiff", "diff_tables"]
 
-EPSILON = 1e-4
 BINS = 10
 TOP = 10
 
@@ -83,10 +84,10 @@ def _numeric(name: str, x: pa.ChunkedArray, y: pa.ChunkedArray) -> ColumnChange:
         edges = np.unique(np.quantile(fx, np.linspace(0, 1, BINS + 1)[1:-1]))
         p = np.bincount(np.searchsorted(edges, fx, side="right"), minlength=len(edges) + 1) / len(fx)
         q = np.bincount(np.searchsorted(edges, fy, side="right"), minlength=len(edges) + 1) / len(fy)
-        psi, js = _psi(p, q), _js(p, q)
+        shift, js = psi(p, q), jensen_shannon(p, q)
     else:
-        psi = js = 0.0
-    return ColumnChange(name, "numeric", _missing(xa), _missing(ya), round(psi, 6), round(js, 6),
+        shift = js = 0.0
+    return ColumnChange(name, "numeric", _missing(xa), _missing(ya), round(shift, 6), round(js, 6),
                         float(fx.mean()) if len(fx) else None, float(fy.mean()) if len(fy) else None)
 
 
@@ -101,7 +102,7 @@ def _categorical(name: str, x: pa.ChunkedArray, y: pa.ChunkedArray) -> ColumnCha
     order = np.argsort(-np.abs(q - p))[:TOP]
     shares = {keys[i]: (round(float(p[i]), 6), round(float(q[i]), 6)) for i in order if p[i] != q[i]}
     return ColumnChange(name, "categorical", x.null_count / len(x) if len(x) else 0.0,
-                        y.null_count / len(y) if len(y) else 0.0, round(_psi(p, q), 6), round(_js(p, q), 6),
+                        y.null_count / len(y) if len(y) else 0.0, round(psi(p, q), 6), round(jensen_shannon(p, q), 6),
                         shares=shares)
 
 
@@ -124,19 +125,3 @@ def _counts(column: pa.ChunkedArray) -> dict[str, int]:
     counted = pc.value_counts(column.cast(pa.string()) if not pa.types.is_string(column.type) else column)
     return {str(v["values"]): int(v["counts"]) for v in counted.to_pylist() if v["values"] is not None}
 
-
-def _psi(p: np.ndarray, q: np.ndarray) -> float:
-    import numpy as np
-
-    a, b = np.clip(p, EPSILON, None), np.clip(q, EPSILON, None)
-    return float(np.sum((b - a) * np.log(b / a)))
-
-
-def _js(p: np.ndarray, q: np.ndarray) -> float:
-    import numpy as np
-
-    mid = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log2(p / mid), 0.0).sum()
-        kl_q = np.where(q > 0, q * np.log2(q / mid), 0.0).sum()
-    return float(math.sqrt(max(0.0, (kl_p + kl_q) / 2)))

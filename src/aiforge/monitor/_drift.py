@@ -27,7 +27,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from aiforge.data import Bins, CategoricalReference, NumericReference, ReferenceProfile, category_counts
+from aiforge.data import (
+    Bins,
+    CategoricalReference,
+    NumericReference,
+    ReferenceProfile,
+    category_counts,
+    jensen_shannon,
+    psi,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -41,7 +49,6 @@ __all__ = ["DriftSettings", "ColumnDrift", "DriftReport", "WindowCounts", "colum
 
 BATCH_ROWS = 131_072  # rows per batch when a window is streamed from Parquet
 
-EPSILON = 1e-4  # smoothing of empty bins in PSI
 PSI_BINS = 10
 METHODS = ("auto", "psi", "jensen_shannon", "wasserstein", "ks")
 CORRECTIONS = ("bonferroni", "none")
@@ -291,7 +298,7 @@ class _NumericCounts:
         wasserstein = _wasserstein(ref, p, q, ends) if m and n else 0.0
         coarse = _coarse(p, q)
         result: dict[str, Any] = {
-            "psi": _psi(*coarse), "jensen_shannon": _js(p, q), "ks": ks, "wasserstein": wasserstein,
+            "psi": psi(*coarse), "jensen_shannon": jensen_shannon(p, q), "ks": ks, "wasserstein": wasserstein,
         }
         hist = {"edges": ref.edges, "low": ref.low, "high": ref.high,
                 "reference": [round(float(v), 6) for v in p], "window": [round(float(v), 6) for v in q]}
@@ -362,7 +369,7 @@ class _CategoricalCounts:
             p_value = float(chi2_contingency(np.vstack([r[present], w[present]]))[1])
         else:
             p_value = 1.0
-        result = {"psi": _psi(p, q), "jensen_shannon": _js(p, q)}
+        result = {"psi": psi(p, q), "jensen_shannon": jensen_shannon(p, q)}
         labels = [*ref.frequencies, "(other)"]
         hist = {"categories": labels, "reference": [round(float(v), 6) for v in p],
                 "window": [round(float(v), 6) for v in q]}
@@ -429,26 +436,6 @@ def _decide(name: str, kind: str, n: int, m: int, missing_reference: float, miss
         unseen_share=None if unseen_share is None else round(unseen_share, 6), method=method,
         effect=round(effect, 6), threshold=threshold, drifted=drifted, histogram=histogram,
     )
-
-
-def _psi(p: np.ndarray, q: np.ndarray) -> float:
-    import numpy as np
-
-    a, b = np.clip(p, EPSILON, None), np.clip(q, EPSILON, None)
-    return float(np.sum((b - a) * np.log(b / a)))
-
-
-def _js(p: np.ndarray, q: np.ndarray) -> float:
-    """The Jensen–Shannon distance (the square root of the divergence), base 2: 0 same, 1 disjoint."""
-    import numpy as np
-
-    if not p.sum() or not q.sum():
-        return 0.0
-    mid = (p + q) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl_p = np.where(p > 0, p * np.log2(p / mid), 0.0).sum()
-        kl_q = np.where(q > 0, q * np.log2(q / mid), 0.0).sum()
-    return float(math.sqrt(max(0.0, (kl_p + kl_q) / 2)))
 
 
 def _coarse(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
