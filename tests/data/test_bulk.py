@@ -127,3 +127,22 @@ def test_allowed_values_and_patterns_are_checked_as_check_contract_checks_them(c
     bulk = {v.rule: v.count for v in caught.value.report.violations}
     in_memory = {v.rule: v.count for v in check_contract(pacsv.read_csv(csv), contract).violations}
     assert bulk == in_memory == {"country.allowed": 333, "email.pattern": 1000, "id.pattern": 1000}
+
+
+def test_csv_files_are_sniffed_once_and_read_with_what_the_sniffer_found(tmp_path: Path) -> None:
+    from aiforge.data._bulk import _scan
+
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    a.write_text('id;note;day\n1;"a; quoted, note";2026-01-02\n2;plain;2026-01-03\n', encoding="utf-8")
+    b.write_text('id;note;day\n3;"more ""quotes""";2026-01-04\n', encoding="utf-8")
+    c.write_text("id,extra\n4,x\n", encoding="utf-8")  # another dialect and other columns
+    same = _scan([str(a), str(b)])
+    assert "auto_detect = false" in same and "delim = ';'" in same and "'day': 'DATE'" in same
+    assert "union_by_name" in _scan([str(a), str(c)])  # the files disagree: DuckDB reconciles them by name
+
+    store = ArtifactStore(tmp_path / "store")
+    table = pq.read_table(io.BytesIO(store.get_bytes(file_snapshot([a, b], store).id)))
+    assert table.column("note").to_pylist() == ["a; quoted, note", "plain", 'more "quotes"']
+    assert str(table.column("day").type) == "date32[day]"
+    mixed = pq.read_table(io.BytesIO(store.get_bytes(file_snapshot([a, c], store).id)))
+    assert mixed.column("id").to_pylist() == [1, 2, 4] and mixed.column("extra").to_pylist() == [None, None, "x"]

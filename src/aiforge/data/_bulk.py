@@ -76,9 +76,45 @@ def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequenc
 
 
 def _scan(files: list[str]) -> str:
+    listed = "[" + ", ".join(_literal(f) for f in files) + "]"
     if all(f.lower().endswith((".parquet", ".pq")) for f in files):
-        return "read_parquet([" + ", ".join(_literal(f) for f in files) + "], union_by_name = true)"
-    return "read_csv([" + ", ".join(_literal(f) for f in files) + "], union_by_name = true)"
+        return f"read_parquet({listed}, union_by_name = true)"
+    return _sniffed_csv(files, listed) or f"read_csv({listed}, union_by_name = true)"
+
+
+def _hashable(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(tuple((c["name"], c["type"]) for c in v) if isinstance(v, list) else v for v in row)
+
+
+def _sniffed_csv(files: list[str], listed: str) -> str | None:
+    """``read_csv`` of ``files`` with the dialect and columns DuckDB's sniffer found, given explicitly, when every
+    file agrees (else None). DuckDB sniffs a CSV each time a query or view over ``read_csv`` is bound (70-90 ms
+    for a 60 MB file here, twice per snapshot); given explicitly, binding takes 2 ms."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        found = {_hashable(con.sql("SELECT Delimiter, Quote, Escape, NewLineDelimiter, Comment, SkipRows, HasHeader, "
+                                   f"Columns, DateFormat, TimestampFormat FROM sniff_csv({_literal(f)})").fetchall()[0])
+                 for f in files}
+    except duckdb.Error:
+        return None  # read_csv itself then says what is wrong with the file
+    finally:
+        con.close()
+    rows: list[tuple[Any, ...]] = [tuple("" if v == "(empty)" else v for v in row) for row in found]  # none
+    # a file with no quoted (or escaped) field has none sniffed: it reads the same with its siblings' quote
+    quotes = {i: {row[i] for row in rows} - {""} for i in (1, 2)}
+    if len({row[:1] + row[3:] for row in rows}) != 1 or any(len(q) > 1 for q in quotes.values()):
+        return None  # the files differ: union_by_name reconciles them
+    delim, _, _, new_line, comment, skip, header, pairs, dates, timestamps = rows[0]
+    quote, escape = (next(iter(quotes[i]), "") for i in (1, 2))
+    options = [f"delim = {_literal(delim)}", f"quote = {_literal(quote)}", f"escape = {_literal(escape)}",
+               f"new_line = {_literal(new_line)}", f"comment = {_literal(comment)}",
+               f"skip = {int(skip)}", f"header = {_literal(bool(header))}",
+               "columns = {" + ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in pairs) + "}"]
+    options += [f"dateformat = {_literal(dates)}"] * (dates is not None)
+    options += [f"timestampformat = {_literal(timestamps)}"] * (timestamps is not None)
+    return f"read_csv({listed}, auto_detect = false, {', '.join(options)})"
 
 
 @dataclass(frozen=True)
