@@ -101,7 +101,7 @@ def _sniffed_csv(files: list[str], listed: str) -> str | None:
         return None  # read_csv itself then says what is wrong with the file
     finally:
         con.close()
-    rows: list[tuple[Any, ...]] = [tuple("" if v == "(empty)" else v for v in row) for row in found]  # none
+    rows: list[tuple[Any, ...]] = [tuple("" if v == "(empty)" else v for v in row) for row in found]  # '(empty)': none
     # a file with no quoted (or escaped) field has none sniffed: it reads the same with its siblings' quote
     quotes = {i: {row[i] for row in rows} - {""} for i in (1, 2)}
     if len({row[:1] + row[3:] for row in rows}) != 1 or any(len(q) > 1 for q in quotes.values()):
