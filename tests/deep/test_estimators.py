@@ -135,10 +135,10 @@ def test_the_rnn_tells_frequencies_apart(cell: str) -> None:
 def test_the_rnn_regressor_and_a_bidirectional_network() -> None:
     X, _, target = _sequences(900, seed=1)
 
-    model = RNNRegressor(cell="gru", hidden_size=32, num_layers=2, bidirectional=True, dropout=0.1, max_epochs=25,
+    model = RNNRegressor(cell="gru", hidden_size=16, num_layers=2, bidirectional=True, dropout=0.1, max_epochs=15,
                          lr=5e-3, batch_size=32, n_jobs=1, random_state=0).fit(X[:600], target[:600])
 
-    assert r2_score(target[600:], model.predict(X[600:])) >= 0.8
+    assert r2_score(target[600:], model.predict(X[600:])) >= 0.85  # predicting the mean: 0
 
 
 def test_the_same_seed_gives_identical_predictions_and_another_seed_does_not() -> None:
