@@ -404,14 +404,14 @@ REGISTRY_CASES = [
     pytest.param(
         edit("[linear, lightgbm]", "[linear, lightgmb]"),
         r"^unknown learner 'lightgmb'$", r"aiforge\.yaml:13 \(model\.learners\[1\]\)$",
-        r"^one of dp_linear, extra_trees, hist_gradient_boosting, knn, lightgbm, linear, random_forest, xgboost$",
+        r"^one of dp_linear, extra_trees, hist_gradient_boosting, knn, lightgbm, linear, mlp, random_forest, xgboost$",
         r"^did you mean 'lightgbm'\?$",
         id="unknown-learner",
     ),
     pytest.param(
         edit("[linear, lightgbm]", "[tabpfn]"),
         r"^unknown learner 'tabpfn'$", r"aiforge\.yaml:13 \(model\.learners\[0\]\)$",
-        r"hist_gradient_boosting, knn, lightgbm, linear, random_forest", r"^use one of the listed names$",
+        r"hist_gradient_boosting, knn, lightgbm, linear, mlp, random_forest", r"^use one of the listed names$",
         id="unknown-learner-without-close-match",
     ),
     pytest.param(
