@@ -157,6 +157,17 @@ def test_without_torch_validate_names_the_extra_and_the_estimators_say_so(tmp_pa
     assert not (tmp_path / "ws").exists()
 
 
+def test_validating_a_project_that_names_mlp_imports_no_torch(tmp_path: Path) -> None:
+    project = write_income_project(tmp_path / "income", rows=200, learners="[mlp]")
+    probe = ("import sys\nfrom aiforge.cli import cli\ntry:\n"
+             f"    cli(['validate', {str(project)!r}], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+             "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'sklearn'}))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "AIFORGE_WORKSPACE": str(tmp_path / "ws")})
+
+    assert "is valid" in proc.stdout and "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
+
+
 # --- end to end -------------------------------------------------------------------------------------
 
 
