@@ -6,7 +6,6 @@ promotes on live traffic. Every step is checked in the workspace."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import time
@@ -15,55 +14,30 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import EXE, FAST_CHECKS, running_server, serve_env
+from conftest import EXE, running_server, serve_env
+from stream_project import ROWS, stream_project, stream_rows
 
 from aiforge.monitor import WatchJournal, read_predictions
 from aiforge.registry import Alias, DeploymentStore, ModelRegistry
 from aiforge.spec import GUARDRAIL_NAMES, parse_project_text
 from aiforge.workspace import Workspace, WorkspaceSettings
 
-DRIFT_AT = 4000  # the stream's second concept starts here
 TRAIN = 3000  # rows of the first concept the model is trained on
 PRODUCTION = range(4100, 6100)  # served and labelled after the drift
 FRESH = range(6100, 9100)  # the next export of the source: the new concept
-UNSEEN = range(9100, 10100)  # never used: the judge of "better on the new concept"
+UNSEEN = range(9100, ROWS)  # never used: the judge of "better on the new concept"
 
-
-def _stream() -> pd.DataFrame:
-    from river.datasets import synth
-
-    stream = synth.ConceptDriftStream(stream=synth.Agrawal(classification_function=0, seed=1),
-                                      drift_stream=synth.Agrawal(classification_function=2, seed=2),
-                                      position=DRIFT_AT, width=50, seed=3)
-    return pd.DataFrame([{**x, "label": y} for x, y in itertools.islice(stream, UNSEEN.stop)])
-
-
-PROJECT = f"""name: stream
-problem: {{task: binary, target: label, positive_class: 1}}
-kpis:
-  - {{metric: accuracy, min: 0.85}}
-data:
-  sources: [{{name: loans, type: csv, path: data/loans.csv}}]
-  split: {{test_size: 0.25, seed: 7}}
-model:
-  learners: [lightgbm]
-  search: {{cv: 3}}
-  seed: 7
-checks:
-  importance: {{repeats: 1, max_rows: 200}}
-{FAST_CHECKS}
-monitor:
-  drift: {{window: 1d}}
+PROJECT = stream_project("""  drift: {window: 1d}
   alerts:
-    - {{name: accuracy-drop, when: kpi_breach, severity: critical}}
-    - {{name: inputs-drift, when: drift, min_share: 0.3}}
-  retrain: {{alerts: [accuracy-drop], min_feedback: 500, holdout: 0.25, cooldown: 1h}}
+    - {name: accuracy-drop, when: kpi_breach, severity: critical}
+    - {name: inputs-drift, when: drift, min_share: 0.3}
+  retrain: {alerts: [accuracy-drop], min_feedback: 500, holdout: 0.25, cooldown: 1h}
 deploy:
   strategy: canary
   steps: [50, 100]
   min_requests: 30
-  guardrails: {{error_rate: 0.05}}
-"""
+  guardrails: {error_rate: 0.05}
+""")
 
 
 def _aiforge(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -87,7 +61,7 @@ def _accuracy(workspace: Path, version: int, rows: pd.DataFrame) -> float:
 
 
 def test_drift_retrain_gate_canary_promote(tmp_path: Path) -> None:
-    data = _stream()
+    data = stream_rows()
     project_dir = tmp_path / "stream"
     (project_dir / "data").mkdir(parents=True)
     source = project_dir / "data" / "loans.csv"

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST_CHECKS
-from test_watch import _stream
+from stream_project import stream_project, stream_rows
 
 from aiforge.monitor import Comparison, PredictionLog, WatchJournal, watch_once
 from aiforge.pipeline import run_project
@@ -22,37 +21,19 @@ from aiforge.registry import Alias, DeploymentStore, ModelRegistry, OutcomeStore
 from aiforge.spec import ProjectFile, load_project_file
 from aiforge.workspace import Workspace, WorkspaceSettings
 
-PROJECT = f"""name: stream
-problem: {{task: binary, target: label, positive_class: 1}}
-kpis:
-  - {{metric: accuracy, min: KPI}}
-data:
-  sources: [{{name: loans, type: csv, path: data/loans.csv}}]
-  split: {{test_size: 0.25, seed: 7}}
-model:
-  learners: [lightgbm]
-  search: {{cv: 3}}
-  seed: 7
-checks:
-  importance: {{repeats: 1, max_rows: 200}}
-{FAST_CHECKS}
-monitor:
-  alerts:
-    - {{name: accuracy-drop, when: kpi_breach}}
-RETRAIN"""
+ALERTS = "  alerts:\n    - {name: accuracy-drop, when: kpi_breach}\n"
 RETRAIN = "  retrain: {alerts: [accuracy-drop], min_feedback: 500, holdout: 0.2, cooldown: 1h}\n"
 
 
 def _project(folder: Path, *, retrain: str = RETRAIN, kpi: float = 0.85) -> ProjectFile:
-    (folder / "aiforge.yaml").write_text(PROJECT.replace("RETRAIN", retrain).replace("KPI", str(kpi)),
-                                         encoding="utf-8")
+    (folder / "aiforge.yaml").write_text(stream_project(ALERTS + retrain, kpi=kpi), encoding="utf-8")
     return load_project_file(folder / "aiforge.yaml")
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("watch")
-    data = _stream()
+    data = stream_rows()
     (root / "project" / "data").mkdir(parents=True)
     data.iloc[:3000].to_csv(root / "project" / "data" / "loans.csv", index=False)
     settings = WorkspaceSettings(root=root / "ws")
