@@ -27,10 +27,14 @@ def test_log_and_diff_of_two_snapshots(tmp_path: Path) -> None:
     frame["sex"] = "Female"  # a category that took over
     frame = frame.drop(columns=["native_country"])  # a removed column
     frame.to_csv(source, index=False)
-    _aiforge(tmp_path, "run", str(project))
+    refused = _aiforge(tmp_path, "run", str(project), code=2)  # a column gone upstream stops the run...
+    assert "'native_country' of source 'census' is gone" in refused.stderr
+    _aiforge(tmp_path, "run", str(project), "--accept-schema-change")  # ... unless it is meant
 
     log = json.loads(_aiforge(tmp_path, "data", "log", "income", "--json").stdout)
     assert len(log) == 2 and log[0]["parent"] == log[1]["snapshot"] and log[1]["parent"] is None
+    assert log[0]["sources"][0]["schema_changes_accepted"] == ["'native_country' of source 'census' is gone"]
+    assert "native_country" in log[1]["sources"][0]["schema"] and "native_country" not in log[0]["sources"][0]["schema"]
     assert log[0]["rows"] == log[1]["rows"] == 1200 and log[0]["sources"][0]["name"] == "census"
     shown = _aiforge(tmp_path, "data", "log").stdout
     assert log[0]["snapshot"][:12] in shown

@@ -253,7 +253,7 @@ def test_a_server_that_is_down_is_a_clear_error(tmp_path: Path) -> None:
     ({"data": 3}, {"records_path": "data"}, "does not hold a list of records"),
     ([1, 2], {}, "does not hold a list of records"),
     ([], {}, "returned no records"),
-    ([{"id": 1}, {"id": "x"}], {}, "do not form a table"),
+    ([{"id": 1}, {"id": "x"}], {}, "record 2 of source .shop. does not fit the records before it"),
 ])
 def test_bad_pages_are_clear_errors(api: Api, tmp_path: Path, body: Any, kw: dict[str, Any], message: str) -> None:
     url = api.route("/odd", lambda r: Reply(body=body))

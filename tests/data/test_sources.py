@@ -100,11 +100,13 @@ def test_bad_csv_files(tmp_path: Path, content: bytes, message: str, found: str 
     with pytest.raises(DataError, match=message) as info:
         read_source(_csv(), tmp_path)
 
-    assert info.value.where == str(tmp_path / "data.csv")
     if found is not None:
+        assert info.value.where == str(tmp_path / "data.csv")
         assert info.value.found == found
-    else:
-        assert "3" in (info.value.found or "")  # the parser's own words, e.g. "Expected 2 columns, got 3"
+    else:  # the ragged row's line, and the parser's own words
+        assert info.value.where == f"{tmp_path / 'data.csv'}:3"
+        assert info.value.found == "Expected 2 columns, got 3: 3,4,5"
+        assert info.value.expected == "as many fields in every row as in the header"
 
 
 def test_non_utf8_csv_names_the_line_and_byte(tmp_path: Path) -> None:

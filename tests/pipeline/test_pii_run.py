@@ -83,7 +83,10 @@ def test_the_snapshot_holds_no_raw_personal_data(tmp_path: Path) -> None:
     assert "5-anonymous over age, sex" in report
     assert "person0@" not in report and "4111 1111" not in report
 
-    again = _aiforge(tmp_path, "run", str(project), "--json", key=KEY[::-1])  # a new key: a new snapshot
+    wrong = _aiforge(tmp_path, "run", str(project), key=KEY[::-1])  # another key than the last snapshot's
+    assert wrong.returncode == 2 and "is not the one the last snapshot was made with" in wrong.stderr
+    assert pii["key_id"] in wrong.stderr and KEY not in wrong.stderr and KEY[::-1] not in wrong.stderr
+    again = _aiforge(tmp_path, "run", str(project), "--json", "--new-pseudonym-key", key=KEY[::-1])  # on purpose
     assert again.returncode == 0, again.stderr
     shown = json.loads(_aiforge(tmp_path, "show", json.loads(again.stdout)["run_id"], "--json").stdout)
     ingest = next(s for s in shown["stages"] if s["name"] == "ingest")

@@ -99,8 +99,9 @@ def test_a_bad_entry_stops_the_run_and_changes_nothing(stream: tuple[Path, str, 
     run_project(load_project_file(project), settings)
     _add(client, name, 40, 10)
     bad = client.xadd(name, {"size_m2": "80", "rooms": "3", "price": '"unknown"'})  # the type changed upstream
-    with pytest.raises(DataError, match="do not fit the rows ingested before"):
+    with pytest.raises(DataError, match="changed upstream since the last snapshot") as caught:
         run_project(load_project_file(project), settings)
+    assert "'price' of source 'sales' changed from number (double) to text (string)" in caught.value.render()
     assert len(_history(tmp_path / "ws")) == 1
     assert client.xpending(name, "trainer")["pending"] == 11  # read, not acknowledged: read again next time
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
+from aiforge.cli._common import accept_schema_change_option, handles_errors, json_option, new_pseudonym_key_option
 from aiforge.cli._common import cli_actor as _cli_actor
-from aiforge.cli._common import handles_errors, json_option
 from aiforge.cli._common import settings as _settings
 
 __all__ = ["cli", "main"]
@@ -68,10 +68,13 @@ def init(directory: Path) -> None:
 @cli.command()
 @click.argument("project_file", type=click.Path(path_type=Path), default="aiforge.yaml")
 @click.option("--no-data", is_flag=True, help="Check only the file, not the data it points to.")
+@accept_schema_change_option
+@new_pseudonym_key_option
 @json_option
 @click.pass_context
 @handles_errors
-def validate(ctx: click.Context, project_file: Path, no_data: bool, as_json: bool) -> None:
+def validate(ctx: click.Context, project_file: Path, no_data: bool, accept_schema_change: bool,
+             new_pseudonym_key: bool, as_json: bool) -> None:
     """Check PROJECT_FILE (and its data) without writing anything.
 
     Exit 0 when valid; exit 2 with the file, line, field, what was expected and found otherwise.
@@ -82,7 +85,9 @@ def validate(ctx: click.Context, project_file: Path, no_data: bool, as_json: boo
     info: dict[str, Any] = {"valid": True, "project": project.spec.name, "path": str(project.path),
                             "spec_hash": project.sha256}
     if not no_data:
-        checked = preflight_in(project, lambda: _settings(ctx))  # incremental sources and streams resume
+        # incremental sources and streams resume from the workspace (and are checked against its last snapshot)
+        checked = preflight_in(project, lambda: _settings(ctx), history=False,
+                               accept_schema_change=accept_schema_change, new_pseudonym_key=new_pseudonym_key)
         info |= {"task": checked.task.kind.value, "task_reason": checked.task.reason,
                  "rows": checked.table.num_rows, "features": checked.features.columns,
                  "ignored_columns": checked.features.ignored, "objective": checked.objective.name}
@@ -112,21 +117,27 @@ def validate(ctx: click.Context, project_file: Path, no_data: bool, as_json: boo
 @cli.command()
 @click.argument("project_file", type=click.Path(path_type=Path), default="aiforge.yaml")
 @click.option("--force", is_flag=True, help="Redo every stage instead of reusing cached results.")
+@accept_schema_change_option
+@new_pseudonym_key_option
 @json_option
 @click.pass_context
 @handles_errors
-def run(ctx: click.Context, project_file: Path, force: bool, as_json: bool) -> None:
+def run(ctx: click.Context, project_file: Path, force: bool, accept_schema_change: bool, new_pseudonym_key: bool,
+        as_json: bool) -> None:
     """Run the life cycle of PROJECT_FILE and register the model.
 
     Stages whose inputs did not change since an earlier run are reused (--force redoes them).
-    Exit 0 when every KPI passed, 1 when a KPI failed (the model is registered as rejected).
+    Exit 0 when every KPI passed, 1 when a KPI failed (the model is registered as rejected), 2 on bad input
+    (a source down or unreadable, a bad row, a column changed upstream since the last snapshot, a wrong key):
+    then nothing is written.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any OpenMP runtime starts
     from aiforge.cli._console import RichProgress, err, kpi_table, print_json
     from aiforge.pipeline import load_project, run_project
 
     project = load_project(project_file)
-    result = run_project(project, _settings(ctx), force=force, progress=None if as_json else RichProgress())
+    result = run_project(project, _settings(ctx), force=force, progress=None if as_json else RichProgress(),
+                         accept_schema_change=accept_schema_change, new_pseudonym_key=new_pseudonym_key)
     verdict = result.verdict
     if as_json:
         print_json({"run_id": result.run_id, "status": result.status.value,

@@ -12,11 +12,18 @@ import click
 
 from aiforge.errors import AiforgeError
 
-__all__ = ["cli_actor", "handles_errors", "json_option", "settings"]
+__all__ = ["accept_schema_change_option", "cli_actor", "handles_errors", "json_option", "new_pseudonym_key_option",
+           "settings"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+accept_schema_change_option = click.option(
+    "--accept-schema-change", is_flag=True, help="Go on when a source's columns changed since the last snapshot (a "
+    "column gone or holding another kind of values); the new snapshot records the new columns.")
+new_pseudonym_key_option = click.option(
+    "--new-pseudonym-key", is_flag=True, help="data.pii's pseudonymisation key was replaced on purpose: go on although "
+    "it is not the key of the last snapshot (every token changes).")
 
 
 def settings(ctx: click.Context) -> Any:

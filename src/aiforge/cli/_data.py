@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from aiforge.cli._common import handles_errors, json_option, settings
+from aiforge.cli._common import (
+    accept_schema_change_option,
+    handles_errors,
+    json_option,
+    new_pseudonym_key_option,
+    settings,
+)
 
 __all__ = ["data"]
 
@@ -75,14 +81,17 @@ def data_erase(ctx: click.Context, project: str, where: str, project_file: Path 
 
 @data.command("check")
 @click.argument("project_file", type=click.Path(path_type=Path), default="aiforge.yaml")
+@accept_schema_change_option
+@new_pseudonym_key_option
 @json_option
 @click.pass_context
 @handles_errors
-def data_check(ctx: click.Context, project_file: Path, as_json: bool) -> None:
-    """Read PROJECT_FILE's sources, run its data.steps and check the result against its data.contract (row
-    counts; per column type, nullable, max_missing, min, max, allowed, unique, pattern, freshness), writing
-    nothing. Exit 0 when every rule holds; exit 2 with each broken rule, how many rows break it and sample
-    rows."""
+def data_check(ctx: click.Context, project_file: Path, accept_schema_change: bool, new_pseudonym_key: bool,
+               as_json: bool) -> None:
+    """Read PROJECT_FILE's sources, compare their columns with the last snapshot's, run its data.steps and check
+    the result against its data.contract (row counts; per column type, nullable, max_missing, min, max, allowed,
+    unique, pattern, freshness), writing nothing. Exit 0 when every rule holds; exit 2 with each broken rule, how
+    many rows break it and sample rows, or with the columns changed upstream."""
     import sys
 
     from aiforge.cli._console import out, print_json, table
@@ -91,7 +100,8 @@ def data_check(ctx: click.Context, project_file: Path, as_json: bool) -> None:
 
     project = load_project(project_file)
     try:
-        report = preflight_in(project, lambda: settings(ctx)).contract
+        report = preflight_in(project, lambda: settings(ctx), accept_schema_change=accept_schema_change,
+                              new_pseudonym_key=new_pseudonym_key).contract
     except ContractError as exc:
         report = exc.report
     assert report is not None

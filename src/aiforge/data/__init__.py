@@ -35,6 +35,7 @@ from aiforge.data._snapshot import (
     profile_table,
     write_snapshot,
 )
+from aiforge.data._source_schema import SchemaChange, SchemaChanged
 from aiforge.data._sources import SOURCES, LoadedSource, Source, read_source, resumes
 from aiforge.data._split import DataSplit, make_split
 
@@ -58,6 +59,8 @@ __all__ = [
     "PiiReport",
     "Protected",
     "ReferenceProfile",
+    "SchemaChange",
+    "SchemaChanged",
     "SnapshotDiff",
     "SnapshotLog",
     "SnapshotRecord",

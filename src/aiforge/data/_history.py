@@ -4,19 +4,21 @@ Each run's ingest records the snapshot it made (``SnapshotLog.record``): its par
 snapshot), and per source its rows and hash and, for an incremental source, the watermark reached and the
 artifact holding the source's rows so far. ``read_sources`` reads the project's sources against the latest
 record: an incremental source contributes its rows so far plus the rows above its watermark, and a stream (which
-always resumes) its rows so far plus the entries after its last one.
+always resumes) its rows so far plus the entries after its last one. Each record keeps every source's columns and
+types, against which the next read is checked (``aiforge.data._source_schema``).
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiforge.data._incremental import extend
+from aiforge.data._source_schema import SchemaChange, SchemaChanged, schema_changes, source_schema
 from aiforge.data._sources import LoadedSource, read_source, resumes
 from aiforge.spec import SourceSpec
 
@@ -82,21 +84,38 @@ def _record(row: SnapshotRow) -> SnapshotRecord:
 
 
 def read_sources(specs: Sequence[SourceSpec], base_dir: Path, latest: SnapshotRecord | None,
-                 load: Callable[[str], bytes] | None) -> list[LoadedSource]:
+                 load: Callable[[str], bytes] | None, *, accept_schema_change: bool = False) -> list[LoadedSource]:
     """Read every source; an incremental one (or a stream) from the watermark of ``latest`` on, appended to its
     rows so far (``load`` fetches an artifact's bytes). Writes nothing (a stream's entries are acknowledged by
-    each source's ``commit``, once the snapshot is written)."""
+    each source's ``commit``, once the snapshot is written).
+
+    Each source as read (an incremental one's new rows) is compared with the columns ``latest`` recorded of it:
+    columns gone or holding another kind of values raise ``SchemaChanged`` once every source is read, unless
+    ``accept_schema_change`` (then each source carries its changes, for its record)."""
     import pyarrow.parquet as pq
 
-    loaded = []
+    reads: list[tuple[LoadedSource, dict[str, Any] | None, list[SchemaChange]]] = []
     for spec in specs:
         before = latest.source(spec.name) if latest is not None else None
-        if not resumes(spec) or before is None or not before.get("rows_artifact") or load is None:
-            loaded.append(read_source(spec, base_dir))
-            continue
-        delta = read_source(spec, base_dir, before.get("watermark"))
-        previous: pa.Table = pq.read_table(io.BytesIO(load(before["rows_artifact"])))
-        loaded.append(extend(previous, before["rows_artifact"], delta))
+        resumed = resumes(spec) and before is not None and bool(before.get("rows_artifact")) and load is not None
+        read = read_source(spec, base_dir, before.get("watermark") if resumed and before is not None else None)
+        recorded = before.get("schema") if before is not None else None
+        changes = schema_changes(spec.name, recorded, read.table) if recorded and read.table.num_rows else []
+        reads.append((read, before if resumed else None, changes))
+    found = [change for _, _, changes in reads for change in changes]
+    if found and not accept_schema_change:
+        assert latest is not None
+        raise SchemaChanged(found, where=", ".join(read.location for read, _, changes in reads if changes),
+                            snapshot=latest.snapshot)
+    loaded = []
+    for read, before, changes in reads:
+        if changes:
+            read = replace(read, schema_changes=tuple(change.describe() for change in changes))
+        if before is not None:
+            assert load is not None
+            previous: pa.Table = pq.read_table(io.BytesIO(load(before["rows_artifact"])))
+            read = extend(previous, before["rows_artifact"], read)
+        loaded.append(read)
     return loaded
 
 
@@ -108,7 +127,9 @@ def source_records(loaded: Sequence[LoadedSource], store: ArtifactStore) -> list
     records = []
     for source in loaded:
         entry: dict[str, Any] = {"name": source.name, "location": source.location, "sha256": source.content_hash,
-                                 "rows": source.table.num_rows}
+                                 "rows": source.table.num_rows, "schema": source_schema(source.table)}
+        if source.schema_changes:
+            entry["schema_changes_accepted"] = list(source.schema_changes)
         if source.added_rows is not None:
             artifact = source.parent if not source.added_rows and source.parent else None
             if artifact is None:

@@ -36,7 +36,7 @@ def read_http(spec: SourceSpec, base_dir: Path, since: dict[str, Any] | None = N
     import httpx
     import pyarrow as pa
 
-    from aiforge.data._sources import LoadedSource
+    from aiforge.data._sources import LoadedSource, records_table
 
     assert isinstance(spec, HttpSource)
     params: dict[str, Any] = dict(spec.params)
@@ -60,12 +60,7 @@ def read_http(spec: SourceSpec, base_dir: Path, since: dict[str, Any] | None = N
             if request is None or key in seen:  # a next link back to a page already read ends the read too
                 break
             seen.add(key)
-    try:
-        table = pa.Table.from_pylist(records)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise DataError(f"the records of source '{spec.name}' do not form a table", where=spec.url,
-                        found=str(exc).splitlines()[0],
-                        hint="a field holds values of different kinds (a number here, text there)") from exc
+    table = records_table(records, spec.name, spec.url)
     if table.num_rows == 0:
         if spec.incremental is None:
             raise DataError(f"source '{spec.name}' returned no records", where=spec.url,

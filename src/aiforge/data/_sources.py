@@ -9,6 +9,7 @@ rows. A reader raises ``DataError`` naming the source, what was expected and wha
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ from aiforge.spec import CsvSource, JsonSource, ParquetSource, SourceSpec
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["SOURCES", "LoadedSource", "Source", "read_source", "resumes"]
+__all__ = ["SOURCES", "LoadedSource", "Source", "read_source", "records_table", "resumes"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class LoadedSource:
     parent: str | None = None  # incremental: the artifact of the rows ingested before (``table`` extends it)
     # called once the snapshot holding these rows is durable (a stream acknowledges its entries)
     commit: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+    schema_changes: tuple[str, ...] = ()  # changes of its columns since the last snapshot, accepted by the user
 
 
 class Source(Protocol):
@@ -58,6 +60,57 @@ def _resolve(spec: CsvSource | ParquetSource | JsonSource, base_dir: Path) -> Pa
     return path
 
 
+def _read_bytes(path: Path, spec: CsvSource | ParquetSource | JsonSource) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"data file for source '{spec.name}' cannot be read", where=str(path),
+                        expected=f"a readable {spec.type} file", found=f"{type(exc).__name__}: {exc.strerror or exc}",
+                        hint="check the file's permissions, and that the disk or share holding it is mounted"
+                        ) from exc
+
+
+def records_table(records: list[dict[str, Any]], source: str, where: str) -> pa.Table:
+    """JSON records as a table with a column for every field any record has (pyarrow's ``from_pylist`` keeps only
+    the first record's fields). A field whose values are of different kinds is a DataError naming the field and
+    the first record that does not fit."""
+    import pyarrow as pa
+
+    if not records:
+        return pa.table({})
+    try:
+        return pa.Table.from_struct_array(pa.array(records))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for name in dict.fromkeys(key for record in records for key in record):
+            values = [record.get(name) for record in records]
+            kinds = [_json_kind(v) for v in values]
+            first = next((k for k in kinds if k != "null"), "null")
+            misfit = next((i for i, k in enumerate(kinds) if k not in ("null", first)
+                           and {k, first} != {"integer", "number"}), None)
+            if misfit is not None:
+                raise DataError(f"record {misfit + 1} of source '{source}' does not fit the records before it",
+                                where=where, expected=f"{first} values in field '{name}' (or null), as in the "
+                                "records before", found=f"{kinds[misfit]} {values[misfit]!r:.80}",
+                                hint="fix the record upstream: a column holds one kind of value") from exc
+        raise DataError(f"the records of source '{source}' do not form a table", where=where,
+                        found=str(exc).splitlines()[0],
+                        hint="a field holds values of different kinds (a number here, text there)") from exc
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return "list" if isinstance(value, list) else "object"
+
+
 PARALLEL_CSV_BYTES = 1 << 20
 
 
@@ -67,7 +120,7 @@ def read_csv(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSourc
 
     assert isinstance(spec, CsvSource)
     path = _resolve(spec, base_dir)
-    raw = path.read_bytes()
+    raw = _read_bytes(path, spec)
     if not raw.strip():
         raise DataError(
             f"CSV file for source '{spec.name}' is empty",
@@ -97,11 +150,14 @@ def read_csv(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSourc
             convert_options=csv.ConvertOptions(strings_can_be_null=True),
         )
     except pa.ArrowInvalid as exc:
+        found = str(exc).splitlines()[0].removeprefix("CSV parse error: ")
+        row = re.match(r"Row #(\d+): ", found)  # the line, counting the header (not given by the threaded reader)
         raise DataError(
             f"CSV file for source '{spec.name}' cannot be parsed",
-            where=str(path),
-            found=str(exc).splitlines()[0],
-            hint="check the delimiter and that every row has as many fields as the header",
+            where=f"{path}:{row.group(1)}" if row else str(path),
+            expected="as many fields in every row as in the header",
+            found=found[row.end():] if row else found,
+            hint="fix the row (a stray delimiter, or an unquoted value holding one), or check the delimiter",
         ) from exc
     if table.num_rows == 0:
         raise DataError(
@@ -119,7 +175,7 @@ def read_parquet(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedS
 
     assert isinstance(spec, ParquetSource)
     path = _resolve(spec, base_dir)
-    raw = path.read_bytes()
+    raw = _read_bytes(path, spec)
     try:
         table = pq.read_table(pa.BufferReader(raw))
     except (pa.ArrowInvalid, OSError) as exc:
@@ -145,7 +201,7 @@ def read_json(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSour
 
     assert isinstance(spec, JsonSource)
     path = _resolve(spec, base_dir)
-    raw = path.read_bytes()
+    raw = _read_bytes(path, spec)
     lines = spec.lines if spec.lines is not None else path.suffix.lower() in (".jsonl", ".ndjson")
     try:
         if lines:
@@ -166,13 +222,18 @@ def read_json(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSour
                                     f" at '{spec.records_path}'" if spec.records_path else ""),
                                 found=type(records).__name__,
                                 hint="point records_path at the list, or use JSON Lines (one object per line)")
-            table = pa.Table.from_pylist(records)
+            table = records_table(records, spec.name, str(path))
     except (ValueError, pa.ArrowInvalid) as exc:
         if isinstance(exc, DataError):
             raise
-        raise DataError(f"JSON file for source '{spec.name}' cannot be parsed", where=str(path),
-                        found=str(exc).splitlines()[0],
-                        hint="JSON Lines need one object per line (lines: true); a document needs lines: false"
+        found = str(exc).splitlines()[0]
+        mixed = "changed from" in found  # JSON Lines: a field holds another kind of value than in the lines before
+        raise DataError(f"JSON file for source '{spec.name}' cannot be parsed",
+                        where=f"{path}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(path),
+                        expected="one kind of value per field" if mixed else "JSON Lines (one object per line)"
+                        if lines else "a JSON document", found=found,
+                        hint="fix the record upstream: a column holds one kind of value" if mixed else
+                        "JSON Lines need one object per line (lines: true); a document needs lines: false"
                         ) from exc
     if table.num_rows == 0:
         raise DataError(f"JSON file for source '{spec.name}' has no records", where=str(path),

@@ -71,12 +71,15 @@ class RunResult:
 
 def run_project(
     project: ProjectFile, settings: WorkspaceSettings, *, force: bool = False, progress: Progress | None = None,
-    extra_sources: Sequence[LoadedSource] = (),
+    extra_sources: Sequence[LoadedSource] = (), accept_schema_change: bool = False, new_pseudonym_key: bool = False,
 ) -> RunResult:
     """Run the whole life cycle; the model is registered as candidate or, if a KPI fails, rejected.
     ``extra_sources``: rows read elsewhere (a retrain's labelled production rows), stacked after the
-    project's sources and recorded in the snapshot's lineage."""
-    checked = preflight_in(project, lambda: settings, extra_sources)
+    project's sources and recorded in the snapshot's lineage. A source whose columns changed since the last
+    snapshot stops the run before anything is written (``data.SchemaChanged``), unless ``accept_schema_change``; so
+    does a pseudonymisation key other than the last snapshot's, unless ``new_pseudonym_key``."""
+    checked = preflight_in(project, lambda: settings, extra_sources, accept_schema_change=accept_schema_change,
+                           new_pseudonym_key=new_pseudonym_key)
     workspace = Workspace.open(settings)
     try:
         recorder = RunRecorder.start(workspace, project, code_version=code_version(), force=force,

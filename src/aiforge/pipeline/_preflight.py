@@ -34,7 +34,7 @@ from aiforge.spec import FieldPath, ProjectFile
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from aiforge.workspace import WorkspaceSettings
+    from aiforge.workspace import Workspace, WorkspaceSettings
 
 __all__ = ["Preflight", "preflight", "preflight_in", "transform"]
 
@@ -56,13 +56,14 @@ class Preflight:
 
 
 def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previous: SnapshotRecord | None = None,
-              load: Callable[[str], bytes] | None = None) -> Preflight:
+              load: Callable[[str], bytes] | None = None, accept_schema_change: bool = False) -> Preflight:
     """Read every source and check the target, task, KPIs and features. Writes nothing. ``extra``: sources
     read elsewhere (labelled production rows, for a retrain) stacked after the project's own; ``previous``:
     the project's latest snapshot, from whose watermarks incremental sources are read (``load`` fetches the
-    rows they ingested before)."""
+    rows they ingested before), and whose record of each source's columns they are checked against (a column
+    gone or retyped upstream raises ``SchemaChanged`` unless ``accept_schema_change``)."""
     spec = project.spec
-    own = read_sources(spec.data.sources, project.base_dir, previous, load)
+    own = read_sources(spec.data.sources, project.base_dir, previous, load, accept_schema_change=accept_schema_change)
     table, pii = _protected(project, _steps(project, own))
     sources = [*own, *extra]
     if extra:  # rows logged in production are model inputs already: stacked after the steps
@@ -95,24 +96,63 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
 
 
 def preflight_in(project: ProjectFile, settings: Callable[[], WorkspaceSettings],
-                 extra: Sequence[LoadedSource] = ()) -> Preflight:
-    """``preflight`` against a workspace: a project whose sources resume (incremental ones, streams) is read
-    from its latest snapshot there on. Read only; ``settings`` is called (and the database opened) only for such
-    a project, so checking any other stays light."""
-    if not any(resumes(s) for s in project.spec.data.sources):
-        return preflight(project, extra)
-    from aiforge.errors import WorkspaceError
+                 extra: Sequence[LoadedSource] = (), *, history: bool = True,
+                 accept_schema_change: bool = False, new_pseudonym_key: bool = False) -> Preflight:
+    """``preflight`` against the project's latest snapshot in a workspace: sources that resume (incremental ones,
+    streams) are read from there on, every source is checked against the columns recorded of it there (a schema
+    change upstream), and data.pii's pseudonymisation key against the key of the last snapshot made with one (a
+    wrong key gives other tokens; ``new_pseudonym_key``: it was replaced on purpose). Read only. ``history=False``:
+    the workspace is consulted (``settings`` called and the database opened) only for a project whose sources
+    resume, so checking any other stays light ('aiforge validate'). A workspace that does not exist yet holds no
+    snapshot; one that cannot be opened (a missing or wrong encryption key) is an error."""
+    if not history and not any(resumes(s) for s in project.spec.data.sources):
+        return preflight(project, extra, accept_schema_change=accept_schema_change)
     from aiforge.workspace import Workspace
 
+    chosen = settings()
+    if not chosen.exists:
+        return preflight(project, extra, accept_schema_change=accept_schema_change)  # everything is new
+    ws = Workspace.open(chosen, create=False)
     try:
-        ws = Workspace.open(settings(), create=False)
-    except WorkspaceError:
-        return preflight(project, extra)  # a new workspace: everything is new
-    try:
-        return preflight(project, extra, previous=SnapshotLog(ws).latest(project.spec.name),
-                         load=ws.artifacts.get_bytes)
+        checked = preflight(project, extra, previous=SnapshotLog(ws).latest(project.spec.name),
+                            load=ws.artifacts.get_bytes, accept_schema_change=accept_schema_change)
+        if checked.pii is not None and checked.pii.key_id is not None and not new_pseudonym_key:
+            _check_pseudonym_key(project, checked.pii.key_id, _pseudonym_key_before(ws, project.spec.name))
+        return checked
     finally:
         ws.close()
+
+
+def _pseudonym_key_before(ws: Workspace, project: str) -> tuple[str, str] | None:
+    """The fingerprint of the pseudonymisation key of the project's latest snapshot made with one, and that
+    snapshot (from its ingest stage's record; snapshots made without a run, by an erasure, are passed over)."""
+    from sqlalchemy import select
+
+    from aiforge.workspace import StageRow
+
+    for record in SnapshotLog(ws).history(project, limit=20):
+        with ws.session() as s:
+            outputs = s.scalars(select(StageRow.outputs).where(StageRow.run_id == record.run_id,
+                                                               StageRow.name == "ingest")).first()
+        snapshot = (outputs or {}).get("snapshot") or {}
+        if snapshot.get("id") == record.snapshot:
+            key = (snapshot.get("pii") or {}).get("key_id")
+            return (key, record.snapshot) if key else None
+    return None
+
+
+def _check_pseudonym_key(project: ProjectFile, key: str, before: tuple[str, str] | None) -> None:
+    if before is None or before[0] == key:
+        return
+    index, action = next((i, a) for i, a in enumerate(project.spec.data.pii) if a.action == "pseudonymise")
+    raise DataError(
+        f"the pseudonymisation key in {action.key_env} is not the one the last snapshot was made with",
+        where=project.where(("data", "pii", index, "key_env")),
+        expected=f"the key with fingerprint {before[0]} (snapshot {before[1][:12]})",
+        found=f"a key with fingerprint {key}",
+        hint=f"export the key used before in {action.key_env}: another key gives every value another token, so "
+        "tokens no longer match across snapshots and joined tables; if it was replaced on purpose, rerun with "
+        "--new-pseudonym-key")
 
 
 def transform(project: ProjectFile, sources: Sequence[LoadedSource]) -> pa.Table:

@@ -65,6 +65,11 @@ class WorkspaceSettings:
     def url(self) -> str:
         return self.db_url or f"sqlite:///{self.root / 'aiforge.db'}"
 
+    @property
+    def exists(self) -> bool:
+        """Whether a workspace is here already: its folder, and its SQLite database unless ``db_url`` names another."""
+        return self.root.exists() and (self.db_url is not None or (self.root / "aiforge.db").exists())
+
 
 class Workspace:
     """An opened workspace. Open it only when about to write or read state.
@@ -92,10 +97,7 @@ class Workspace:
         from aiforge.workspace._encryption import open_cipher
 
         key = settings.key()
-        missing = not settings.root.exists() or (
-            settings.db_url is None and not (settings.root / "aiforge.db").exists()
-        )
-        if missing and not create:
+        if not settings.exists and not create:
             raise WorkspaceError(
                 "no workspace here yet",
                 where=str(settings.root),
