@@ -156,6 +156,7 @@ def _duplicates(path: Path, name: str, stats: _Stats, kind: str) -> int | None:
     duplicates are the values that marked no new cell. Ten times faster than DuckDB's hash of the values
     (identifiers usually are such a column). None where it does not apply: the SQL aggregate answers."""
     import numpy as np
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     column = stats.columns.get('"' + name.replace('"', '""') + '"', {})
@@ -169,7 +170,10 @@ def _duplicates(path: Path, name: str, stats: _Stats, kind: str) -> int | None:
         return None
     seen = np.zeros(high - low + 1, dtype=np.bool_)
     for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=[name]):
-        marks = batch.column(0).drop_null().to_numpy()
+        kept = batch.column(0).drop_null()
+        # the values' buffer as it is: Array.to_numpy would import pandas (0.3 s) in a process that has none
+        dtype = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kept.type) else 'i'}{kept.type.bit_width // 8}")
+        marks = np.frombuffer(kept.buffers()[1], dtype=dtype, count=len(kept), offset=kept.offset * dtype.itemsize)
         seen[marks - low] = True
     return values - int(np.count_nonzero(seen))
 
