@@ -15,18 +15,17 @@ import random
 import shutil
 import sqlite3
 import subprocess
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import EXE, free_port, serve_env
+from conftest import EXE, free_port, http_server, serve_env
 
 from aiforge.data import SnapshotLog
 from aiforge.pipeline import list_runs
@@ -88,17 +87,9 @@ def api() -> Iterator[Api]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handle)
-    server.daemon_threads = True
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/sales"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    try:
+    with http_server(Handle) as url:
+        state.url = f"{url}/sales"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def _env(root: Path, **changes: str | None) -> dict[str, str]:
