@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RunResult", "code_version", "library_versions", "run_project"]
 
-_LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "joblib")
+_LIBRARIES = ("numpy", "pandas", "pyarrow", "scikit-learn", "lightgbm", "joblib", "torch")  # torch: the deep extra
 
 
 @dataclass(frozen=True)
