@@ -13,6 +13,7 @@ import click
 from aiforge.cli._common import accept_schema_change_option, handles_errors, json_option, new_pseudonym_key_option
 from aiforge.cli._common import cli_actor as _cli_actor
 from aiforge.cli._common import settings as _settings
+from aiforge.cli._completion import complete_model_names, complete_run_ids
 
 __all__ = ["cli", "main"]
 
@@ -56,7 +57,8 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @handles_errors
 def init(directory: Path) -> None:
-    """Create DIRECTORY with a commented aiforge.yaml and a small dataset that runs as is."""
+    """Create DIRECTORY with a commented aiforge.yaml, its JSON Schema for editors and a small dataset that
+    runs as is."""
     from aiforge.pipeline import scaffold_project
 
     written = scaffold_project(directory)
@@ -183,7 +185,7 @@ def _model_label(model: dict[str, Any] | None) -> str | None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_ids)
 @json_option
 @click.pass_context
 @handles_errors
@@ -216,7 +218,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_ids)
 @click.option("--sort", type=click.Choice(["score", "number"]), default="score", show_default=True,
               help="Best first, or in the order they ran.")
 @click.option("--limit", default=30, show_default=True, help="How many trials to list (0: all).")
@@ -247,7 +249,7 @@ def trials(ctx: click.Context, run_id: str, sort: str, limit: int, as_json: bool
 
 
 @cli.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_model_names)
 @json_option
 @click.pass_context
 @handles_errors
@@ -271,7 +273,7 @@ def models(ctx: click.Context, name: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_model_names)
 @click.argument("version", type=int)
 @click.option("--to", "alias", required=True,
               type=click.Choice(["candidate", "staging", "production", "archived"]),
@@ -293,7 +295,7 @@ def promote(ctx: click.Context, name: str, version: int, alias: str, as_json: bo
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_id", shell_complete=complete_run_ids)
 @click.option("--open", "open_browser", is_flag=True, help="Open the report in a web browser.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also copy the report to this file.")
@@ -328,7 +330,7 @@ def report(ctx: click.Context, run_id: str, open_browser: bool, output: Path | N
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_model_names)
 @click.argument("version", type=int, required=False)
 @click.option("--html", "as_html", is_flag=True, help="The HTML card instead of Markdown.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -362,7 +364,7 @@ def card(ctx: click.Context, name: str, version: int | None, as_html: bool, outp
 
 
 @cli.command()
-@click.argument("name")
+@click.argument("name", shell_complete=complete_model_names)
 @click.argument("version", type=int, required=False)
 @click.option("--input", "input_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The records: a CSV file with a header row, or JSON (one object or a list of objects).")
@@ -506,7 +508,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket:
 
 
 @cli.command()
-@click.option("--model", "name", required=True, help="The registered model's name.")
+@click.option("--model", "name", required=True, shell_complete=complete_model_names,
+              help="The registered model's name.")
 @click.option("--version", type=int, default=None,
               help="The version to score with (default: the one that answers requests: production, else "
               "staging, else the newest accepted candidate). A rejected version never scores.")
@@ -650,18 +653,22 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
                       json.dumps(e.details, sort_keys=True)] for e in entries]))
 
 
+from aiforge.cli._completion import completion  # noqa: E402
 from aiforge.cli._data import data  # noqa: E402
 from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (commands of the group above)
 from aiforge.cli._encryption import encryption  # noqa: E402
 from aiforge.cli._monitor import alerts, monitor  # noqa: E402
+from aiforge.cli._schema import schema  # noqa: E402
 
 cli.add_command(alerts)
+cli.add_command(completion)
 cli.add_command(data)
 cli.add_command(deploy)
 cli.add_command(encryption)
 cli.add_command(monitor)
 cli.add_command(deployments)
 cli.add_command(rollback)
+cli.add_command(schema)
 
 
 def main() -> None:
