@@ -81,3 +81,24 @@ def test_the_encoder_pickles_and_refuses_an_unknown_encoding() -> None:
     np.testing.assert_array_equal(again.transform(_frame()), encoder.transform(_frame()))
     with pytest.raises(ValueError, match="encoding must be ordinal or onehot"):
         TabularEncoder([], ["colour"], encoding="target").fit(_frame())
+
+
+@pytest.mark.parametrize("encoding", ["ordinal", "onehot"])
+@pytest.mark.parametrize("scale", [False, True])
+def test_records_given_by_column_encode_as_the_frame_does_one_by_one_or_together(encoding: str, scale: bool) -> None:
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"x": rng.normal(size=300), "n": rng.integers(0, 9, 300).astype(float),
+                          "c": rng.choice(["a", "b", "c", "rare"], 300, p=[0.5, 0.3, 0.19, 0.01]),
+                          "flag": rng.choice([True, False], 300)})
+    train.loc[::7, "x"] = np.nan
+    encoder = TabularEncoder(numeric=["x", "n"], categorical=["c", "flag"], encoding=encoding, scale=scale,
+                             min_frequency=5).fit(train)
+    records = [{"x": 1.5, "n": 3, "c": "a", "flag": True}, {"x": None, "n": float("nan"), "c": None, "flag": "True"},
+               {"x": -2, "n": 8, "c": "rare", "flag": False}, {"x": 0.0, "n": 1, "c": "never seen", "flag": 1},
+               {"x": float("nan"), "n": None, "c": float("nan"), "flag": None}]
+    for record in records:
+        one = encoder.transform_columns({k: [v] for k, v in record.items()}, 1)
+        np.testing.assert_array_equal(one, encoder.transform(pd.DataFrame([record], dtype=object)))
+    together = encoder.transform_columns({k: [r[k] for r in records] for k in records[0]}, len(records))
+    np.testing.assert_array_equal(together, np.vstack([encoder.transform_columns({k: [v] for k, v in r.items()}, 1)
+                                                       for r in records]))

