@@ -9,6 +9,11 @@ training early with the best weights so far.
 
 A fitted estimator pickles its network as a ``state_dict`` of CPU tensors (loaded back with
 ``weights_only=True``): a model trained on a GPU loads and predicts on a machine without one.
+
+``adversarial`` trains on FGSM or PGD versions of a share of every batch (``aiforge.deep._adversarial``);
+``privacy`` (the MLPs) trains with DP-SGD to a target (epsilon, delta) and records the spent budget in
+``epsilon_`` and ``delta_`` (``aiforge.deep._private``). ``attack`` (classifiers) runs FGSM or PGD against the
+fitted network.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ class _TorchEstimator(BaseEstimator):
     n_jobs: int | None
     random_state: int
     time_budget: float | None
+    adversarial: Any
 
     # --- a family defines these -------------------------------------------------------------------
     def _array(self, X: Any) -> np.ndarray:
@@ -74,6 +80,14 @@ class _TorchEstimator(BaseEstimator):
 
     def _module_config(self, n_outputs: int) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _restore(self, X: np.ndarray, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """``X`` with its float inputs replaced by ``inputs`` (as ``_inputs`` gives them), in X's own units."""
+        raise NotImplementedError
+
+    def _privacy(self) -> Any:
+        """The DP-SGD target (a ``PrivacyConfig``), or None: only the MLPs train privately."""
+        return None
 
     # --- a task defines these ---------------------------------------------------------------------
     def _fit_target(self, y: np.ndarray) -> np.ndarray:
@@ -118,6 +132,13 @@ class _TorchEstimator(BaseEstimator):
         if y_all.ndim != 1 or len(y_all) != len(X_all):
             raise ValueError(f"y must be one value per row of X ({len(X_all)} rows), got shape {y_all.shape}")
         w_all = _sample_weight(sample_weight, len(y_all))
+        from aiforge.deep._adversarial import AdversarialTraining
+
+        adversarial = AdversarialTraining.from_param(self.adversarial)
+        privacy = self._privacy()
+        for stale in ("epsilon_", "delta_", "privacy_"):
+            if hasattr(self, stale):
+                delattr(self, stale)
         w_valid = None
         if eval_set is not None:
             X_fit, y_fit, w_fit = X_all, y_all, w_all
@@ -128,7 +149,8 @@ class _TorchEstimator(BaseEstimator):
         target = self._fit_target(y_fit)
         weights = _product(w_fit, self._target_weights(target))
         device = choose_device(self.device)
-        precision = choose_precision(self.amp, device)
+        # DP-SGD runs in float32: 'auto' does not pick mixed precision for it (an explicit choice is refused)
+        precision = choose_precision("off" if privacy is not None and self.amp == "auto" else self.amp, device)
         module_config = self._module_config(self._n_outputs)
         valid, valid_weights = None, None
         if X_valid is not None and y_valid is not None:
@@ -143,13 +165,17 @@ class _TorchEstimator(BaseEstimator):
             module = seeded(self.random_state, lambda: build_module(self._kind, **module_config))
             history = train(module, _tensors(torch, self._inputs(X_fit)), torch.from_numpy(target), self._loss(),
                             config, device=device, precision=precision, weights=_maybe_tensor(torch, weights),
-                            valid=valid, valid_weights=valid_weights, deadline=deadline)
+                            valid=valid, valid_weights=valid_weights, deadline=deadline, adversarial=adversarial,
+                            privacy=privacy)
         self.module_ = module
         self.module_config_ = module_config
         self.history_: TrainingHistory = history
         self.best_epoch_ = history.best_epoch
         self.n_epochs_ = len(history.epochs)
         self.device_ = str(device)
+        if history.privacy is not None:
+            self.privacy_ = history.privacy
+            self.epsilon_, self.delta_ = history.privacy.epsilon, history.privacy.delta
         return self
 
     def _holdout(self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> tuple[Any, ...]:
@@ -311,6 +337,79 @@ class _Classification(_TorchEstimator):
         outputs = self._outputs(X)  # first: it says when the estimator is not fitted
         return np.asarray(self.classes_[np.argmax(outputs, axis=1)])
 
+    def attack(self, X: Any, y: Any, *, method: str = "pgd", epsilon: float | None = None, low: Any = None,
+               high: Any = None, steps: int = 10, threshold: float = 0.5,
+               random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """White-box evasion of the fitted network: FGSM or PGD (``aiforge.deep._adversarial.attack``) on the
+        cross-entropy of the true labels ``y``. Only the float inputs move (a table's numeric columns; category
+        codes stay), within ``epsilon`` standardised units and/or the bounds ``low`` and ``high`` (arrays shaped
+        like X, in X's units; both are needed without ``epsilon``).
+
+        Returns the adversarial X (in X's units) and, per row, whether it fools the network: its decision
+        differs from ``y`` (two classes: the second class is decided at probability >= ``threshold``; more:
+        the most probable class)."""
+        if not hasattr(self, "module_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
+        torch = require_torch(type(self).__name__)
+        from aiforge.deep._adversarial import ATTACKS, attack
+
+        if method not in ATTACKS:
+            raise ValueError(f"method must be one of {', '.join(ATTACKS)}, not {method!r}")
+        if epsilon is None and (low is None or high is None):
+            raise ValueError("an attack needs a bounded box: give epsilon (standardised units), or both low and high")
+        if epsilon is not None and not (math.isfinite(epsilon) and epsilon > 0):
+            raise ValueError(f"epsilon must be a positive number of standardised units, not {epsilon!r}")
+        X_all = self._array(X)
+        target_all = self._encode_target(np.asarray(y))
+        if len(target_all) != len(X_all):
+            raise ValueError(f"y must be one label per row of X ({len(X_all)} rows), got {len(target_all)}")
+        arrays = self._inputs(X_all)
+        bounds = []
+        for side, given in ((-1.0, low), (1.0, high)):
+            edge = [a + side * epsilon if epsilon is not None and a.dtype.kind == "f" else None for a in arrays]
+            if given is not None:
+                limits = self._inputs(self._array(given))
+                if len(limits[0]) != len(X_all):
+                    raise ValueError(f"low and high must be shaped like X ({len(X_all)} rows)")
+                edge = [None if a.dtype.kind != "f" else lim if e is None else
+                        (np.maximum(e, lim) if side < 0 else np.minimum(e, lim))
+                        for a, e, lim in zip(arrays, edge, limits, strict=True)]
+            # the box always holds the input itself
+            bounds.append([None if e is None else (np.minimum(e, a) if side < 0 else np.maximum(e, a))
+                           for a, e in zip(arrays, edge, strict=True)])
+        device = next(self.module_.parameters()).device
+        two = len(self.classes_) == 2
+
+        def wrong(outputs: Any, target: Any) -> Any:
+            if two:
+                decided = (torch.softmax(outputs, dim=1)[:, 1] >= threshold).long()
+            else:
+                decided = outputs.argmax(dim=1)
+            return decided != target
+
+        def part(values: list[np.ndarray | None], rows: slice) -> tuple[Any, ...]:
+            return tuple(None if v is None else torch.from_numpy(np.ascontiguousarray(v[rows])).to(device)
+                         for v in values)
+
+        generator = torch.Generator(device=device).manual_seed(int(random_state))
+        results, fooled = [], []
+        self.module_.eval()
+        with torch_threads(self.n_jobs):
+            for start in range(0, len(X_all), PREDICT_ROWS):
+                rows = slice(start, start + PREDICT_ROWS)
+                inputs = part(list(arrays), rows)
+                adversarial, hit = attack(self.module_, inputs, torch.from_numpy(target_all[rows]).to(device),
+                                          self._loss(), part(bounds[0], rows), part(bounds[1], rows),
+                                          method=method,  # checked above
+                                          steps=steps, generator=generator, wrong=wrong)
+                results.append(tuple(t.cpu().numpy() for t in adversarial))
+                assert hit is not None
+                fooled.append(hit.cpu().numpy())
+        if not results:
+            return X_all.copy(), np.zeros(0, dtype=bool)
+        joined = tuple(np.concatenate([r[i] for r in results]) for i in range(len(arrays)))
+        return self._restore(X_all, joined), np.concatenate(fooled)
+
 
 class _Regression(_TorchEstimator):
     """Targets are numbers, standardised for training (MSE loss) and mapped back by ``predict``."""
@@ -345,7 +444,7 @@ class _Regression(_TorchEstimator):
 
 class _MLP(_TorchEstimator):
     """Rows of a table: numeric columns standardised; the columns at ``categorical`` hold integer codes
-    (negative or unseen in training: unknown) and each gets an embedding."""
+    (negative or unseen in training: unknown) and each gets an embedding. ``privacy`` trains with DP-SGD."""
 
     _kind = "mlp"
     categorical: list[int] | None
@@ -388,10 +487,21 @@ class _MLP(_TorchEstimator):
         return numeric, codes
 
     def _module_config(self, n_outputs: int) -> dict[str, Any]:
+        # batch norm mixes the rows of a batch: no per-row gradient to clip, so DP-SGD trains without it
         return {"n_numeric": len(self.numeric_columns_), "cardinalities": list(self.cardinalities_),
                 "n_outputs": n_outputs, "width": int(self.hidden_width), "depth": int(self.hidden_layers),
-                "dropout": float(self.dropout), "batch_norm": bool(self.batch_norm),
+                "dropout": float(self.dropout), "batch_norm": bool(self.batch_norm) and self._privacy() is None,
                 "max_embedding": int(self.max_embedding)}
+
+    def _restore(self, X: np.ndarray, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        out = X.copy()
+        out[:, self.numeric_columns_] = inputs[0] * self.numeric_scale_ + self.numeric_mean_
+        return out
+
+    def _privacy(self) -> Any:
+        from aiforge.deep._private import PrivacyConfig
+
+        return PrivacyConfig.from_param(getattr(self, "privacy", None))
 
 
 class _CNN(_TorchEstimator):
@@ -426,6 +536,10 @@ class _CNN(_TorchEstimator):
     def _module_config(self, n_outputs: int) -> dict[str, Any]:
         return {"in_channels": int(self.n_channels_), "n_outputs": n_outputs, "channels": int(self.channels),
                 "blocks": int(self.blocks), "dropout": float(self.dropout)}
+
+    def _restore(self, X: np.ndarray, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        scale, mean = self.channel_scale_[None, :, None, None], self.channel_mean_[None, :, None, None]
+        return np.asarray(inputs[0] * scale + mean)
 
 
 class _RNN(_TorchEstimator):
@@ -463,13 +577,17 @@ class _RNN(_TorchEstimator):
                 "hidden_size": int(self.hidden_size), "layers": int(self.num_layers),
                 "bidirectional": bool(self.bidirectional), "dropout": float(self.dropout)}
 
+    def _restore(self, X: np.ndarray, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        return np.asarray(inputs[0] * self.feature_scale_ + self.feature_mean_)
+
 
 # --- the estimators --------------------------------------------------------------------------------------
 # Every __init__ names its parameters (scikit-learn's get_params reads the signature) and only stores them.
 # Training: lr, weight_decay (AdamW), batch_size, max_epochs, patience (early stopping, epochs), schedule
 # (cosine | onecycle | constant), warmup (share of the steps), clip_norm (None: no clipping),
 # validation_fraction, amp (auto | off | bfloat16 | float16), device (auto | cpu | cuda), n_jobs (torch's
-# threads; None leaves torch's setting), random_state, time_budget (seconds).
+# threads; None leaves torch's setting), random_state, time_budget (seconds), adversarial (None or a dict:
+# method, epsilon, steps, ratio). The MLPs add privacy (None or a dict: epsilon, delta, max_grad_norm).
 
 
 def _keep(estimator: _TorchEstimator, params: dict[str, Any]) -> None:
@@ -480,7 +598,7 @@ def _keep(estimator: _TorchEstimator, params: dict[str, Any]) -> None:
 
 class MLPClassifier(_Classification, ClassifierMixin, _MLP):
     """A multilayer perceptron for tables: categorical columns (integer codes at ``categorical``) embedded,
-    ``hidden_layers`` blocks of ``hidden_width`` units with batch norm and dropout.
+    ``hidden_layers`` blocks of ``hidden_width`` units with batch norm (not with ``privacy``) and dropout.
 
     >>> import numpy as np
     >>> from aiforge.deep import MLPClassifier
@@ -495,7 +613,8 @@ class MLPClassifier(_Classification, ClassifierMixin, _MLP):
                  max_epochs: int = 100, patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
+                 privacy: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -508,7 +627,8 @@ class MLPRegressor(_Regression, RegressorMixin, _MLP):
                  patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
+                 privacy: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -520,7 +640,7 @@ class CNNClassifier(_Classification, ClassifierMixin, _CNN):
                  patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -532,7 +652,7 @@ class CNNRegressor(_Regression, RegressorMixin, _CNN):
                  patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -545,7 +665,7 @@ class RNNClassifier(_Classification, ClassifierMixin, _RNN):
                  patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -557,5 +677,6 @@ class RNNRegressor(_Regression, RegressorMixin, _RNN):
                  batch_size: int = 128, max_epochs: int = 100, patience: int | None = 10,
                  schedule: str = "cosine", warmup: float = 0.05, clip_norm: float | None = 1.0,
                  validation_fraction: float = 0.1, amp: str = "auto", device: str = "auto",
-                 n_jobs: int | None = None, random_state: int = 0, time_budget: float | None = None) -> None:
+                 n_jobs: int | None = None, random_state: int = 0, time_budget: float | None = None,
+                 adversarial: dict[str, Any] | None = None) -> None:
         _keep(self, locals())

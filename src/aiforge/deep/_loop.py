@@ -8,6 +8,10 @@ search gives every learner) checked after each step: training stops there with t
 
 Every epoch is recorded (losses, learning rate, gradient norms, clipped steps) so that what the loop did
 can be read back, tested and reported.
+
+Two options change a step: ``adversarial`` (``aiforge.deep._adversarial``) replaces a share of each batch with
+adversarial versions of its rows; ``privacy`` (``aiforge.deep._private``) makes it a DP-SGD step (Poisson
+batches, per-row clipping, Gaussian noise; float32 only) and records the budget spent in the history.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from aiforge.deep._runtime import Precision, require_torch
 
 if TYPE_CHECKING:
     import torch
+
+    from aiforge.deep._adversarial import AdversarialTraining
+    from aiforge.deep._private import PrivacyConfig, PrivacySpent
 
 __all__ = ["SCHEDULES", "EpochRecord", "TrainConfig", "TrainingHistory", "batches_per_epoch", "train"]
 
@@ -97,6 +104,8 @@ class TrainingHistory:
     precision: str
     seconds: float
     lrs: list[float] = field(default_factory=list, repr=False)
+    adversarial_rows: int = 0  # rows replaced by adversarial versions (adversarial training)
+    privacy: PrivacySpent | None = None  # the budget a DP-SGD fit spent
 
     @property
     def cut(self) -> bool:
@@ -110,6 +119,8 @@ class TrainingHistory:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         del data["lrs"]
+        if self.privacy is not None:
+            data["privacy"] = self.privacy.to_json()
         return data
 
 
@@ -127,7 +138,8 @@ def batches_per_epoch(rows: int, batch_size: int) -> int:
 def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn: LossFn, config: TrainConfig, *,
           device: torch.device, precision: Precision, weights: torch.Tensor | None = None,
           valid: tuple[Batch, torch.Tensor] | None = None, valid_weights: torch.Tensor | None = None,
-          deadline: float | None = None) -> TrainingHistory:
+          deadline: float | None = None, adversarial: AdversarialTraining | None = None,
+          privacy: PrivacyConfig | None = None) -> TrainingHistory:
     """Train ``module`` in place on ``inputs`` (tensors with one row per target) and return its history.
 
     ``loss_fn(outputs, targets)`` gives one loss per row; a batch's loss is their mean, weighted by
@@ -137,6 +149,11 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     With ``valid``, each epoch ends with the validation loss; training stops after ``config.patience``
     epochs without a better one, and the best epoch's weights are restored. ``deadline`` ends training
     after the step that passes it (then the epoch is validated, and the best weights kept as ever).
+
+    ``adversarial``: each batch's first ``ratio`` share of rows (the order is random) is replaced by FGSM or
+    PGD versions within ``epsilon`` of each float input. ``privacy``: DP-SGD to the target (epsilon, delta)
+    over ``max_epochs`` epochs; the history's ``privacy`` holds what was spent. ``clip_norm`` does not apply
+    then (each row's gradient is clipped to ``max_grad_norm`` instead), nor mixed precision.
     """
     torch = require_torch()
     from aiforge.deep._modules import SeededDropout
@@ -161,10 +178,27 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
         m.generator = dropout_generator
     optimizer = _optimizer(module, config)
     steps_per_epoch = batches_per_epoch(rows, config.batch_size)
+    private = None
+    if privacy is not None:
+        if precision.dtype is not None:
+            raise ValueError(f"DP-SGD trains in float32: mixed precision ({precision.name}) is not supported with "
+                             "privacy; set amp='off'")
+        from aiforge.deep._private import PrivateTraining
+
+        private = PrivateTraining(module, optimizer, privacy, rows=rows, batch_size=config.batch_size,
+                                  epochs=config.max_epochs, device=device)
+        steps_per_epoch = private.steps_per_epoch
+    adversary = None
+    if adversarial is not None:
+        from aiforge.deep._adversarial import Adversary
+
+        adversary = Adversary(adversarial, inputs, loss_fn, seed=config.seed + 2, device=device)
     scheduler = _scheduler(optimizer, config, steps_per_epoch * config.max_epochs)
     scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
     parameters = [p for p in module.parameters() if p.requires_grad]
-    clip = config.clip_norm if config.clip_norm is not None else math.inf
+    clip = config.clip_norm if config.clip_norm is not None and private is None else math.inf
+    forward = private.module if private is not None else module  # the training passes (per-row gradients)
+    stepper = private.optimizer if private is not None else optimizer
 
     epochs: list[EpochRecord] = []
     lrs: list[float] = []
@@ -177,24 +211,39 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
             order = torch.randperm(rows, generator=order_generator).to(device)
             losses, norms, totals = [], [], []
             for b in range(steps_per_epoch):
-                index = order[b * config.batch_size: (b + 1) * config.batch_size]
-                optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=precision.dtype, enabled=precision.dtype is not None):
-                    rows_loss = loss_fn(module(*(t[index] for t in inputs)).float(), target[index])
-                weight = weights[index] if weights is not None else None
-                loss = _mean(rows_loss, weight)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                if private is not None:
+                    index = private.batch()
                 else:
-                    loss.backward()
-                norms.append(torch.nn.utils.clip_grad_norm_(parameters, clip).detach())
+                    index = order[b * config.batch_size: (b + 1) * config.batch_size]
+                stepper.zero_grad(set_to_none=True)
+                batch = tuple(t[index] for t in inputs)
+                if adversary is not None:
+                    if private is not None:
+                        with private.paused():
+                            batch = adversary.perturb(module, batch, target[index])
+                    else:
+                        batch = adversary.perturb(module, batch, target[index])
+                with torch.autocast(device.type, dtype=precision.dtype, enabled=precision.dtype is not None):
+                    rows_loss = loss_fn(forward(*batch).float(), target[index])
+                weight = weights[index] if weights is not None else None
+                if private is not None:
+                    private.backward(private.loss(rows_loss, weight))
+                else:
+                    loss = _mean(rows_loss, weight)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+                    else:
+                        loss.backward()
+                    norms.append(torch.nn.utils.clip_grad_norm_(parameters, clip).detach())
                 lrs.append(float(optimizer.param_groups[0]["lr"]))  # the rate this step applies
                 if scaler is not None:
                     scaler.step(optimizer)
                     scaler.update()
                 else:
-                    optimizer.step()
+                    stepper.step()
+                if private is not None:  # each row's gradient was clipped; record the noisy step's norm
+                    norms.append(private.grad_norm())
                 with warnings.catch_warnings():  # a float16 step skipped for an overflow: the schedule goes on
                     warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)`")
                     scheduler.step()
@@ -206,9 +255,9 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
             valid_loss = _validation_loss(module, valid, loss_fn, valid_weights) if valid is not None else None
             norm_values = torch.stack(norms).float()
             train_loss = float(torch.stack(losses).sum() / torch.stack(totals).sum().clamp_min(1e-12))
+            clipped = len(norms) if private is not None else int((norm_values > clip).sum())
             epochs.append(EpochRecord(epoch, train_loss, valid_loss, lrs[-1], float(norm_values.max()),
-                                      int((norm_values > clip).sum()), len(norms),
-                                      time.perf_counter() - epoch_started))
+                                      clipped, len(norms), time.perf_counter() - epoch_started))
             if valid_loss is None:
                 best_epoch = epoch
             elif valid_loss < best_loss - IMPROVEMENT * abs(best_loss if math.isfinite(best_loss) else 0.0):
@@ -224,6 +273,8 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     finally:
         for m in dropouts:
             m.generator = None
+        if private is not None:
+            private.close()
     last = epochs[-1]
     if valid is not None and best_state is None:
         raise ValueError(f"training diverged: the validation loss was never a finite number ({last.valid_loss} "
@@ -235,7 +286,8 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
         module.load_state_dict(best_state)
     module.eval()
     return TrainingHistory(epochs, best_epoch, stopped, str(device), precision.name,
-                           time.perf_counter() - started, lrs)
+                           time.perf_counter() - started, lrs, adversary.rows if adversary is not None else 0,
+                           private.spent() if private is not None else None)
 
 
 def _optimizer(module: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
