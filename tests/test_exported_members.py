@@ -22,6 +22,7 @@ PUBLIC_API = {
     "__version__",
     "AiforgeError",
     "ModelRegistry",
+    "Project",
     "Workspace",
     "WorkspaceSettings",
     "get_run",
@@ -34,6 +35,7 @@ PUBLIC_API = {
 HOME = {
     "AiforgeError": "aiforge.errors",
     "ModelRegistry": "aiforge.registry",
+    "Project": "aiforge.project",
     "Workspace": "aiforge.workspace",
     "WorkspaceSettings": "aiforge.workspace",
     "get_run": "aiforge.pipeline",
@@ -51,6 +53,7 @@ PACKAGES = [
     "aiforge.learn",
     "aiforge.monitor",
     "aiforge.pipeline",
+    "aiforge.project",
     "aiforge.registry",
     "aiforge.serve",
     "aiforge.spec",

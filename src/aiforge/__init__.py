@@ -3,6 +3,11 @@
 The public API is small and imported lazily, so that ``import aiforge`` stays instant::
 
     import aiforge
+    project = aiforge.Project.load("examples/income/aiforge.yaml")
+    result = project.run()     # in Jupyter, results show as HTML: the KPI gate, the registered version
+
+or, one level down::
+
     project = aiforge.load_project("examples/income/aiforge.yaml")
     result = aiforge.run_project(project, aiforge.WorkspaceSettings.resolve())
 """
@@ -17,6 +22,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "AiforgeError": "aiforge.errors",
     "ModelRegistry": "aiforge.registry",
+    "Project": "aiforge.project",
     "Workspace": "aiforge.workspace",
     "WorkspaceSettings": "aiforge.workspace",
     "get_run": "aiforge.pipeline",

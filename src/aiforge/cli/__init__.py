@@ -305,21 +305,14 @@ def promote(ctx: click.Context, name: str, version: int, alias: str, as_json: bo
 def report(ctx: click.Context, run_id: str, open_browser: bool, output: Path | None, as_json: bool) -> None:
     """Print the path of RUN_ID's HTML report (self-contained, works offline)."""
     from aiforge.cli._console import print_json
-    from aiforge.pipeline import get_run
-    from aiforge.pipeline._runs import RunNotFound
+    from aiforge.pipeline import get_run, report_file
     from aiforge.workspace import Workspace
 
     workspace = Workspace.open(_settings(ctx), create=False)
     record = get_run(workspace, run_id)
-    digest = record.summary.get("report_artifact")
-    if not digest:
-        raise RunNotFound(f"run {record.id} has no report (status {record.status})",
-                          hint="reports are written at the end of a run; rerun the project")
-    path = workspace.reports_dir / f"{record.id}.html"
-    if not path.exists():  # rebuilt from the verified artifact if the file was removed
-        path.write_bytes(workspace.artifacts.get_bytes(digest))
+    path = report_file(workspace, record)  # rebuilt from the verified artifact if the file was removed
     if output is not None:
-        output.write_bytes(workspace.artifacts.get_bytes(digest))
+        output.write_bytes(workspace.artifacts.get_bytes(record.summary["report_artifact"]))
         path = output
     if as_json:
         print_json({"run_id": record.id, "report": str(path)})

@@ -57,6 +57,13 @@ class GateVerdict:
     def from_json(cls, data: dict[str, Any]) -> GateVerdict:
         return cls(passed=data["passed"], results=[KpiResult(**r) for r in data["results"]])
 
+    def _repr_html_(self) -> str:
+        """The KPI table, as Jupyter shows the verdict."""
+        from aiforge.evaluate._html import fragment
+        from aiforge.evaluate._report import gate_section
+
+        return fragment(gate_section(self))
+
 
 def evaluate_gate(kpis: list[Kpi], metrics: dict[str, float]) -> GateVerdict:
     """Check every KPI (each bound separately) against the measured metrics and check figures

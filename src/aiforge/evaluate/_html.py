@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CSS", "DASH", "e", "figure", "num", "plain", "section", "svg", "table"]
+__all__ = ["CSS", "DASH", "FRAGMENT_CSS", "e", "figure", "fragment", "num", "plain", "section", "svg", "table"]
 
 DASH = "—"
 _ID_REF = re.compile(r'(\sid="|href="#|url\(#)')
@@ -37,6 +37,26 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
 dt{font-weight:600} dd{margin:0;font-family:ui-monospace,monospace;word-break:break-all}
 dd dl{font-family:system-ui,sans-serif}
 """
+
+
+def _scoped(css: str, scope: str) -> str:
+    """``css`` with every selector under ``scope`` (``body`` and ``main`` become the scope itself)."""
+
+    def rule(match: re.Match[str]) -> str:
+        selectors = [s.strip() for s in match.group(1).split(",")]
+        scoped = [scope if s in ("body", "main") else f"{scope} {s}" for s in selectors]
+        return f"{','.join(scoped)}{{{match.group(2)}}}"
+
+    return re.sub(r"([^{}]+)\{([^{}]*)\}", rule, css).replace("\n", "")
+
+
+# The page's CSS for a piece of HTML inside another page (a Jupyter notebook): it styles nothing outside it.
+FRAGMENT_CSS = _scoped(CSS, ".aiforge") + ".aiforge{margin:0;padding:8px}"
+
+
+def fragment(body: str) -> str:
+    """``body`` (already escaped) as one self-contained piece of HTML for a notebook cell (``_repr_html_``)."""
+    return f"<div class=\"aiforge\"><style>{FRAGMENT_CSS}</style>{body}</div>"
 
 
 def e(value: Any) -> str:

@@ -66,7 +66,7 @@ class ReportInput:
 def render_report(inp: ReportInput) -> str:
     """The full HTML document for one run."""
     sections = [
-        _header(inp), _gate(inp.verdict), _metrics(inp.evaluation), _plots(inp),
+        _header(inp), gate_section(inp.verdict), _metrics(inp.evaluation), _plots(inp),
         _importance(inp.evaluation), *_checks(inp), _leaderboard(inp.selection), _data(inp),
         _lineage(inp.lineage),
     ]
@@ -107,7 +107,8 @@ def _header(inp: ReportInput) -> str:
     )
 
 
-def _gate(verdict: GateVerdict) -> str:
+def gate_section(verdict: GateVerdict) -> str:
+    """The KPI gate as a section: each KPI's value, threshold, result, margin and message (a failing one on a red row)."""
     if not verdict.results:
         return _section("kpis", "KPI gate", f"<p class=\"muted\">{_e(verdict.summary())}</p>")
     rows = [
@@ -134,6 +135,18 @@ def _metrics(ev: Evaluation) -> str:
     note = (f"<p class=\"muted\">{ev.n_test} held-out rows; the baseline predicts class priors "
             "(classification) or the training mean (regression). ↑ higher is better, ↓ lower is better.</p>")
     return _section("metrics", "Test metrics", note + _table(["metric", "model", "baseline"], rows, {1, 2}))
+
+
+def figures_table(figures: dict[str, float]) -> str:
+    """Metrics and check figures by name, each with its direction (↑ higher is better, ↓ lower)."""
+    from aiforge.evaluate._checks import CHECK_METRICS
+
+    rows = []
+    for name, value in figures.items():
+        known = METRICS.get(name) or CHECK_METRICS.get(name.split("[", 1)[0])
+        arrow = "" if known is None else (" ↑" if known.higher_is_better else " ↓")
+        rows.append(("", [_e(name) + arrow, _num(value)]))
+    return _table(["metric", "value"], rows, {1})
 
 
 def _plots(inp: ReportInput) -> str:

@@ -14,7 +14,7 @@ from aiforge.monitor._drift import (
 )
 from aiforge.monitor._performance import ProductionPerformance, load_outcomes, production_performance
 from aiforge.monitor._predlog import COLUMNS, PredictionLog, read_predictions
-from aiforge.monitor._report import MonitorReport, monitor_report, render_monitor_report
+from aiforge.monitor._report import MonitorReport, monitor_report, reference_of, render_monitor_report
 from aiforge.monitor._watch import (
     ACTIONS,
     Comparison,
@@ -57,6 +57,7 @@ __all__ = [
     "production_performance",
     "raise_alerts",
     "read_predictions",
+    "reference_of",
     "render_monitor_report",
     "watch_once",
 ]

@@ -137,6 +137,13 @@ class DriftReport:
                 "prediction": self.prediction.to_json() if self.prediction else None,
                 "settings": vars(self.settings), "domain": self.domain}
 
+    def _repr_html_(self) -> str:
+        """The report as Jupyter shows it: the drifted columns, every measure per column."""
+        from aiforge.evaluate import html
+        from aiforge.monitor._report import drift_html
+
+        return html.fragment(drift_html(self))
+
 
 def detect_drift(reference: ReferenceProfile, window: Any, *, prediction: Any = None,
                  settings: DriftSettings | None = None, threads: int | None = None) -> DriftReport:

@@ -16,7 +16,7 @@ from aiforge.monitor._performance import ProductionPerformance, production_perfo
 from aiforge.monitor._window import PredictionWindow, outputs_of, prediction_window
 from aiforge.registry import ModelRegistry, ModelVersion, OutcomeStore, served_version
 
-__all__ = ["MonitorReport", "monitor_report", "render_monitor_report"]
+__all__ = ["MonitorReport", "drift_html", "monitor_html", "monitor_report", "reference_of", "render_monitor_report"]
 
 PLOTTED_COLUMNS = 30
 
@@ -38,8 +38,15 @@ class MonitorReport:
                 "performance": self.performance.to_json() if self.performance else None,
                 "series": self.series}
 
+    def _repr_html_(self) -> str:
+        """The report as Jupyter shows it: production performance and drift per column (no plots)."""
+        from aiforge.evaluate import html
+
+        return html.fragment(monitor_html(self))
+
 
 def reference_of(registry: ModelRegistry, version: ModelVersion) -> ReferenceProfile:
+    """The training reference statistics registered with ``version``: what its drift is measured against."""
     if "reference" not in version.documents:
         raise RegistryError(f"{version.name} v{version.version} has no reference statistics",
                             found=", ".join(sorted(version.documents)) or "no documents",
@@ -120,12 +127,49 @@ def render_monitor_report(report: MonitorReport) -> str:
 
     d = report.drift
     v = report.version
+    ordered = sorted(d.columns, key=lambda c: (not c.drifted, -c.effect))[:PLOTTED_COLUMNS]
+    plots = "".join(_plot(c, i) for i, c in enumerate([*([d.prediction] if d.prediction else []), *ordered]))
+    over_time = html.section("series", "Drift over time", _series_plot(report.series)) if report.series else ""
+    body = (_header(report) + _performance(report.performance) + _columns(d) + over_time + _domain(d)
+            + html.section("plots", "Distributions: training (reference) vs window",
+                           f"<div class=\"plots\">{plots}</div>"))
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aiforge drift: "
+            f"{html.e(v.name)} v{v.version}</title><style>{html.CSS}</style></head><body><main>{body}</main>"
+            "</body></html>")
+
+
+def monitor_html(report: MonitorReport) -> str:
+    """The report for a notebook cell: the page without its plots (``render_monitor_report`` has them)."""
+    return _header(report) + _performance(report.performance) + _columns(report.drift) + _domain(report.drift)
+
+
+def drift_html(d: DriftReport) -> str:
+    """A drift report for a notebook cell: which columns drifted, every measure per column, the domain classifier."""
+    from aiforge.evaluate import html
+
+    flagged = ", ".join(d.drifted) or "none"
+    reference = d.columns[0].reference_rows if d.columns else 0
+    head = (f"<section><h1>Drift of {d.rows} rows</h1><p class=\"muted\">against the reference of {reference} "
+            f"training rows. Columns drifted: <b>{html.e(flagged)}</b> ({d.share_drifted:.0%}).</p></section>")
+    return head + _columns(d) + _domain(d)
+
+
+def _header(report: MonitorReport) -> str:
+    from aiforge.evaluate import html
+
+    d = report.drift
+    v = report.version
     span = f"{report.window.start:%Y-%m-%d %H:%M} – {report.window.end:%Y-%m-%d %H:%M} UTC" \
         if report.window.start and report.window.end else "the whole log"
     flagged = ", ".join(d.drifted) or "none"
-    header = (f"<h1>Drift of {html.e(v.name)} v{v.version}</h1><p class=\"muted\">{len(report.window)} predictions "
-              f"({html.e(span)}) against the reference of {d.columns[0].reference_rows if d.columns else 0} training "
-              f"rows. Columns drifted: <b>{html.e(flagged)}</b> ({d.share_drifted:.0%}).</p>")
+    return (f"<h1>Drift of {html.e(v.name)} v{v.version}</h1><p class=\"muted\">{len(report.window)} predictions "
+            f"({html.e(span)}) against the reference of {d.columns[0].reference_rows if d.columns else 0} training "
+            f"rows. Columns drifted: <b>{html.e(flagged)}</b> ({d.share_drifted:.0%}).</p>")
+
+
+def _columns(d: DriftReport) -> str:
+    from aiforge.evaluate import html
+
     rows = []
     for c in [*(d.columns), *([d.prediction] if d.prediction else [])]:
         cells = [html.e(c.name), html.e(c.kind), html.num(c.psi), html.num(c.jensen_shannon), html.num(c.ks),
@@ -134,22 +178,19 @@ def render_monitor_report(report: MonitorReport) -> str:
         rows.append(("fail" if c.drifted else "", cells))
     table = html.table(["column", "kind", "PSI", "Jensen–Shannon", "KS", "Wasserstein/σ", "test p", "missing",
                         "rule", "verdict"], rows, numeric=range(2, 8))
-    domain = ""
-    if d.domain and d.domain.get("auc") is not None:
-        top = ", ".join(f"{t['column']} ({t['share']:.0%})" for t in d.domain.get("top_columns", []))
-        domain = html.section("domain", "Can a model tell the window from training?", (
-            f"<p>Cross-validated ROC AUC of a classifier between {d.domain['rows']} training rows and as many "
-            f"window rows: <b>{d.domain['auc']:.3f}</b> (0.5: indistinguishable; drift at ≥ "
-            f"{d.domain['threshold']}). It leaned most on: {html.e(top or '—')}.</p>"))
-    ordered = sorted(d.columns, key=lambda c: (not c.drifted, -c.effect))[:PLOTTED_COLUMNS]
-    plots = "".join(_plot(c, i) for i, c in enumerate([*([d.prediction] if d.prediction else []), *ordered]))
-    over_time = html.section("series", "Drift over time", _series_plot(report.series)) if report.series else ""
-    body = (header + _performance(report.performance) + html.section("columns", "Per column", table) + over_time
-            + domain + html.section("plots", "Distributions: training (reference) vs window",
-                                    f"<div class=\"plots\">{plots}</div>"))
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aiforge drift: "
-            f"{html.e(v.name)} v{v.version}</title><style>{html.CSS}</style></head><body><main>{body}</main>"
-            "</body></html>")
+    return html.section("columns", "Per column", table)
+
+
+def _domain(d: DriftReport) -> str:
+    from aiforge.evaluate import html
+
+    if not d.domain or d.domain.get("auc") is None:
+        return ""
+    top = ", ".join(f"{t['column']} ({t['share']:.0%})" for t in d.domain.get("top_columns", []))
+    return html.section("domain", "Can a model tell the window from training?", (
+        f"<p>Cross-validated ROC AUC of a classifier between {d.domain['rows']} training rows and as many "
+        f"window rows: <b>{d.domain['auc']:.3f}</b> (0.5: indistinguishable; drift at ≥ "
+        f"{d.domain['threshold']}). It leaned most on: {html.e(top or '—')}.</p>"))
 
 
 def _plot(column: Any, index: int) -> str:

@@ -31,6 +31,7 @@ _EXPORTS = {
     "StageRecord": "_runs",
     "get_run": "_runs",
     "list_runs": "_runs",
+    "report_file": "_runs",
     "run_trials": "_runs",
     "scaffold_project": "_scaffold",
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from aiforge.errors import AiforgeError
 from aiforge.pipeline._runner import mark_interrupted_runs
 from aiforge.workspace import RunRow, StageRow, Workspace
 
-__all__ = ["RunNotFound", "RunRecord", "StageRecord", "get_run", "list_runs", "run_trials"]
+__all__ = ["RunNotFound", "RunRecord", "StageRecord", "get_run", "list_runs", "report_file", "run_trials"]
 
 
 class RunNotFound(AiforgeError):
@@ -73,6 +74,13 @@ class RunRecord:
             out["stages"] = [s.to_json() for s in self.stages]
         return out
 
+    def _repr_html_(self) -> str:
+        """The run as Jupyter shows it: status, KPI gate, stages, metrics."""
+        from aiforge.evaluate import html
+        from aiforge.pipeline._html import run_html
+
+        return html.fragment(run_html(self))
+
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -125,3 +133,16 @@ def run_trials(record: RunRecord) -> tuple[dict[str, Any], list[dict[str, Any]]]
     selection = dict(train.outputs["selection"])
     trials = selection.pop("trials", [])
     return selection, trials
+
+
+def report_file(workspace: Workspace, record: RunRecord) -> Path:
+    """The run's HTML report in the workspace's reports folder, written again from its verified artifact when
+    the file is not there (removed, or never kept: an encrypted workspace keeps no plaintext copy)."""
+    digest = record.summary.get("report_artifact")
+    if not digest:
+        raise RunNotFound(f"run {record.id} has no report (status {record.status})",
+                          hint="reports are written at the end of a run; rerun the project")
+    path = workspace.reports_dir / f"{record.id}.html"
+    if not path.exists():
+        path.write_bytes(workspace.artifacts.get_bytes(digest))
+    return path

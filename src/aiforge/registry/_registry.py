@@ -82,6 +82,13 @@ class ModelVersion:
             "documents": self.documents,
         }
 
+    def _repr_html_(self) -> str:
+        """The version as Jupyter shows it: status, metrics, KPI gate, lineage."""
+        from aiforge.evaluate import html
+        from aiforge.registry._html import version_html
+
+        return html.fragment(version_html(self))
+
 
 _SERVING_ORDER = (Alias.PRODUCTION, Alias.STAGING)
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["BatchResult", "score_file", "scoring_version"]
+__all__ = ["BatchResult", "check_columns", "score_file", "score_frame", "scoring_version"]
 
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -97,8 +97,8 @@ def score_file(registry: ModelRegistry, version: ModelVersion, source: Path, out
 
             for number, frame in enumerate(_chunks(source, chunk_rows)):
                 if number == 0:
-                    _check_columns(frame, model.input_columns, keep, source)
-                pending.append(pool.submit(_score, model, frame, keep))
+                    check_columns(frame, model.input_columns, keep, source)
+                pending.append(pool.submit(score_frame, model, frame, keep))
                 drain(2 * workers)
             drain(0)
         if writer is None:
@@ -149,19 +149,22 @@ def _split(batches: list[Any], chunk_rows: int) -> Iterator[pd.DataFrame]:
         yield table.slice(start, chunk_rows).to_pandas()
 
 
-def _check_columns(frame: pd.DataFrame, needed: list[str], keep: list[str], source: Path) -> None:
+def check_columns(frame: pd.DataFrame, needed: list[str], keep: list[str], source: Path | str) -> None:
+    """Every input column of the model (``needed``) and every ``keep`` column must be in ``frame``, read from
+    ``source`` (a file, or words naming the records)."""
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise DataError(f"{source} lacks {len(missing)} input column(s) of the model", where=str(source),
                         expected=f"every column of: {', '.join(needed)}", found=f"missing {', '.join(missing)}",
-                        hint="score a file with the columns the model was trained on")
+                        hint="score records with the columns the model was trained on")
     absent = [c for c in keep if c not in frame.columns]
     if absent:
         raise DataError(f"--keep names column(s) that {source} does not have: {', '.join(absent)}",
                         where=str(source), expected=f"some of: {', '.join(map(str, frame.columns[:30]))}")
 
 
-def _score(model: Any, frame: pd.DataFrame, keep: list[str]) -> pa.Table:
+def score_frame(model: Any, frame: pd.DataFrame, keep: list[str]) -> pa.Table:
+    """The ``keep`` columns of ``frame``, then ``prediction`` and, for classification, ``probability_<class>``."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
