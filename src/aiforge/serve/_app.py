@@ -123,7 +123,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                                role=tag.role, deployment=tag.deployment, kinds=model.schema.kinds)
         return ids
 
-    app = FastAPI(
+    app = _ServedApp(
         title="aiforge", version=__version__, lifespan=lifespan,
         description="Predictions, explanations and metadata of the models in an aiforge workspace. "
         "`/v2`: the Open Inference Protocol (KServe v2); `/v1`: plain JSON records. A model name answers "
@@ -133,7 +133,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.ready = False
     app.state.auth = auth
     templates: dict[str, Any] = {}  # filled once the routes exist
-    app.add_middleware(FastLane, lane=lambda *a: lane(*a), templates=templates)  # inside the metrics
+    app.fast_lane = FastLane(app.answer_slowly, lambda *a: lane(*a), templates, metrics)  # in front of everything
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     _add_error_handlers(app)
     app.include_router(admin_router(auth, cache))
@@ -319,6 +319,22 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return await explain(name, version, body)
 
     return app
+
+
+class _ServedApp(FastAPI):
+    """The server's FastAPI app with the fast lane in front of its middleware stack (``serve/_fastlane.py``)."""
+
+    fast_lane: FastLane | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.fast_lane is not None:
+            await self.fast_lane(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def answer_slowly(self, scope: Any, receive: Any, send: Any) -> None:
+        """FastAPI's own answer: routing, dependencies, middlewares."""
+        await super().__call__(scope, receive, send)
 
 
 def app_from_environment() -> FastAPI:
