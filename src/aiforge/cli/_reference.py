@@ -1,5 +1,6 @@
 """The generated reference docs: the CLI reference from the click commands, and the files `scripts/gen_docs.py`
-writes (``docs/reference/``), which a test compares with the checked-in copies."""
+writes (``docs/reference/``: also the project-file reference and JSON Schema from the spec's models, and the HTTP
+API reference from the server's OpenAPI document), which a test compares with the checked-in copies."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ __all__ = ["cli_reference", "generated_docs"]
 
 def generated_docs(root: click.Group) -> dict[str, str]:
     """Every generated file, by its path relative to the repository, with its content."""
+    from aiforge.serve._reference import http_api_reference
     from aiforge.spec import project_json_schema
     from aiforge.spec._reference import project_file_reference
 
     return {
         "docs/reference/cli.md": cli_reference(root),
+        "docs/reference/http-api.md": http_api_reference(),
         "docs/reference/project-file.md": project_file_reference(),
         "docs/reference/aiforge.schema.json": json.dumps(project_json_schema(), indent=2, ensure_ascii=False) + "\n",
     }
