@@ -203,9 +203,9 @@ def test_aiforge_run_registers_an_mlp_that_predict_and_serve_answer_with(tmp_pat
     assert model.learner == "mlp" and version.metrics["roc_auc"] >= 0.8
     estimator = model.pipeline.named_steps["model"]
     assert type(estimator).__name__ == "MLPClassifier" and estimator.get_params()["n_jobs"] == 1
-    inference = version.lineage["inference"]  # served by the encoder and the network; no ONNX model yet, and why
-    assert inference["path"] == "estimator" and inference["max_abs_diff"] == 0.0
-    assert "skl2onnx could not convert MLPClassifier" in inference["onnx"]["reason"]
+    inference = version.lineage["inference"]  # the network and its input handling, exported by torch.onnx
+    assert inference["onnx"]["converter"] == "torch.onnx" and inference["onnx"]["max_abs_diff"] <= 1e-5
+    assert inference["path"] in ("onnxruntime", "estimator")  # ONNX Runtime when it is not slower for one row
 
     records = _records(200)
     frame = pd.DataFrame(records)
@@ -216,10 +216,10 @@ def test_aiforge_run_registers_an_mlp_that_predict_and_serve_answer_with(tmp_pat
     assert scored.returncode == 0, scored.stderr
     out = pd.read_parquet(tmp_path / "scored.parquet")
     np.testing.assert_allclose(out[[f"probability_{c}" for c in model.classes]].to_numpy(),
-                               model.predict_proba(frame), atol=1e-6)
+                               model.predict_proba(frame), atol=1e-5)  # ONNX Runtime's float32, within parity
 
     with running_server([], env, tmp_path, tmp_path / "server.log") as server:
         response = server.client.post("/v1/models/income/predict", json={"records": records[:20]})
     assert response.status_code == 200, response.text
     served = [p["probabilities"][">50K"] for p in response.json()["predictions"]]
-    np.testing.assert_allclose(served, model.predict_proba(frame.head(20))[:, 1], atol=1e-6)
+    np.testing.assert_allclose(served, model.predict_proba(frame.head(20))[:, 1], atol=1e-5)

@@ -2,9 +2,10 @@
 
 Only the estimator is converted: the fitted ``TabularEncoder`` is our own code (and already fast), so
 ONNX Runtime receives the encoded matrix as float32. LightGBM and XGBoost convert with onnxmltools,
-scikit-learn estimators with skl2onnx; an estimator that does not convert says why
-(``OnnxConversion.reason``). Whether ONNX Runtime then serves is decided on evidence, by
-``learn._inference.plan_inference``.
+scikit-learn estimators with skl2onnx, aiforge's torch networks (``mlp``) with ``torch.onnx``
+(``aiforge.deep._export``: their own input handling, embeddings' codes included, is part of the graph);
+an estimator that does not convert says why (``OnnxConversion.reason``). Whether ONNX Runtime then
+serves is decided on evidence, by ``learn._inference.plan_inference``.
 
 The ONNX packages are an optional extra (``pip install 'aiforge[onnx]'``), imported only here and only
 when used; without them every model is served by the native fast path.
@@ -28,6 +29,7 @@ ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxmltools", "skl2onnx")
 MISSING_HINT = "pip install 'aiforge[onnx]'"
 INPUT = "input"
 SINGLE_THREAD_ROWS = 2000  # batches up to this size run on one thread (as the native fast path does)
+TORCH_CONVERTER = "torch.onnx"
 
 
 def onnx_versions() -> dict[str, str]:
@@ -67,6 +69,8 @@ def convert_estimator(estimator: Any, n_features: int) -> OnnxConversion:
     kind = type(estimator).__name__
     if problem is not None:
         return OnnxConversion(None, "none", problem)
+    if type(estimator).__module__.startswith("aiforge.deep."):
+        return _convert_torch(estimator, kind, n_features)
     converter = "onnxmltools" if kind.startswith(("LGBM", "XGB")) else "skl2onnx"
     try:
         with warnings.catch_warnings():  # converters warn about opsets and dtypes: parity is what counts
@@ -75,6 +79,21 @@ def convert_estimator(estimator: Any, n_features: int) -> OnnxConversion:
         return OnnxConversion(onnx_model.SerializeToString(), converter)
     except Exception as exc:  # any converter failure means "does not convert", with the reason
         return OnnxConversion(None, converter, f"{converter} could not convert {kind}: {_cause(exc)}")
+
+
+def _convert_torch(estimator: Any, kind: str, n_features: int) -> OnnxConversion:
+    """A torch estimator's whole prediction (inputs standardised and coded, the network, softmax or the
+    target's units) exported by torch.onnx."""
+    expected = getattr(estimator, "n_features_in_", n_features)
+    if expected != n_features:
+        return OnnxConversion(None, TORCH_CONVERTER, f"{kind} was fitted on {expected} columns, the encoder gives "
+                                                     f"{n_features}")
+    try:
+        from aiforge.deep._export import export_onnx
+
+        return OnnxConversion(export_onnx(estimator), TORCH_CONVERTER)
+    except Exception as exc:  # e.g. an int8-quantised network: served natively, with the reason recorded
+        return OnnxConversion(None, TORCH_CONVERTER, f"{TORCH_CONVERTER} could not export {kind}: {_cause(exc)}")
 
 
 def _convert(estimator: Any, kind: str, n_features: int) -> Any:
