@@ -34,7 +34,7 @@ SERVING_ROWS = 1000
 MIN_TIMED_SECONDS = 0.25  # the batch is predicted again until this much wall time is measured
 MAX_BATCH_REPEATS = 20
 CODECARBON_SECONDS = 3.0  # CodeCarbon reads its counters at start and stop: measure long enough to mean something
-TRAINING_STAGES = frozenset({"train", "tune", "fit", "mitigate"})
+TRAINING_STAGES = frozenset({"train", "tune", "fit", "compress", "mitigate"})  # compress: its fine-tuning
 
 _TRAIN_HINT = ("use cheaper learners (linear, lightgbm), lower model.search.budget, or fewer cv folds; "
                "a lower-carbon grid (checks.energy.grid_g_per_kwh) changes the CO2e figures only")
