@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,5 +33,11 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
+# The docs site: the generated references rewritten from the code, then docs/ built into site/ (MkDocs, --strict:
+# a link to a missing page, file or heading fails). Open site/index.html.
+docs: $(STAMP)
+	$(BIN)/python scripts/gen_docs.py
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .aiforge .pytest_cache
+	rm -rf $(VENV) .aiforge .pytest_cache site
