@@ -2,6 +2,7 @@
 
 from aiforge.learn import _deep_learners  # noqa: F401  (registers the torch learners)
 from aiforge.learn._compiled import ONNX_PATH, CompiledModel, compile_model
+from aiforge.learn._compress import NotCompressible, compress_model
 from aiforge.learn._inference import InferencePlan, plan_inference
 from aiforge.learn._learners import LEARNERS, Learner, register
 from aiforge.learn._mitigate import MitigatedModel, mitigate
@@ -31,6 +32,7 @@ __all__ = [
     "IntRange",
     "Learner",
     "MitigatedModel",
+    "NotCompressible",
     "Objective",
     "SelectionReport",
     "TabularModel",
@@ -40,6 +42,7 @@ __all__ = [
     "TrialRecord",
     "choose_features",
     "compile_model",
+    "compress_model",
     "mitigate",
     "onnx_versions",
     "plan_inference",
