@@ -68,6 +68,13 @@ class RunResult:
     report_path: Path
     checks: dict[str, CheckResult]
 
+    def _repr_html_(self) -> str:
+        """The run's outcome as Jupyter shows it: status, then the registered version and its KPI gate."""
+        from aiforge.evaluate import html
+        from aiforge.pipeline._html import result_html
+
+        return html.fragment(result_html(self))
+
 
 def run_project(
     project: ProjectFile, settings: WorkspaceSettings, *, force: bool = False, progress: Progress | None = None,
