@@ -58,8 +58,8 @@ def test_dp_sgd_spends_at_most_the_target_epsilon_and_records_it(cancer: tuple[n
     assert model.history_.to_json()["privacy"]["epsilon"] == model.epsilon_
     assert model.module_config_["batch_norm"] is False  # batch norm mixes rows: no per-row gradient
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.module_.modules())
-    if epsilon >= 1.0:  # DP-SGD wants a larger learning rate than plain training (noise averages out)
-        assert float(np.mean(model.predict(X_test) == y_test)) >= 0.88
+    if epsilon >= 1.0:  # 0.90-0.95 over 12 fits at epsilon 1 (fresh noise each time); the majority class: 0.63
+        assert float(np.mean(model.predict(X_test) == y_test)) >= 0.8
 
 
 def test_the_noise_grows_as_epsilon_shrinks_and_stopping_early_spends_less(cancer: tuple[np.ndarray, ...]) -> None:
@@ -78,19 +78,20 @@ def test_the_noise_grows_as_epsilon_shrinks_and_stopping_early_spends_less(cance
 
 
 def test_a_tiny_epsilon_leaks_less_membership_than_an_overfitted_network() -> None:
-    """Adult: 300 members and 300 non-members drawn from the same 2,000 rows; the loss-threshold attack of the
-    privacy check. Its AUC on one draw is off 0.5 by the draw itself (the same for both models), not by DP's
-    noise, so the two models are compared on the same draw."""
-    frame = pd.read_csv(ADULT, nrows=2000)
-    categorical = ["workclass", "marital_status", "occupation", "relationship", "sex"]
+    """Adult: 300 members and 300 non-members drawn from the same 4,000 rows; the loss-threshold attack of the
+    privacy check. On this draw the overfitted MLP's AUC is 0.63; 15 fits at epsilon 0.1 (fresh noise each)
+    gave 0.47-0.52, within the attack's sampling error of 0.5 (its standard error here: 0.024)."""
+    frame = pd.read_csv(ADULT, nrows=4000)
+    categorical = ["workclass", "education", "marital_status", "occupation", "relationship", "race", "sex",
+                   "native_country"]
     codes = np.column_stack([pd.factorize(frame[c])[0] for c in categorical]).astype(float)
     X = np.column_stack([frame[ADULT_NUMERIC].to_numpy(dtype=float), codes])
     y = (frame["income"] == ">50K").to_numpy(dtype=int)
     order = np.random.default_rng(1).permutation(len(X))
     members, outsiders = order[:300], order[300:600]
-    shared: dict[str, Any] = {"categorical": [5, 6, 7, 8, 9], "hidden_width": 128, "dropout": 0.0,
+    shared: dict[str, Any] = {"categorical": list(range(5, 13)), "hidden_width": 128, "dropout": 0.0,
                               "weight_decay": 0.0, "validation_fraction": 0.0, "n_jobs": 1, "random_state": 0}
-    overfit = MLPClassifier(**shared, max_epochs=100, patience=None, lr=1e-2, batch_size=32)
+    overfit = MLPClassifier(**shared, max_epochs=60, patience=None, lr=1e-2, batch_size=32)
     private = MLPClassifier(**shared, max_epochs=20, lr=0.03, batch_size=64, privacy={"epsilon": 0.1})
 
     def audit(model: MLPClassifier) -> float:
@@ -103,8 +104,8 @@ def test_a_tiny_epsilon_leaks_less_membership_than_an_overfitted_network() -> No
 
     leaky, tight = audit(overfit), audit(private)
 
-    assert leaky >= 0.55
-    assert tight <= leaky - 0.06
+    assert leaky >= 0.6
+    assert tight <= 0.5 + 3 * 0.024 and tight <= leaky - 0.06
     assert private.epsilon_ <= 0.1
 
 

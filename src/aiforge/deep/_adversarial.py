@@ -88,8 +88,9 @@ def attack(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn
     """Adversarial versions of ``inputs`` (one row per target) inside the boxes ``low``/``high`` (one per
     input, ``None`` for inputs held fixed), by FGSM or PGD on ``loss_fn(outputs, target)`` summed.
 
-    With ``wrong(outputs, target)`` (True where the network's decision is wrong), a row keeps the first
-    iterate that fools the network, and the second value says which rows were fooled; without it, the last
+    With ``wrong(outputs, target)`` (True where the network's decision is wrong), a row keeps the last
+    iterate that fooled the network (PGD climbs the loss, so the latest is usually the deepest past the
+    boundary), and the second value says which rows were fooled at some step; without it, the last
     iterate is returned (what adversarial training uses) and the second value is None. The module is used
     as it is (the caller sets evaluation mode); its parameters get no gradient.
     """
@@ -132,11 +133,11 @@ def attack(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn
     def remember(outputs: torch.Tensor, parts: list[torch.Tensor]) -> None:
         if wrong is None or fooled is None or kept is None:
             return
-        new = wrong(outputs.detach(), target) & ~fooled
-        if new.any():
+        hit = wrong(outputs.detach(), target)
+        if hit.any():
             for store, part in zip(kept, parts, strict=True):
-                store[new] = part.detach()[new]
-            fooled[new] = True
+                store[hit] = part.detach()[hit]
+            fooled[hit] = True
 
     for _ in range(rounds):
         parts = [x.detach().requires_grad_(True) for x in current]

@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = ["membership_attack"]
 
-_HINT = ("train with a differentially private learner (model.learners: [dp_linear]), regularise more, "
-         "or stop boosting earlier")
-_EPS_HINT = ("lower epsilon in the dp_linear learner's params, or fit fewer DP configurations on the same data "
-             "(each trial and fold spends budget)")
+_HINT = ("train with differential privacy (model.privacy: {epsilon: 1.0} with model.learners: [dp_linear] or "
+         "[mlp]), regularise more, or stop boosting earlier")
+_EPS_HINT = ("lower model.privacy.epsilon, or fit fewer DP configurations on the same data (each trial and fold "
+             "spends budget: a smaller search budget, fewer folds)")
 METRICS = [
     CheckMetric("membership_inference_auc", "privacy", False,
                 "AUC of the strongest membership-inference attack (loss threshold or confidence) telling training "
@@ -133,13 +133,16 @@ def privacy_check(ctx: CheckContext) -> CheckResult:
     if budget is None:
         details["differential_privacy"] = (
             "not trained with differential privacy: privacy_epsilon and privacy_delta are not reported "
-            "(use model.learners: [dp_linear] for a DP model)")
+            "(set model.privacy, with model.learners: [dp_linear] or [mlp], for a DP model)")
     else:
         metrics["privacy_epsilon"], metrics["privacy_delta"] = budget
         dp: dict[str, Any] = {"epsilon": budget[0], "delta": budget[1],
                               "advantage_bound": float(np.expm1(budget[0])) if budget[1] == 0 else None,
                               "not_covered": "the input encoder's statistics (medians, means, standard deviations, "
-                                             "category levels) and the choice among trials by validation scores"}
+                                             "category levels) and the choice among trials by validation scores; "
+                                             "for an mlp trained by DP-SGD also the epochs early stopping chose "
+                                             "on the search's validation folds and the losses per epoch its "
+                                             "training history keeps"}
         trials, folds = ctx.extra.get("trials"), ctx.extra.get("cv_folds")
         if trials is not None and folds:
             regression = ctx.task is TaskKind.REGRESSION

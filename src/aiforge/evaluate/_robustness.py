@@ -11,6 +11,9 @@ Two black-box attacks (they only query the model) on correctly classified held-o
   search to the decision boundary, estimate the boundary's normal from the signs of queries around it,
   take a geometric step along it, repeat. Integer columns are treated as continuous (a relaxation).
 
+When the model is a torch network (the ``mlp`` learner), the white-box FGSM and PGD attacks on its input
+gradient run on the same rows within the same box (``_gradient_attacks.py``).
+
 Candidates are built as DataFrames of raw inputs and scored in one ``raw_output`` call per step, which is
 far faster than querying row by row. Regression: the perturbation search measures how far the prediction
 can move instead (``perturbation_sensitivity``); HopSkipJump, a decision attack, does not apply.
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiforge.evaluate._checks import CheckContext, CheckMetric, CheckResult, check
+from aiforge.evaluate._gradient_attacks import GRADIENT_METRICS, gradient_attacks
 from aiforge.spec import RobustnessCheck, TaskKind
 
 if TYPE_CHECKING:
@@ -68,6 +72,7 @@ METRICS = [
     CheckMetric("perturbation_sensitivity", "robustness", False,
                 "Regression: median over attacked test rows of the largest change of the prediction a bounded "
                 "perturbation found, in standard deviations of the training target.", hint=_HINT),
+    *GRADIENT_METRICS,
 ]
 
 
@@ -669,6 +674,14 @@ def robustness(ctx: CheckContext) -> CheckResult:
                    "then rounded: the rounded point must still be adversarial and within epsilon).")
     elif spec.attack == "hopskipjump":
         details["hopskipjump"] = {"skipped": "the model has no numeric input to move"}
+    white_box = gradient_attacks(model, queries, rows, labels, accuracy, spec, ctx.seed) if spec.gradient_attacks \
+        else None
+    if white_box is not None:
+        figures, attacks, shown, text = white_box
+        metrics.update(figures)
+        details.update(attacks)
+        examples += shown
+        method += text
     details["examples"] = examples
     return CheckResult("robustness", "ok", metrics, details, method)
 

@@ -5,6 +5,9 @@ get an embedding. Its search space, like every learner's, is a function of the d
 smaller tables get narrower networks, smaller batches and more epochs. Early stopping on the search's
 validation fold picks the number of epochs (``Fitted.rounds``), which the refit on the whole training
 split trains; the search's deadline stops a fold after the step that passes it.
+
+``model.adversarial`` trains every configuration adversarially (PGD or FGSM on a share of each batch);
+``model.privacy`` trains it with DP-SGD (Opacus, the ``privacy`` extra) to the budget given, per fit.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any
 
 from aiforge.learn._learners import Fitted, Learner, _with_imbalance, register
 from aiforge.learn._space import FloatRange, IntRange, SearchSpace
-from aiforge.spec import TaskKind
+from aiforge.spec import ModelSpec, TaskKind
 
 __all__ = ["MLP"]
 
@@ -41,6 +44,8 @@ class MLP(Learner):
     requires = "torch"
     extra = "deep"
     size_param = "max_epochs"
+    private = True
+    private_requires = "opacus"
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -63,6 +68,15 @@ class MLP(Learner):
                                   "weight_decay": 1e-4, "batch_size": min(batch_high, max(batch_low, 4 * batch_low)),
                                   "max_epochs": min(100, epochs)}
         return {**config, "class_weight": None, "resample": "none"} if task.is_classification else config
+
+    @classmethod
+    def fixed_params(cls, model: ModelSpec, task: TaskKind) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        if model.adversarial is not None:
+            params["adversarial"] = model.adversarial.model_dump()
+        if model.privacy is not None:
+            params["privacy"] = model.privacy.model_dump()
+        return params
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         if not self.available():

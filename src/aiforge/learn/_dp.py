@@ -370,6 +370,9 @@ def privacy_budget(model: Any) -> tuple[float, float] | None:
     """(epsilon, delta) a fitted model spent on its training rows, or None when it is not differentially
     private as a whole (a non-DP estimator, or an ensemble with one non-DP member).
 
+    The DP estimators are this module's and the torch estimators of ``aiforge.deep`` trained with
+    ``privacy`` (DP-SGD): each records what it spent in ``epsilon_`` and ``delta_``.
+
     Looks through a ``TabularModel`` (its ``pipeline``), a scikit-learn ``Pipeline`` (its last step) and
     a ``WeightedEnsemble`` (its members, fitted on the same rows: their budgets add up, basic
     composition; a member listed twice counts once). Wrappers it does not know (e.g. fairness
@@ -382,7 +385,7 @@ def _budget(estimator: Any, seen: set[int]) -> tuple[float, float] | None:
     if id(estimator) in seen:
         return 0.0, 0.0
     seen.add(id(estimator))
-    if type(estimator).__name__ in DP_ESTIMATORS and hasattr(estimator, "epsilon_"):
+    if _records_budget(estimator):
         return float(estimator.epsilon_), float(estimator.delta_)
     members = getattr(estimator, "members", None)
     if isinstance(members, list) and members:
@@ -399,22 +402,36 @@ def _budget(estimator: Any, seen: set[int]) -> tuple[float, float] | None:
     return None
 
 
+def _records_budget(estimator: Any) -> bool:
+    kind = type(estimator)
+    ours = kind.__name__ in DP_ESTIMATORS or kind.__module__.startswith("aiforge.deep.")
+    return ours and hasattr(estimator, "epsilon_") and hasattr(estimator, "delta_")
+
+
+def _private_trial(learner: str | None, params: dict[str, Any]) -> bool:
+    return learner == "dp_linear" or isinstance(params.get("privacy"), dict)
+
+
 def trial_budget(params: dict[str, Any], regression: bool) -> tuple[float, float]:
-    """(epsilon, delta) one fit of the ``dp_linear`` learner spends with ``params``."""
+    """(epsilon, delta) one fit spends with ``params``: a DP-SGD learner's ``privacy`` target (an upper bound:
+    a fit that stops early spends less), else the ``dp_linear`` learner's ``epsilon`` (and ``delta``)."""
+    privacy = params.get("privacy")
+    if isinstance(privacy, dict):
+        return float(privacy["epsilon"]), float(privacy.get("delta", DEFAULT_DELTA))
     epsilon = float(params.get("epsilon", DEFAULT_EPSILON))
     delta = float(params.get("delta", DEFAULT_DELTA)) if regression else 0.0
     return epsilon, delta
 
 
-def search_budget(trials: Iterable[Any], folds: int, *, regression: bool,
-                  learner: str = "dp_linear") -> tuple[float, float, int]:
-    """(epsilon, delta, fits): what the search's ``learner`` trials spent on the training rows, by
-    basic composition. A k-fold trial fits on k overlapping subsets, each row in k-1 of them, so a
-    row pays ``min(folds run, k-1)`` fits (a holdout: 1). ``trials`` are ``TrialRecord``s or their JSON."""
+def search_budget(trials: Iterable[Any], folds: int, *, regression: bool) -> tuple[float, float, int]:
+    """(epsilon, delta, fits): what the search's DP trials (``dp_linear``, and torch learners trained with
+    ``privacy``) spent on the training rows, by basic composition. A k-fold trial fits on k overlapping
+    subsets, each row in k-1 of them, so a row pays ``min(folds run, k-1)`` fits (a holdout: 1).
+    ``trials`` are ``TrialRecord``s or their JSON."""
     eps_total, delta_total, fits_total = 0.0, 0.0, 0
     for trial in trials:
         record = trial if isinstance(trial, dict) else vars(trial)
-        if record.get("learner") != learner:
+        if not _private_trial(record.get("learner"), record.get("params") or {}):
             continue
         fits = len(record.get("fold_scores") or []) + (1 if record.get("status") == "failed" else 0)
         per_row = min(fits, max(1, folds - 1))

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from aiforge.errors import MissingDependency
 from aiforge.learn._resample import RESAMPLERS
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
-from aiforge.spec import TaskKind
+from aiforge.spec import ModelSpec, TaskKind
 
 __all__ = ["LEARNERS", "Fitted", "Learner", "by_priority", "register"]
 
@@ -70,6 +70,8 @@ class Learner:
     extra: ClassVar[str | None] = None  # the pip extra that installs it
     size_param: ClassVar[str | None] = None  # the parameter that ``Fitted.rounds`` sets on a refit
     boosting: ClassVar[bool] = False  # rounds grow with the training rows on a refit (boosting), or not (forests)
+    private: ClassVar[bool] = False  # trains with differential privacy under model.privacy
+    private_requires: ClassVar[str | None] = None  # import name of what private training needs besides
 
     @classmethod
     def available(cls) -> bool:
@@ -89,6 +91,12 @@ class Learner:
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
         """A configuration known to work well, tried first by every strategy."""
+        return {}
+
+    @classmethod
+    def fixed_params(cls, model: ModelSpec, task: TaskKind) -> dict[str, Any]:
+        """Parameters the project file sets for every trial of this learner (``model.privacy``,
+        ``model.adversarial``), never searched: they join each trial's configuration and its record."""
         return {}
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
@@ -460,8 +468,9 @@ class DPLinear(Learner):
 
     name = "dp_linear"
     priority = 35
+    private = True
     description = ("differentially private logistic regression (objective perturbation) or ridge regression "
-                   "(sufficient statistics perturbation); epsilon from the params, default 1.0")
+                   "(sufficient statistics perturbation); epsilon from model.privacy, default 1.0")
     encoding = "onehot"
     scale = True
 
@@ -473,6 +482,16 @@ class DPLinear(Learner):
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
         return {"alpha": 1e-3, "data_norm": 3.0}
+
+    @classmethod
+    def fixed_params(cls, model: ModelSpec, task: TaskKind) -> dict[str, Any]:
+        """``model.privacy``'s epsilon (and, for regression, delta) as the budget of every fit."""
+        if model.privacy is None:
+            return {}
+        params: dict[str, Any] = {"epsilon": model.privacy.epsilon}
+        if task is TaskKind.REGRESSION:
+            params["delta"] = model.privacy.delta
+        return params
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from aiforge.learn._dp import DEFAULT_EPSILON, DPLinearRegression, DPLogisticRegression

@@ -73,6 +73,7 @@ class SearchContext:
     seed: int
     threads_per_trial: int
     keep_oof: int = 0  # how many of the best trials keep their out-of-fold predictions (for ensembling)
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # learner -> params the project file sets
     oof: dict[int, tuple[float, Any]] = field(default_factory=dict)  # trial -> (signed score, predictions)
     # with one validation split (a holdout), those trials also keep their fitted pipeline: an ensemble
     # can then be assembled from them when refitting its members would overrun the budget
@@ -148,6 +149,7 @@ class SearchContext:
         import numpy as np
 
         learner = LEARNERS[name]()
+        params = {**params, **self.fixed.get(name, {})}
         started = time.perf_counter()
         scores: list[float] = []
         rounds: list[int] = []

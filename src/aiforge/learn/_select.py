@@ -181,7 +181,8 @@ def select_and_fit(
     ctx = SearchContext(X=X, y=y_enc, task=task.kind, features=features, folds=folds, score=objective.fn,
                         higher_is_better=objective.higher_is_better, seed=spec.seed,
                         threads_per_trial=max(1, cores // parallel),
-                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else int(threshold_goal is not None))
+                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else int(threshold_goal is not None),
+                        fixed={name: LEARNERS[name].fixed_params(spec, task.kind) for name in spec.learners})
     best_so_far: list[TrialRecord] = []
 
     def trial_done(record: TrialRecord) -> None:

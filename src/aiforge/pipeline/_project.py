@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from pathlib import Path
 
 from aiforge.errors import Problem, SpecError
@@ -47,6 +48,7 @@ def _check_names(project: ProjectFile) -> list[Problem]:
         elif not LEARNERS[name].available():
             missing = LEARNERS[name].missing_message()
             problems.append(project.problem(("model", "learners", i), missing.message, hint=missing.hint))
+    problems += _privacy_problems(project)
     seen: set[str] = set()
     for i, name in enumerate(spec.model.learners):
         if name in seen:
@@ -89,6 +91,30 @@ def _check_names(project: ProjectFile) -> list[Problem]:
                     ("kpis", i, "metric"), f"KPI '{kpi.metric}' needs the {check.check} check, which is disabled",
                     hint=f"remove checks.{check.check}.enabled: false, or drop this KPI",
                 ))
+    return problems
+
+
+def _privacy_problems(project: ProjectFile) -> list[Problem]:
+    """``model.privacy`` trains every learner privately: each must be able to, with what it needs installed."""
+    if project.spec.model.privacy is None:
+        return []
+    problems = []
+    learners = [n for n in project.spec.model.learners if n in LEARNERS]
+    private = sorted(n for n, learner in LEARNERS.items() if learner.private)
+    cannot = [n for n in learners if not LEARNERS[n].private]
+    if cannot:
+        problems.append(project.problem(
+            ("model", "privacy"), f"model.privacy trains every learner with differential privacy, but "
+            f"{', '.join(repr(n) for n in cannot)} cannot train privately", expected=f"learners that can: "
+            f"{', '.join(private)}", found=", ".join(cannot),
+            hint="remove them from model.learners, or remove model.privacy"))
+    for name in learners:
+        needs = LEARNERS[name].private_requires
+        if LEARNERS[name].private and needs is not None and importlib.util.find_spec(needs) is None:
+            problems.append(project.problem(
+                ("model", "privacy"), f"learner '{name}' trains privately with the optional package '{needs}', "
+                "which is not installed", hint=f"pip install 'aiforge[privacy]', or remove '{name}' from "
+                "model.learners"))
     return problems
 
 

@@ -5,6 +5,7 @@ from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
 from aiforge.spec._json_schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
 from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
 from aiforge.spec._models import (
+    AdversarialSpec,
     Budget,
     Checks,
     DataSpec,
@@ -17,6 +18,7 @@ from aiforge.spec._models import (
     LabelNoiseCheck,
     ModelSpec,
     PrivacyCheck,
+    PrivacySpec,
     ProblemSpec,
     ProjectSpec,
     RobustnessCheck,
@@ -81,6 +83,7 @@ __all__ = [
     "RenameStep",
     "SelectStep",
     "AlertRule",
+    "AdversarialSpec",
     "Budget",
     "Checks",
     "ColumnRules",
@@ -112,6 +115,7 @@ __all__ = [
     "PiiAction",
     "PiiPolicy",
     "PrivacyCheck",
+    "PrivacySpec",
     "ProblemSpec",
     "ProjectFile",
     "ProjectSpec",

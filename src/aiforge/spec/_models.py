@@ -20,6 +20,7 @@ from aiforge.spec._sources import SourceSpec
 from aiforge.spec._steps import EtlStep, JoinStep
 
 __all__ = [
+    "AdversarialSpec",
     "Budget",
     "Checks",
     "DataSpec",
@@ -32,6 +33,7 @@ __all__ = [
     "LabelNoiseCheck",
     "ModelSpec",
     "PrivacyCheck",
+    "PrivacySpec",
     "ProblemSpec",
     "ProjectSpec",
     "RobustnessCheck",
@@ -258,6 +260,38 @@ class ThresholdSpec(_Strict):
     subject_to: Kpi | None = Field(None, description="A bound that must hold, e.g. {metric: recall, min: 0.8}.")
 
 
+class AdversarialSpec(_Strict):
+    """Adversarial training of the torch learners (mlp): a share of every mini-batch is replaced by FGSM or
+    PGD versions of its rows, made against the network as it trains. Other learners ignore it."""
+
+    method: Literal["pgd", "fgsm"] = Field(
+        "pgd", description="pgd: projected gradient descent from a random start (Madry et al.); fgsm: one signed "
+        "gradient step to the edge of the box (cheaper, weaker)."
+    )
+    epsilon: float = Field(
+        0.1, gt=0, le=2, description="Largest change of a numeric input, in standard deviations (as "
+        "checks.robustness.epsilon): train at the budget the robustness check attacks with."
+    )
+    steps: StrictInt = Field(7, ge=1, le=100, description="pgd: gradient steps per adversarial row.")
+    ratio: float = Field(
+        0.5, gt=0, le=1, description="Share of each mini-batch's rows replaced by adversarial versions (1: all)."
+    )
+
+
+class PrivacySpec(_Strict):
+    """Differentially private training: every learner must train privately (dp_linear; mlp by DP-SGD with
+    Opacus, the privacy extra), to this budget per fit."""
+
+    epsilon: float = Field(gt=0, le=100, description="The privacy budget epsilon of the final model's training.")
+    delta: float = Field(
+        1e-5, gt=0, lt=1, description="The budget's delta (mlp, and dp_linear for regression); keep it below "
+        "1 / training rows."
+    )
+    max_grad_norm: float = Field(
+        1.0, gt=0, description="mlp: the L2 norm each row's gradient is clipped to before the noise is added."
+    )
+
+
 class ModelSpec(_Strict):
     """Which learners compete, and how they are compared."""
 
@@ -271,6 +305,15 @@ class ModelSpec(_Strict):
     ensemble: EnsembleSpec = Field(EnsembleSpec(), description="Greedy ensemble selection over the best trials.")
     threshold: ThresholdSpec | None = Field(None, description="Binary tasks: tune the decision threshold for a "
                                             "metric instead of using 0.5.")
+    adversarial: AdversarialSpec | None = Field(
+        None, description="Adversarial training of the torch learners (mlp), e.g. {method: pgd, epsilon: 0.1, "
+        "steps: 7, ratio: 0.5}. Unset: none."
+    )
+    privacy: PrivacySpec | None = Field(
+        None, description="Differentially private training to this budget, e.g. {epsilon: 1.0, delta: 1e-5}: "
+        "dp_linear spends epsilon, mlp trains by DP-SGD (Opacus); every learner listed must be one of them. "
+        "The budget is reported as privacy_epsilon and privacy_delta. Unset: no DP."
+    )
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
@@ -337,7 +380,8 @@ class ExplainCheck(_Strict):
 
 
 class RobustnessCheck(_Strict):
-    """Evasion: bounded perturbations of the inputs, and a black-box decision attack (HopSkipJump)."""
+    """Evasion: bounded perturbations of the inputs, a black-box decision attack (HopSkipJump), and white-box
+    FGSM and PGD when the model is a torch network."""
 
     enabled: bool = Field(True, description="Run this check.")
     epsilon: float = Field(
@@ -357,6 +401,11 @@ class RobustnessCheck(_Strict):
     max_levels: StrictInt = Field(
         12, ge=1, le=1000, description="Categorical values an attacker may try per column: the commonest in training."
     )
+    gradient_attacks: bool = Field(
+        True, description="When the model is a torch network (mlp): FGSM and PGD on its input gradient, numeric "
+        "inputs within epsilon, categoricals fixed (white-box; they do not run for other models)."
+    )
+    pgd_steps: StrictInt = Field(20, ge=1, le=1000, description="PGD's gradient steps per attacked row.")
 
 
 class LabelNoiseCheck(_Strict):
