@@ -21,8 +21,7 @@ from aiforge.learn import NotCompressible, TabularModel, compress_model, plan_in
 from aiforge.learn._compiled import ONNX_PATH, compile_model  # noqa: E402
 from aiforge.learn._inference import PROBABILITY_TOLERANCE  # noqa: E402
 from aiforge.learn._onnx import convert_estimator  # noqa: E402
-from aiforge.spec import TaskKind  # noqa: E402
-from aiforge.spec._compress import CompressSpec  # noqa: E402
+from aiforge.spec import CompressSpec, TaskKind  # noqa: E402
 
 SMALL = {"mlp": {"max_epochs": 8, "hidden_width": 32}, "lightgbm": {"n_estimators": 30}}
 

@@ -71,8 +71,8 @@ SHAPE_CASES = [
     pytest.param(
         edit("  seed: 7\n", "  sed: 7\n"),
         r"^unknown key 'sed'$", r"aiforge\.yaml:15 \(model\.sed\)$",
-        r"did you mean 'seed'\?.*valid keys here: adversarial, ensemble, learners, n_jobs, privacy, search, seed, "
-        r"threshold$",
+        r"did you mean 'seed'\?.*valid keys here: adversarial, compress, ensemble, learners, n_jobs, privacy, search, "
+        r"seed, threshold$",
         id="unknown-nested-key",
     ),
     pytest.param(

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from aiforge.deep._compress import CompressionRecord
-    from aiforge.spec._compress import CompressSpec
+    from aiforge.spec import CompressSpec
 
 __all__ = ["NotCompressible", "compress_model", "torch_estimator"]
 

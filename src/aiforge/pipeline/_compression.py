@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from aiforge.evaluate import Metric
-    from aiforge.spec._compress import CompressSpec
+    from aiforge.spec import CompressSpec
 
 __all__ = ["compress_stage", "compression_problems"]
 

@@ -202,7 +202,23 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     selection = SelectionReport.from_json(trained["selection"])
     fairness = spec.checks.fairness
     sensitive = sensitive_attributes(pf.project)
-    served = trained["model"]  # the artifact registered: the trained model, or its mitigated version
+    served = trained["model"]  # the artifact registered: the trained model, or its compressed or mitigated version
+    compressed: dict[str, Any] | None = None
+    compress_spec = spec.model.compress
+    if compress_spec is not None:  # the compressed network is then the model evaluated, gated and registered
+        from aiforge.pipeline._compression import compress_stage, compression_note
+
+        def compress(step: Any) -> dict[str, Any]:
+            train_idx, test_idx = split.indices(store)
+            data = labelled()
+            return compress_stage(store.get_bytes(trained["model"]), compress_spec, data.iloc[train_idx],
+                                  data.iloc[test_idx], target, pf.objective, spec.model.seed, store.put_bytes, step)
+
+        compress_key = {"model": trained["model"], "split": split.artifact, "objective": pf.objective.name,
+                        "compress": compress_spec.model_dump(mode="json"), "libraries": library_versions(),
+                        "code": code_version()}
+        compressed = rec.stage("compress", compress_key, compress, note=compression_note)
+        served = compressed["model"] or served
     mitigated: dict[str, Any] | None = None
     if fairness.mitigation != "none":
         attribute = fairness.attribute or sensitive[0]
@@ -253,8 +269,9 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         "evaluate", eval_key, evaluate,
         note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3]))
     evaluation = Evaluation.from_json(evaluated["evaluation"])
-    costs = {name: out["_cost"] for name, out in (("ingest", ingested), ("train", trained), ("mitigate", mitigated),
-                                                   ("evaluate", evaluated)) if out and "_cost" in out}
+    costs = {name: out["_cost"] for name, out in (("ingest", ingested), ("train", trained), ("compress", compressed),
+                                                   ("mitigate", mitigated), ("evaluate", evaluated))
+             if out and "_cost" in out}
 
     def run_trust_checks(step: Any) -> dict[str, Any]:
         import joblib
@@ -274,6 +291,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
                   "sensitive": sensitive, "objective": pf.objective.name, "code": code_version()}
     checked = rec.stage("checks", checks_key, run_trust_checks, note=lambda o: _checks_note(o["checks"]))
     checks = {name: CheckResult.from_json(r) for name, r in checked["checks"].items()}
+    if compressed is not None:  # measured by the compress stage; shown, gated and carried like a check
+        checks["compression"] = CheckResult.from_json(compressed["check"])
     figures = {**evaluation.metrics, **{k: v for r in checks.values() for k, v in r.metrics.items()}}
 
     verdict = GateVerdict.from_json(rec.stage(
@@ -287,6 +306,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         "parent_run": trained["trained_in_run"], "run": rec.run_id,
         "inference": evaluated.get("inference"),
     }
+    if compressed is not None:
+        lineage["compression"] = compressed["record"]
     registry = ModelRegistry(ws)
 
     def card(number: int) -> dict[str, str]:

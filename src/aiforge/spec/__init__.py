@@ -1,5 +1,6 @@
 """The project file: pydantic models, YAML loading, errors that name file, line and field."""
 
+from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import ColumnRules, Contract, RowRules
 from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
 from aiforge.spec._json_schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
@@ -87,6 +88,7 @@ __all__ = [
     "Budget",
     "Checks",
     "ColumnRules",
+    "CompressSpec",
     "Contract",
     "CsvSource",
     "CursorPagination",

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import Contract
 from aiforge.spec._deploy import DeploySpec
 from aiforge.spec._monitor import MonitorSpec
@@ -314,6 +315,9 @@ class ModelSpec(_Strict):
         "dp_linear spends epsilon, mlp trains by DP-SGD (Opacus); every learner listed must be one of them. "
         "The budget is reported as privacy_epsilon and privacy_delta. Unset: no DP."
     )
+    compress: CompressSpec | None = Field(None, description="Compress the chosen torch network (mlp) after "
+                                          "training: prune, fine-tune, quantise; size, latency and accuracy are "
+                                          "measured before and after.")
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
