@@ -67,9 +67,11 @@ def one(tool: str, csv: Path, work: Path) -> dict[str, float]:
     out = work / f"{tool}.parquet"
     # imports first: the figures are the work, not the start-up of each library
     if tool.startswith("aiforge"):
-        # what aiforge's path imports lazily, imported here before the clock as DuckDB is for the DuckDB figure
+        # what aiforge's path imports lazily, imported here before the clock as DuckDB is for the DuckDB figure;
+        # pandas too: pyarrow imports it on its first conversion of Python values (pa.array of a list, 0.2-0.3 s)
         import duckdb  # noqa: F401
         import numpy  # noqa: F401
+        import pandas  # noqa: F401
         import pyarrow.compute  # noqa: F401
         import pyarrow.parquet  # noqa: F401
 
