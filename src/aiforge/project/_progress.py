@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from typing import Any, TextIO
 
+from aiforge.pipeline import SilentProgress
+
 __all__ = ["LineProgress"]
 
 _MARK = {"succeeded": "✓", "cached": "↺", "failed": "✗", "interrupted": "!"}
 
 
-class LineProgress:
+class LineProgress(SilentProgress):
     """Prints ``✓ train    12.31s  best lightgbm (...)`` when a stage finishes; steps and trials are not shown.
 
     >>> import io
@@ -23,16 +25,7 @@ class LineProgress:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    def stage_started(self, name: str) -> None:
-        pass
-
-    def stage_step(self, name: str, message: str) -> None:
-        pass
-
-    def stage_trial(self, name: str, trial: dict[str, Any]) -> None:
-        pass
-
-    def stage_finished(self, name: str, status: str, seconds: float, note: str) -> None:
+    def stage_finished(self, name: str, status: Any, seconds: float, note: str) -> None:
         tag = " (cached)" if status == "cached" else ""
         stream = self.stream or sys.stdout  # looked up now: a notebook cell replaces sys.stdout per cell
         print(f"{_MARK.get(str(status), '?')} {name:<9} {seconds:6.2f}s{tag}  {note}", file=stream, flush=True)
