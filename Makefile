@@ -31,7 +31,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q --durations=25
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25
 
 # The docs site: the generated references rewritten from the code, then docs/ built into site/ (MkDocs, --strict:
 # a link to a missing page, file or heading fails). Open site/index.html.
