@@ -16,6 +16,8 @@ _EXPORTS = {
     "MLPRegressor": "_estimators",
     "RNNClassifier": "_estimators",
     "RNNRegressor": "_estimators",
+    "Augmentation": "_augment",
+    "augment_images": "_augment",
     "CompressionConfig": "_compress",
     "CompressionRecord": "_compress",
     "compress": "_compress",

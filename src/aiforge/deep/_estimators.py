@@ -11,7 +11,9 @@ A fitted estimator pickles its network as a ``state_dict`` of CPU tensors (loade
 ``weights_only=True``): a model trained on a GPU loads and predicts on a machine without one.
 
 ``adversarial`` trains on FGSM or PGD versions of a share of every batch (``aiforge.deep._adversarial``);
-``privacy`` (the MLPs) trains with DP-SGD to a target (epsilon, delta) and records the spent budget in
+``augment`` augments every training batch (``aiforge.deep._augment``: flips, shifts, rotations and cutout for
+the CNNs, Gaussian noise for every family), never the validation rows or predictions; ``privacy`` (the MLPs)
+trains with DP-SGD to a target (epsilon, delta) and records the spent budget in
 ``epsilon_`` and ``delta_`` (``aiforge.deep._private``). ``attack`` (classifiers) runs FGSM or PGD against the
 fitted network.
 """
@@ -67,6 +69,7 @@ class _TorchEstimator(BaseEstimator):
     random_state: int
     time_budget: float | None
     adversarial: Any
+    augment: Any
 
     # --- a family defines these -------------------------------------------------------------------
     def _array(self, X: Any) -> np.ndarray:
@@ -133,8 +136,13 @@ class _TorchEstimator(BaseEstimator):
             raise ValueError(f"y must be one value per row of X ({len(X_all)} rows), got shape {y_all.shape}")
         w_all = _sample_weight(sample_weight, len(y_all))
         from aiforge.deep._adversarial import AdversarialTraining
+        from aiforge.deep._augment import Augmentation
 
         adversarial = AdversarialTraining.from_param(self.adversarial)
+        augmentation = Augmentation.from_param(self.augment)
+        if augmentation is not None and augmentation.image_operations and self._kind != "cnn":
+            raise ValueError(f"augment: {', '.join(augmentation.image_operations)} apply to images (CNNClassifier, "
+                             f"CNNRegressor); {type(self).__name__} takes noise only")
         privacy = self._privacy()
         for stale in ("epsilon_", "delta_", "privacy_"):
             if hasattr(self, stale):
@@ -166,7 +174,7 @@ class _TorchEstimator(BaseEstimator):
             history = train(module, _tensors(torch, self._inputs(X_fit)), torch.from_numpy(target), self._loss(),
                             config, device=device, precision=precision, weights=_maybe_tensor(torch, weights),
                             valid=valid, valid_weights=valid_weights, deadline=deadline, adversarial=adversarial,
-                            privacy=privacy)
+                            privacy=privacy, augment=augmentation)
         self.module_ = module
         self.module_config_ = module_config
         self.history_: TrainingHistory = history
@@ -587,7 +595,9 @@ class _RNN(_TorchEstimator):
 # (cosine | onecycle | constant), warmup (share of the steps), clip_norm (None: no clipping),
 # validation_fraction, amp (auto | off | bfloat16 | float16), device (auto | cpu | cuda), n_jobs (torch's
 # threads; None leaves torch's setting), random_state, time_budget (seconds), adversarial (None or a dict:
-# method, epsilon, steps, ratio). The MLPs add privacy (None or a dict: epsilon, delta, max_grad_norm).
+# method, epsilon, steps, ratio), augment (None or a dict: flip, vflip, crop, rotate, cutout, noise; the image
+# operations for the CNNs only: aiforge.deep._augment). The MLPs add privacy (None or a dict: epsilon, delta,
+# max_grad_norm).
 
 
 def _keep(estimator: _TorchEstimator, params: dict[str, Any]) -> None:
@@ -614,6 +624,7 @@ class MLPClassifier(_Classification, ClassifierMixin, _MLP):
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
                  time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
+                 augment: dict[str, Any] | None = None,
                  privacy: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
@@ -628,6 +639,7 @@ class MLPRegressor(_Regression, RegressorMixin, _MLP):
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
                  time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
+                 augment: dict[str, Any] | None = None,
                  privacy: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
@@ -640,7 +652,8 @@ class CNNClassifier(_Classification, ClassifierMixin, _CNN):
                  patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
+                 augment: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -652,7 +665,8 @@ class CNNRegressor(_Regression, RegressorMixin, _CNN):
                  patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
+                 augment: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -665,7 +679,8 @@ class RNNClassifier(_Classification, ClassifierMixin, _RNN):
                  patience: int | None = 10, schedule: str = "cosine", warmup: float = 0.05,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None) -> None:
+                 time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
+                 augment: dict[str, Any] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -678,5 +693,6 @@ class RNNRegressor(_Regression, RegressorMixin, _RNN):
                  schedule: str = "cosine", warmup: float = 0.05, clip_norm: float | None = 1.0,
                  validation_fraction: float = 0.1, amp: str = "auto", device: str = "auto",
                  n_jobs: int | None = None, random_state: int = 0, time_budget: float | None = None,
-                 adversarial: dict[str, Any] | None = None) -> None:
+                 adversarial: dict[str, Any] | None = None,
+                 augment: dict[str, Any] | None = None) -> None:
         _keep(self, locals())

@@ -9,6 +9,9 @@ search gives every learner) checked after each step: training stops there with t
 Every epoch is recorded (losses, learning rate, gradient norms, clipped steps) so that what the loop did
 can be read back, tested and reported.
 
+``augment`` (``aiforge.deep._augment``) flips, shifts, turns, cuts out or adds noise to each training batch, on
+the training device from its own seeded generator; validation never sees it.
+
 Two options change a step: ``adversarial`` (``aiforge.deep._adversarial``) replaces a share of each batch with
 adversarial versions of its rows; ``privacy`` (``aiforge.deep._private``) makes it a DP-SGD step (Poisson
 batches, per-row clipping, Gaussian noise; float32 only) and records the budget spent in the history.
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
     import torch
 
     from aiforge.deep._adversarial import AdversarialTraining
+    from aiforge.deep._augment import Augmentation
     from aiforge.deep._private import PrivacyConfig, PrivacySpent
 
 __all__ = ["SCHEDULES", "EpochRecord", "TrainConfig", "TrainingHistory", "batches_per_epoch", "train"]
@@ -106,6 +110,7 @@ class TrainingHistory:
     lrs: list[float] = field(default_factory=list, repr=False)
     adversarial_rows: int = 0  # rows replaced by adversarial versions (adversarial training)
     privacy: PrivacySpent | None = None  # the budget a DP-SGD fit spent
+    augmented_rows: int = 0  # training rows that went through the augmentation (counted once per epoch seen)
 
     @property
     def cut(self) -> bool:
@@ -139,7 +144,7 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
           device: torch.device, precision: Precision, weights: torch.Tensor | None = None,
           valid: tuple[Batch, torch.Tensor] | None = None, valid_weights: torch.Tensor | None = None,
           deadline: float | None = None, adversarial: AdversarialTraining | None = None,
-          privacy: PrivacyConfig | None = None) -> TrainingHistory:
+          privacy: PrivacyConfig | None = None, augment: Augmentation | None = None) -> TrainingHistory:
     """Train ``module`` in place on ``inputs`` (tensors with one row per target) and return its history.
 
     ``loss_fn(outputs, targets)`` gives one loss per row; a batch's loss is their mean, weighted by
@@ -153,9 +158,11 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     ``adversarial``: each batch's first ``ratio`` share of rows (the order is random) is replaced by FGSM or
     PGD versions within ``epsilon`` of each float input. ``privacy``: DP-SGD to the target (epsilon, delta)
     over ``max_epochs`` epochs; the history's ``privacy`` holds what was spent. ``clip_norm`` does not apply
-    then (each row's gradient is clipped to ``max_grad_norm`` instead), nor mixed precision.
+    then (each row's gradient is clipped to ``max_grad_norm`` instead), nor mixed precision. ``augment``:
+    each training batch is augmented (before any adversarial step) from a generator seeded by ``config.seed``.
     """
     torch = require_torch()
+    from aiforge.deep._augment import augment_batch
     from aiforge.deep._modules import SeededDropout
 
     started = time.perf_counter()
@@ -173,6 +180,8 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
             valid_weights = valid_weights.to(device=device, dtype=torch.float32)
     order_generator = torch.Generator().manual_seed(config.seed)
     dropout_generator = torch.Generator(device=device).manual_seed(config.seed + 1)
+    augment_generator = torch.Generator(device=device).manual_seed(config.seed + 3)
+    augmented_rows = 0
     dropouts = [m for m in module.modules() if isinstance(m, SeededDropout)]
     for m in dropouts:
         m.generator = dropout_generator
@@ -217,6 +226,9 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
                     index = order[b * config.batch_size: (b + 1) * config.batch_size]
                 stepper.zero_grad(set_to_none=True)
                 batch = tuple(t[index] for t in inputs)
+                if augment is not None:
+                    batch = augment_batch(batch, augment, augment_generator)
+                    augmented_rows += len(index)
                 if adversary is not None:
                     if private is not None:
                         with private.paused():
@@ -287,7 +299,7 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     module.eval()
     return TrainingHistory(epochs, best_epoch, stopped, str(device), precision.name,
                            time.perf_counter() - started, lrs, adversary.rows if adversary is not None else 0,
-                           private.spent() if private is not None else None)
+                           private.spent() if private is not None else None, augmented_rows)
 
 
 def _optimizer(module: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
