@@ -646,6 +646,7 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
                       json.dumps(e.details, sort_keys=True)] for e in entries]))
 
 
+from aiforge.cli._ci import ci  # noqa: E402
 from aiforge.cli._completion import completion  # noqa: E402
 from aiforge.cli._data import data  # noqa: E402
 from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (commands of the group above)
@@ -654,6 +655,7 @@ from aiforge.cli._monitor import alerts, monitor  # noqa: E402
 from aiforge.cli._schema import schema  # noqa: E402
 
 cli.add_command(alerts)
+cli.add_command(ci)
 cli.add_command(completion)
 cli.add_command(data)
 cli.add_command(deploy)

@@ -34,6 +34,11 @@ _EXPORTS = {
     "report_file": "_runs",
     "run_trials": "_runs",
     "scaffold_project": "_scaffold",
+    "CiOutcome": "_ci",
+    "ProductionComparison": "_ci",
+    "comparison_metric": "_ci",
+    "error_markdown": "_ci",
+    "run_ci": "_ci",
 }
 
 __all__ = sorted(_EXPORTS)

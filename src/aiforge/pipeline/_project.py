@@ -168,6 +168,8 @@ def _named_metrics(project: ProjectFile) -> list[tuple[FieldPath, str]]:
         named.append((("model", "threshold", "maximise"), spec.model.threshold.maximise))
         if spec.model.threshold.subject_to is not None:
             named.append((("model", "threshold", "subject_to", "metric"), spec.model.threshold.subject_to.metric))
+    if spec.ci.metric is not None:
+        named.append((("ci", "metric"), spec.ci.metric))
     return named
 
 

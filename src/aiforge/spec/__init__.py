@@ -5,6 +5,7 @@ from aiforge.spec._contract import ColumnRules, Contract, RowRules
 from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
 from aiforge.spec._json_schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
 from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
+from aiforge.spec._mlops import CiSpec, ScheduleSpec, cron_problem
 from aiforge.spec._models import (
     AdversarialSpec,
     Budget,
@@ -87,6 +88,7 @@ __all__ = [
     "AdversarialSpec",
     "Budget",
     "Checks",
+    "CiSpec",
     "ColumnRules",
     "CompressSpec",
     "Contract",
@@ -125,6 +127,7 @@ __all__ = [
     "RetrainSpec",
     "RowRules",
     "RobustnessCheck",
+    "ScheduleSpec",
     "SearchSpec",
     "SinksSpec",
     "SourceSpec",
@@ -133,6 +136,7 @@ __all__ = [
     "TaskKind",
     "ThresholdSpec",
     "WebhookSink",
+    "cron_problem",
     "load_project_file",
     "modeline",
     "parse_project_text",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import Contract
 from aiforge.spec._deploy import DeploySpec
+from aiforge.spec._mlops import CiSpec, ScheduleSpec
 from aiforge.spec._monitor import MonitorSpec
 from aiforge.spec._pii import KAnonymitySpec, PiiAction, PiiPolicy
 from aiforge.spec._sources import SourceSpec
@@ -497,3 +498,15 @@ class ProjectSpec(_Strict):
     checks: Checks = Field(Checks(), description="Checks besides the KPI metrics; their figures can be KPIs.")
     monitor: MonitorSpec = Field(MonitorSpec(), description="Drift, alerts and the closed loop in production.")
     deploy: DeploySpec = Field(DeploySpec(), description="How a retrained version is rolled out.")
+    ci: CiSpec = Field(CiSpec(), description="aiforge ci: how the candidate is compared with production.")
+    schedules: list[ScheduleSpec] = Field(default_factory=list, description="When the project runs by itself "
+                                          "(aiforge monitor watch, or the system's cron: aiforge schedule crontab).")
+
+    @field_validator("schedules")
+    @classmethod
+    def _unique_schedules(cls, schedules: list[ScheduleSpec]) -> list[ScheduleSpec]:
+        names = [s.name for s in schedules]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"schedule names must be unique; repeated: {', '.join(repeated)}")
+        return schedules
