@@ -65,7 +65,8 @@ SHAPE_CASES = [
     pytest.param(
         VALID + "modle: {}\n",
         r"^unknown key 'modle'$", r"aiforge\.yaml:16 \(modle\)$",
-        r"did you mean 'model'\?.*valid keys here: checks, data, deploy, kpis, model, monitor, name, problem$",
+        r"did you mean 'model'\?.*valid keys here: checks, ci, data, decision, deploy, kpis, model, monitor, name, "
+        r"problem, schedules$",
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -90,7 +91,7 @@ SHAPE_CASES = [
     pytest.param(
         VALID + "serving: {}\n",
         r"^unknown key 'serving'$", r"aiforge\.yaml:16 \(serving\)$",
-        r"^valid keys here: checks, data, deploy, kpis, model, monitor, name, problem$",
+        r"^valid keys here: checks, ci, data, decision, deploy, kpis, model, monitor, name, problem, schedules$",
         id="unknown-key-without-close-match",
     ),
     pytest.param(

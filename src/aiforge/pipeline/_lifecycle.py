@@ -269,6 +269,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         "evaluate", eval_key, evaluate,
         note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3]))
     evaluation = Evaluation.from_json(evaluated["evaluation"])
+    decided_bundle = _decide(pf, rec, store, served, split, labelled) if spec.decision is not None else None
     costs = {name: out["_cost"] for name, out in (("ingest", ingested), ("train", trained), ("compress", compressed),
                                                    ("mitigate", mitigated), ("evaluate", evaluated))
              if out and "_cost" in out}
@@ -308,6 +309,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     }
     if compressed is not None:
         lineage["compression"] = compressed["record"]
+    if decided_bundle is not None:
+        lineage["decision"] = {"networks": decided_bundle["networks"], "reference": decided_bundle["reference"]}
     registry = ModelRegistry(ws)
 
     def card(number: int) -> dict[str, str]:
@@ -325,7 +328,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         ))
         return {"card_md": store.put_bytes(markdown.encode()), "card_html": store.put_bytes(html.encode()),
                 "background": background, **({"onnx": evaluated["onnx"]} if evaluated.get("onnx") else {}),
-                **({"reference": evaluated["reference"]} if evaluated.get("reference") else {})}
+                **({"reference": evaluated["reference"]} if evaluated.get("reference") else {}),
+                **({"decision": decided_bundle["bundle"]} if decided_bundle is not None else {})}
 
     # once, before registering: only the card needs the version number
     background = store.put_bytes(_background_rows(evaluated.get("input_columns", pf.features.columns), split,
@@ -366,6 +370,24 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     })
     return RunResult(rec.run_id, status, pf.task, selection, evaluation, verdict, version,
                      Path(reported["path"]), checks)
+
+
+def _decide(pf: Preflight, rec: RunRecorder, store: Any, served: str, split: DataSplit,
+            labelled: Callable[[], pd.DataFrame]) -> dict[str, Any]:
+    """The ``decide`` stage (``decision:`` in the project file): networks fitted, the held-out rows decided."""
+    from aiforge.pipeline._decision import decide_stage, decision_note
+
+    spec = pf.project.spec
+
+    def decide(step: Any) -> dict[str, Any]:
+        train_idx, test_idx = split.indices(store)
+        data = labelled()
+        return decide_stage(store.get_bytes(served), pf.project, data.iloc[train_idx], data.iloc[test_idx],
+                            store.put_bytes)
+
+    key = {"model": served, "split": split.artifact, "decision": spec.decision.model_dump(mode="json")
+           if spec.decision else None, "libraries": library_versions(), "code": code_version()}
+    return rec.stage("decide", key, decide, note=decision_note)
 
 
 BACKGROUND_ROWS = 100

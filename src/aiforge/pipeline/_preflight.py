@@ -28,8 +28,9 @@ from aiforge.data import (
 from aiforge.errors import DataError
 from aiforge.evaluate import METRICS, Metric, default_metric
 from aiforge.learn import FeatureSet, TaskInfo, choose_features, resolve_task
-from aiforge.pipeline._project import check_metrics_for_task, sensitive_attributes
-from aiforge.spec import FieldPath, ProjectFile
+from aiforge.pipeline._decision import project_decision_problems
+from aiforge.pipeline._project import _raise, check_metrics_for_task, sensitive_attributes
+from aiforge.spec import FieldPath, ProjectFile, TaskKind
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -75,6 +76,7 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
     check_metrics_for_task(project, task.kind)
     _check_cv_columns(project, table, task)
     _check_fairness(project, table, task)
+    _raise(project_decision_problems(project, table, regression=task.kind is TaskKind.REGRESSION))
     search = spec.model.search
     exclude = {search.group_column: "it holds the cross-validation groups"} if search.group_column else {}
     features = choose_features(table, spec.problem.target, exclude)

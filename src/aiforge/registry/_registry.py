@@ -121,7 +121,8 @@ class ModelRegistry:
 
         ``documents`` gets the version number about to be assigned and returns the artifact digests of
         the documents written for it (the model card); they are durable before the version exists.
-        Registering the same artifact with the same verdict again returns the existing version.
+        Registering the same artifact with the same verdict (and the same decision layer, ``lineage["decision"]``)
+        again returns the existing version.
         """
         self.workspace.artifacts.verified_path(artifact)
         status = VersionStatus.ACCEPTED if accepted else VersionStatus.REJECTED
@@ -134,8 +135,8 @@ class ModelRegistry:
                             ModelVersionRow.status == status.value,
                         )
                     ).first()
-                    if existing is not None:
-                        return ModelVersion.from_row(existing)
+                    if existing is not None and (existing.lineage or {}).get("decision") == lineage.get("decision"):
+                        return ModelVersion.from_row(existing)  # (a new decision layer is a new version)
                     latest = s.scalar(select(func.max(ModelVersionRow.version)).where(ModelVersionRow.name == name))
                     number = (latest or 0) + 1
                     docs = documents(number) if documents is not None else {}

@@ -2,6 +2,7 @@
 
 from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import ColumnRules, Contract, RowRules
+from aiforge.spec._decision import DecisionSpec, NetworkLearnSpec, NetworkNode, NetworkSpec, OutcomeSpec, RuleSpec
 from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
 from aiforge.spec._json_schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
 from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
@@ -95,6 +96,7 @@ __all__ = [
     "CsvSource",
     "CursorPagination",
     "DataSpec",
+    "DecisionSpec",
     "DeploySpec",
     "DriftSpec",
     "EmailSink",
@@ -112,6 +114,9 @@ __all__ = [
     "LabelNoiseCheck",
     "LogSink",
     "ModelSpec",
+    "NetworkLearnSpec",
+    "NetworkNode",
+    "NetworkSpec",
     "MonitorSpec",
     "NextLinkPagination",
     "PagePagination",
@@ -122,10 +127,12 @@ __all__ = [
     "PrivacySpec",
     "ProblemSpec",
     "ProjectFile",
+    "OutcomeSpec",
     "ProjectSpec",
     "RedisStreamSource",
     "RetrainSpec",
     "RowRules",
+    "RuleSpec",
     "RobustnessCheck",
     "ScheduleSpec",
     "SearchSpec",

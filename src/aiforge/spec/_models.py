@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, fi
 
 from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import Contract
+from aiforge.spec._decision import DecisionSpec
 from aiforge.spec._deploy import DeploySpec
 from aiforge.spec._mlops import CiSpec, ScheduleSpec
 from aiforge.spec._monitor import MonitorSpec
@@ -498,6 +499,8 @@ class ProjectSpec(_Strict):
     checks: Checks = Field(Checks(), description="Checks besides the KPI metrics; their figures can be KPIs.")
     monitor: MonitorSpec = Field(MonitorSpec(), description="Drift, alerts and the closed loop in production.")
     deploy: DeploySpec = Field(DeploySpec(), description="How a retrained version is rolled out.")
+    decision: DecisionSpec | None = Field(None, description="The decision layer over the model: rules, Bayesian "
+                                          "networks and a utility per action and outcome (docs/reasoning.md).")
     ci: CiSpec = Field(CiSpec(), description="aiforge ci: how the candidate is compared with production.")
     schedules: list[ScheduleSpec] = Field(default_factory=list, description="When the project runs by itself "
                                           "(aiforge monitor watch, or the system's cron: aiforge schedule crontab).")
