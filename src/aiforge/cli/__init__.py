@@ -14,6 +14,7 @@ from aiforge.cli._common import accept_schema_change_option, handles_errors, jso
 from aiforge.cli._common import cli_actor as _cli_actor
 from aiforge.cli._common import settings as _settings
 from aiforge.cli._completion import complete_model_names, complete_run_ids
+from aiforge.cli._package import trusted_key_option
 
 __all__ = ["cli", "main"]
 
@@ -449,11 +450,19 @@ Examples:
 @click.option("--log-predictions/--no-log-predictions", default=True, show_default=True,
               help="Append every prediction (inputs, outputs, version, latency, id) to the workspace's "
               "predictions/ folder, in batches off the request path; flushed on shutdown.")
+@click.option("--bundle", "bundle_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Serve this bundle (aiforge package): verified first (every file's SHA-256, the signature), then "
+              "registered in the workspace (created if needed) as its model's production version. A bundle that "
+              "fails verification is refused and nothing is served.")
+@trusted_key_option
+@click.option("--require-signature", is_flag=True,
+              help="With --bundle: refuse a bundle that is not signed by a --trusted-key (one must be given).")
 @click.pass_context
 @handles_errors
 def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket: bool, max_batch: int,
           refresh_seconds: float, access_log: bool, auth: str | None, rate_limit: float | None,
-          key_cache_seconds: float, ssl_certfile: str | None, ssl_keyfile: str | None, log_predictions: bool) -> None:
+          key_cache_seconds: float, ssl_certfile: str | None, ssl_keyfile: str | None, log_predictions: bool,
+          bundle_file: Path | None, trusted_key_files: tuple[Path, ...], require_signature: bool) -> None:
     """Serve the registered models over HTTP until stopped (Ctrl-C).
 
     Each model NAME answers with its production version, else staging, else its newest accepted
@@ -475,6 +484,10 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket:
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
         raise click.UsageError("--ssl-certfile and --ssl-keyfile go together")
+    if bundle_file is not None:
+        _load_bundle(ctx, bundle_file, trusted_key_files, require_signature)
+    elif trusted_key_files or require_signature:
+        raise click.UsageError("--trusted-key and --require-signature go with --bundle")
     settings = ServeSettings(workspace=_settings(ctx), max_batch=max_batch, refresh_seconds=refresh_seconds,
                              rate_limit=rate_limit, key_cache_seconds=key_cache_seconds,
                              log_predictions=log_predictions)
@@ -498,6 +511,30 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket:
     create_app(settings)  # a missing workspace is reported here, once, not by every worker
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
     serve_workers(workers, shared_socket=shared_socket, **options)
+
+
+def _load_bundle(ctx: click.Context, bundle_file: Path, trusted_key_files: tuple[Path, ...],
+                 require_signature: bool) -> None:
+    """Verify a bundle and register it in the workspace as its model's production version."""
+    from aiforge.cli._console import err
+    from aiforge.cli._package import trusted_keys
+    from aiforge.registry import ModelRegistry, import_bundle, verify_bundle
+    from aiforge.workspace import Workspace
+
+    if require_signature and not trusted_key_files:
+        raise click.UsageError("--require-signature needs the public key to check against: --trusted-key FILE "
+                               "(or $AIFORGE_TRUSTED_KEY)")
+    bundle = verify_bundle(bundle_file, trusted_keys=trusted_keys(trusted_key_files))
+    workspace = Workspace.open(_settings(ctx))
+    try:
+        version = import_bundle(ModelRegistry(workspace), bundle)
+    finally:
+        workspace.close()
+    signed = f"signed by {'trusted ' if bundle.trusted else ''}key {bundle.signed_by}" if bundle.signed_by \
+        else "unsigned"
+    alias = version.alias.value if version.alias else "no alias"
+    err.print(f"bundle {bundle_file} verified ({len(bundle.files)} files, {signed}): {bundle.name} "
+              f"v{bundle.version} serves as {version.name} v{version.version} ({alias})", highlight=False)
 
 
 @cli.command()
@@ -652,6 +689,7 @@ from aiforge.cli._data import data  # noqa: E402
 from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (commands of the group above)
 from aiforge.cli._encryption import encryption  # noqa: E402
 from aiforge.cli._monitor import alerts, monitor  # noqa: E402
+from aiforge.cli._package import keygen, package, verify  # noqa: E402
 from aiforge.cli._schema import schema  # noqa: E402
 
 cli.add_command(alerts)
@@ -660,10 +698,13 @@ cli.add_command(completion)
 cli.add_command(data)
 cli.add_command(deploy)
 cli.add_command(encryption)
+cli.add_command(keygen)
 cli.add_command(monitor)
 cli.add_command(deployments)
+cli.add_command(package)
 cli.add_command(rollback)
 cli.add_command(schema)
+cli.add_command(verify)
 
 
 def main() -> None:

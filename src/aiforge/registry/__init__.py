@@ -1,6 +1,18 @@
 """Model versions with lineage, gate verdicts and aliases (candidate, staging, production, archived);
-deployments that roll a challenger out against the champion; outcomes fed back for predictions."""
+deployments that roll a challenger out against the champion; outcomes fed back for predictions; bundles
+(one verifiable file per version)."""
 
+from aiforge.registry._bundle import (
+    BUNDLE_FORMAT,
+    Bundle,
+    BundleError,
+    environment_lock,
+    import_bundle,
+    make_signing_key,
+    public_key_id,
+    verify_bundle,
+    write_bundle,
+)
 from aiforge.registry._deployments import (
     GUARDRAIL_METRICS,
     Deployment,
@@ -14,6 +26,7 @@ from aiforge.registry._deployments import (
     Window,
     judge,
 )
+from aiforge.registry._docker import write_docker_context
 from aiforge.registry._explain import explain_version
 from aiforge.registry._outcomes import OutcomeStore
 from aiforge.registry._registry import (
@@ -26,8 +39,11 @@ from aiforge.registry._registry import (
 )
 
 __all__ = [
+    "BUNDLE_FORMAT",
     "GUARDRAIL_METRICS",
     "Alias",
+    "Bundle",
+    "BundleError",
     "Deployment",
     "DeploymentError",
     "DeploymentEvent",
@@ -42,7 +58,14 @@ __all__ = [
     "VersionStatus",
     "Verdict",
     "Window",
+    "environment_lock",
     "explain_version",
+    "import_bundle",
     "judge",
+    "make_signing_key",
+    "public_key_id",
     "served_version",
+    "verify_bundle",
+    "write_bundle",
+    "write_docker_context",
 ]

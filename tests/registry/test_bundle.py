@@ -1,0 +1,229 @@
+"""Model bundles: packaged, verified, refused when altered or signed by an untrusted key (before any byte is
+unpickled), served by `aiforge serve --bundle`, and their Docker build context."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import ADULT, EXE, registered_income, running_server
+
+from aiforge.registry import (
+    BundleError,
+    ModelRegistry,
+    make_signing_key,
+    verify_bundle,
+    write_bundle,
+)
+from aiforge.registry._bundle import MANIFEST, MODEL_FILE, SIGNATURE
+from aiforge.workspace import Workspace, WorkspaceSettings
+
+NUMERIC = {"age", "education_num", "capital_gain", "capital_loss", "hours_per_week"}
+
+
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """`income` v1 (linear) in a workspace; its bundle unsigned and signed with key A; keys A and B."""
+    root = tmp_path_factory.mktemp("bundle")
+    env = registered_income(root, rows=600, learners="[linear]")
+    keys = {}
+    for label in ("a", "b"):
+        private, public = make_signing_key()
+        (root / f"{label}.key").write_bytes(private)
+        (root / f"{label}.pub").write_bytes(public)
+        keys[label] = (private, public)
+    ws = Workspace.open(WorkspaceSettings(root=root / "ws"), create=False)
+    try:
+        registry = ModelRegistry(ws)
+        version = registry.get("income", 1)
+        write_bundle(registry, version, root / "unsigned.zip")
+        model = registry.load_model(version)
+    finally:
+        ws.close()
+    proc = subprocess.run([str(EXE), "package", "income", "1", "--sign-key", str(root / "a.key"), "--output",
+                           str(root / "signed.zip"), "--docker", str(root / "ctx"), "--json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return {"root": root, "env": env, "keys": keys, "model": model, "package": json.loads(proc.stdout)}
+
+
+def _rewrite(source: Path, target: Path, change: dict[str, Any], *, manifest: bool = False) -> Path:
+    """A copy of a bundle with entries replaced (bytes), removed (None), added, or with their last byte changed
+    ("flip"); ``manifest``: the attacker also rewrites manifest.json with the new hashes (the signature, if any,
+    is kept)."""
+    with zipfile.ZipFile(source) as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
+    for name, data in change.items():
+        if data is None:
+            entries.pop(name, None)
+        elif data == "flip":
+            entries[name] = entries[name][:-1] + bytes([entries[name][-1] ^ 1])
+        else:
+            entries[name] = data
+    if manifest:
+        listed = json.loads(entries[MANIFEST])
+        listed["files"] = {n: {"sha256": hashlib.sha256(d).hexdigest(), "bytes": len(d)}
+                           for n, d in entries.items() if n not in (MANIFEST, SIGNATURE)}
+        entries[MANIFEST] = json.dumps(listed).encode()
+    with zipfile.ZipFile(target, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return target
+
+
+class _Payload:
+    """A pickle that creates a file when it is loaded: the proof that a refused bundle was never unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_bundle_holds_every_file_under_its_hash_and_is_reproducible(packaged: dict[str, Any], tmp_path: Path) -> None:
+    root = packaged["root"]
+    bundle = verify_bundle(root / "unsigned.zip")
+    assert (bundle.name, bundle.version, bundle.signed_by, bundle.trusted) == ("income", 1, None, False)
+    expected = {MODEL_FILE, "schema.json", "requirements.lock", "model-card.md", "documents/card_md",
+                "documents/card_html", "documents/background", "documents/reference"}
+    assert expected <= set(bundle.files)
+    for name, entry in bundle.manifest["files"].items():
+        assert hashlib.sha256(bundle.files[name]).hexdigest() == entry["sha256"]
+    schema = json.loads(bundle.files["schema.json"])
+    assert [c["name"] for c in schema["columns"]] == packaged["model"].input_columns
+    assert {c["name"]: c["kind"] for c in schema["columns"]}["age"] == "number" and schema["task"] == "binary"
+    lock = bundle.files["requirements.lock"].decode().splitlines()
+    assert lock[0].startswith("# python 3.") and all("==" in line for line in lock[1:])
+    assert {line.split("==")[0].lower() for line in lock[1:]} >= {"aiforge", "scikit-learn", "numpy", "pandas"}
+    assert bundle.manifest["model"]["gate"]["passed"] and bundle.manifest["model"]["status"] == "accepted"
+    ws = Workspace.open(WorkspaceSettings(root=root / "ws"), create=False)
+    try:
+        registry = ModelRegistry(ws)
+        again = write_bundle(registry, registry.get("income", 1), tmp_path / "again.zip")
+    finally:
+        ws.close()
+    assert again.path.read_bytes() == (root / "unsigned.zip").read_bytes()
+
+
+@pytest.mark.parametrize(("change", "manifest", "message"), [
+    ({MODEL_FILE: b"not the model"}, False, "is 13 bytes, the manifest says"),
+    ({MODEL_FILE: "flip"}, False, "does not match its SHA-256"),
+    ({"extra.py": b"print('hi')"}, False, "files its manifest does not list"),
+    ({"schema.json": None}, False, "lacks 'schema.json'"),
+    ({MANIFEST: b"{}"}, False, "not a bundle manifest"),
+])
+def test_an_altered_bundle_is_refused(packaged: dict[str, Any], tmp_path: Path, change: dict[str, Any],
+                                      manifest: bool, message: str) -> None:
+    altered = _rewrite(packaged["root"] / "unsigned.zip", tmp_path / "altered.zip", change, manifest=manifest)
+    with pytest.raises(BundleError, match=message):
+        verify_bundle(altered)
+
+
+def test_signatures_are_checked_against_the_trusted_keys(packaged: dict[str, Any], tmp_path: Path) -> None:
+    root, keys = packaged["root"], packaged["keys"]
+    signed = verify_bundle(root / "signed.zip", trusted_keys=[keys["a"][1]])
+    assert signed.trusted and signed.signed_by is not None
+    assert verify_bundle(root / "signed.zip").signed_by == signed.signed_by  # integrity only: no key trusted
+    with pytest.raises(BundleError, match="not trusted here"):
+        verify_bundle(root / "signed.zip", trusted_keys=[keys["b"][1]])
+    with pytest.raises(BundleError, match="not signed, and a signature by a trusted key is required"):
+        verify_bundle(root / "unsigned.zip", trusted_keys=[keys["a"][1]])
+    # the attacker swaps the model and rewrites the manifest's hashes: only the signature can tell
+    forged = _rewrite(root / "signed.zip", tmp_path / "forged.zip", {MODEL_FILE: b"other"}, manifest=True)
+    with pytest.raises(BundleError, match="signature does not match the manifest"):
+        verify_bundle(forged, trusted_keys=[keys["a"][1]])
+    with pytest.raises(BundleError, match="not an Ed25519 public key|not a PEM public key"):
+        verify_bundle(root / "signed.zip", trusted_keys=[b"-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----\n"])
+
+
+def _adult_records(n: int) -> list[dict[str, Any]]:
+    with ADULT.open(encoding="utf-8") as fh:
+        rows = [r for _, r in zip(range(1000 + n), csv.DictReader(fh), strict=False)][1000:]
+    return [{k: int(v) if k in NUMERIC else v for k, v in r.items() if k != "income"} for r in rows]
+
+
+def test_serve_bundle_verifies_then_serves_and_refuses_a_forged_one_unloaded(packaged: dict[str, Any],
+                                                                              tmp_path: Path) -> None:
+    import pandas as pd
+
+    root = packaged["root"]
+    env = {**packaged["env"], "AIFORGE_WORKSPACE": str(tmp_path / "served")}
+    marker = tmp_path / "unpickled"
+    evil = pickle.dumps(_Payload(marker))
+    forged = _rewrite(root / "signed.zip", tmp_path / "forged.zip", {MODEL_FILE: evil}, manifest=True)
+    proc = subprocess.run([str(EXE), "serve", "--bundle", str(forged), "--trusted-key", str(root / "a.pub"),
+                           "--require-signature"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "signature does not match the manifest" in proc.stderr, proc.stderr
+    assert not marker.exists()  # refused before a byte was unpickled
+    with pytest.raises(BundleError, match="does not match its SHA-256"):  # unsigned: the hashes catch it
+        verify_bundle(_rewrite(root / "unsigned.zip", tmp_path / "t.zip", {MODEL_FILE: "flip"}))
+    unsigned = subprocess.run([str(EXE), "serve", "--bundle", str(root / "unsigned.zip"), "--trusted-key",
+                               str(root / "a.pub"), "--require-signature"], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+    assert unsigned.returncode == 2 and "not signed" in unsigned.stderr
+    records = _adult_records(20)
+    with running_server(["--bundle", str(root / "signed.zip"), "--trusted-key", str(root / "a.pub"),
+                         "--require-signature", "--no-log-predictions"], env, tmp_path, tmp_path / "log") as server:
+        response = server.client.post("/v1/models/income/predict", json={"records": records})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "verified" in server.log.read_text()
+    proba = packaged["model"].predict_proba(pd.DataFrame(records))[:, 1]
+    served = np.array([p["probabilities"][">50K"] for p in body["predictions"]])
+    np.testing.assert_allclose(served, proba, atol=1e-5)
+    [version] = json.loads(subprocess.run([str(EXE), "models", "--json"], env=env, capture_output=True, text=True,
+                                          timeout=60).stdout)
+    assert version["alias"] == "production" and version["lineage"]["bundle"]["version"] == 1
+
+
+def test_docker_context_is_multi_stage_non_root_with_a_health_check_and_pinned(packaged: dict[str, Any]) -> None:
+    root = packaged["root"]
+    ctx = root / "ctx"
+    assert set(packaged["package"]["docker"]["files"]) >= {"Dockerfile", "requirements.txt", "model.aiforge.zip",
+                                                           "signing.pub", ".dockerignore"}
+    dockerfile = (ctx / "Dockerfile").read_text()
+    froms = [line.split()[1] for line in dockerfile.splitlines() if line.startswith("FROM ")]
+    assert len(froms) == 2 and froms[0] == froms[1] and froms[0].count(".") == 2  # python:3.X.Y-slim-...
+    assert f"FROM {froms[0]} AS build" in dockerfile
+    assert "COPY --from=build /opt/aiforge /opt/aiforge" in dockerfile
+    assert "USER aiforge:aiforge" in dockerfile and "useradd --system --uid 10001" in dockerfile
+    assert "HEALTHCHECK" in dockerfile and "/v2/health/ready" in dockerfile
+    cmd = json.loads(dockerfile.split("\nCMD ", 1)[1].splitlines()[0])
+    assert cmd[:4] == ["aiforge", "serve", "--bundle", "/srv/model.aiforge.zip"] and "--require-signature" in cmd
+    lines = [x for x in (ctx / "requirements.txt").read_text().splitlines() if not x.startswith("#")]
+    assert lines and all(len(x.split("==")) == 2 for x in lines)
+    assert verify_bundle(ctx / "model.aiforge.zip", trusted_keys=[(ctx / "signing.pub").read_bytes()]).trusted
+    assert (ctx / "model.aiforge.zip").read_bytes() == (root / "signed.zip").read_bytes()
+
+
+def _docker_engine() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.mark.skipif(not _docker_engine(), reason="no Docker engine here")
+def test_the_docker_image_builds(packaged: dict[str, Any], tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    wheel = subprocess.run(["pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "w"),
+                            str(repo)], capture_output=True, text=True, timeout=300)
+    assert wheel.returncode == 0, wheel.stderr
+    [built] = (tmp_path / "w").glob("aiforge-*.whl")
+    proc = subprocess.run([str(EXE), "package", "income", "1", "--output", str(tmp_path / "b.zip"), "--docker",
+                           str(tmp_path / "ctx"), "--aiforge-wheel", str(built)], env=packaged["env"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    build = subprocess.run(["docker", "build", "-q", "-t", "aiforge-test-bundle:v1", str(tmp_path / "ctx")],
+                           capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stderr
