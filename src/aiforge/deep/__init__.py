@@ -16,6 +16,8 @@ _EXPORTS = {
     "MLPRegressor": "_estimators",
     "RNNClassifier": "_estimators",
     "RNNRegressor": "_estimators",
+    "TransferClassifier": "_transfer",
+    "TransferRegressor": "_transfer",
     "Augmentation": "_augment",
     "augment_images": "_augment",
     "CompressionConfig": "_compress",

@@ -92,6 +92,19 @@ class _TorchEstimator(BaseEstimator):
         """The DP-SGD target (a ``PrivacyConfig``), or None: only the MLPs train privately."""
         return None
 
+    def _new_module(self, config: dict[str, Any]) -> torch.nn.Module:
+        """The network built from ``config`` (initial weights: fit calls this seeded; unpickling loads weights)."""
+        from aiforge.deep._modules import build_module
+
+        return build_module(self._kind, **config)
+
+    def _prepare(self, module: torch.nn.Module) -> None:
+        """What happens to a new network before training (a transfer learner loads and freezes its backbone)."""
+
+    def _train_options(self, module: torch.nn.Module) -> dict[str, Any]:
+        """More arguments of ``train`` for this network (parameter groups, a hook per epoch)."""
+        return {}
+
     # --- a task defines these ---------------------------------------------------------------------
     def _fit_target(self, y: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -167,14 +180,13 @@ class _TorchEstimator(BaseEstimator):
             valid_target = self._encode_target(y_valid)
             valid = (_tensors(torch, self._inputs(X_valid)), torch.from_numpy(valid_target))
             valid_weights = _maybe_tensor(torch, _product(w_valid, self._target_weights(valid_target)))
-        from aiforge.deep._modules import build_module
-
         with torch_threads(self.n_jobs), deterministic(device):
-            module = seeded(self.random_state, lambda: build_module(self._kind, **module_config))
+            module = seeded(self.random_state, lambda: self._new_module(module_config))
+            self._prepare(module)
             history = train(module, _tensors(torch, self._inputs(X_fit)), torch.from_numpy(target), self._loss(),
                             config, device=device, precision=precision, weights=_maybe_tensor(torch, weights),
                             valid=valid, valid_weights=valid_weights, deadline=deadline, adversarial=adversarial,
-                            privacy=privacy, augment=augmentation)
+                            privacy=privacy, augment=augmentation, **self._train_options(module))
         self.module_ = module
         self.module_config_ = module_config
         self.history_: TrainingHistory = history
@@ -241,9 +253,7 @@ class _TorchEstimator(BaseEstimator):
         super().__setstate__(state)
         if weights is not None:
             torch = require_torch(f"loading a {type(self).__name__}")
-            from aiforge.deep._modules import build_module
-
-            module = seeded(0, lambda: build_module(self._kind, **self.module_config_))
+            module = seeded(0, lambda: self._new_module(self.module_config_))
             module.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
             module.eval()
             self.module_ = module

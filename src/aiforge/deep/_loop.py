@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from aiforge.deep._augment import Augmentation
     from aiforge.deep._private import PrivacyConfig, PrivacySpent
 
-__all__ = ["SCHEDULES", "EpochRecord", "TrainConfig", "TrainingHistory", "batches_per_epoch", "train"]
+__all__ = ["SCHEDULES", "EpochRecord", "ParameterGroup", "TrainConfig", "TrainingHistory", "batches_per_epoch",
+           "train"]
 
 Schedule = Literal["cosine", "onecycle", "constant"]
 SCHEDULES: tuple[Schedule, ...] = ("cosine", "onecycle", "constant")
@@ -79,6 +80,18 @@ class TrainConfig:
             problems.append(f"clip_norm must be positive (or None), not {self.clip_norm!r}")
         if problems:
             raise ValueError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ParameterGroup:
+    """Parameters that learn at ``lr_share`` of the configured learning rate (the schedule scales it alike)."""
+
+    params: list[torch.nn.Parameter]
+    lr_share: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.lr_share > 0:
+            raise ValueError(f"a parameter group's lr_share must be positive, not {self.lr_share!r}")
 
 
 @dataclass(frozen=True)
@@ -144,7 +157,9 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
           device: torch.device, precision: Precision, weights: torch.Tensor | None = None,
           valid: tuple[Batch, torch.Tensor] | None = None, valid_weights: torch.Tensor | None = None,
           deadline: float | None = None, adversarial: AdversarialTraining | None = None,
-          privacy: PrivacyConfig | None = None, augment: Augmentation | None = None) -> TrainingHistory:
+          privacy: PrivacyConfig | None = None, augment: Augmentation | None = None,
+          groups: list[ParameterGroup] | None = None,
+          on_epoch: Callable[[int], None] | None = None) -> TrainingHistory:
     """Train ``module`` in place on ``inputs`` (tensors with one row per target) and return its history.
 
     ``loss_fn(outputs, targets)`` gives one loss per row; a batch's loss is their mean, weighted by
@@ -160,6 +175,11 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     over ``max_epochs`` epochs; the history's ``privacy`` holds what was spent. ``clip_norm`` does not apply
     then (each row's gradient is clipped to ``max_grad_norm`` instead), nor mixed precision. ``augment``:
     each training batch is augmented (before any adversarial step) from a generator seeded by ``config.seed``.
+
+    ``groups``: the parameters the optimiser holds, each group with its share of ``lr`` (a backbone trained
+    slower than a new head); a parameter frozen now (``requires_grad`` False) may be among them, so that
+    ``on_epoch(epoch)``, called before each epoch (1-based), can unfreeze it. Without ``groups``, every
+    parameter that requires a gradient at the start trains at ``lr``.
     """
     torch = require_torch()
     from aiforge.deep._augment import augment_batch
@@ -185,7 +205,10 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     dropouts = [m for m in module.modules() if isinstance(m, SeededDropout)]
     for m in dropouts:
         m.generator = dropout_generator
-    optimizer = _optimizer(module, config)
+    if groups is not None and privacy is not None:
+        raise ValueError("parameter groups (a backbone's own learning rate, unfreezing) are not supported with "
+                         "privacy")
+    optimizer = _optimizer(module, config, groups)
     steps_per_epoch = batches_per_epoch(rows, config.batch_size)
     private = None
     if privacy is not None:
@@ -204,7 +227,9 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
         adversary = Adversary(adversarial, inputs, loss_fn, seed=config.seed + 2, device=device)
     scheduler = _scheduler(optimizer, config, steps_per_epoch * config.max_epochs)
     scaler = torch.amp.GradScaler(device.type) if precision.scaled else None
-    parameters = [p for p in module.parameters() if p.requires_grad]
+    # every parameter: one frozen has no gradient and is left out of the norm, one unfrozen later joins it
+    parameters = list(module.parameters()) if groups is not None else [p for p in module.parameters()
+                                                                        if p.requires_grad]
     clip = config.clip_norm if config.clip_norm is not None and private is None else math.inf
     forward = private.module if private is not None else module  # the training passes (per-row gradients)
     stepper = private.optimizer if private is not None else optimizer
@@ -216,6 +241,8 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
     try:
         for epoch in range(1, config.max_epochs + 1):
             epoch_started = time.perf_counter()
+            if on_epoch is not None:
+                on_epoch(epoch)
             module.train()
             order = torch.randperm(rows, generator=order_generator).to(device)
             losses, norms, totals = [], [], []
@@ -302,13 +329,20 @@ def train(module: torch.nn.Module, inputs: Batch, target: torch.Tensor, loss_fn:
                            private.spent() if private is not None else None, augmented_rows)
 
 
-def _optimizer(module: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; biases and normalisation weights (one-dimensional parameters) are not decayed."""
+def _optimizer(module: torch.nn.Module, config: TrainConfig,
+               groups: list[ParameterGroup] | None = None) -> torch.optim.Optimizer:
+    """AdamW; biases and normalisation weights (one-dimensional parameters) are not decayed. Each of
+    ``groups`` learns at its share of ``lr`` (AdamW skips a parameter while it has no gradient: frozen)."""
     torch = require_torch()
-    decayed = [p for p in module.parameters() if p.requires_grad and p.ndim >= 2]
-    plain = [p for p in module.parameters() if p.requires_grad and p.ndim < 2]
-    groups = [{"params": decayed, "weight_decay": config.weight_decay}, {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=config.lr)
+    if groups is None:
+        groups = [ParameterGroup([p for p in module.parameters() if p.requires_grad])]
+    settings = []
+    for group in groups:
+        for params, decay in (([p for p in group.params if p.ndim >= 2], config.weight_decay),
+                              ([p for p in group.params if p.ndim < 2], 0.0)):
+            if params:
+                settings.append({"params": params, "weight_decay": decay, "lr": config.lr * group.lr_share})
+    return torch.optim.AdamW(settings, lr=config.lr)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int) -> Any:
