@@ -72,8 +72,8 @@ SHAPE_CASES = [
     pytest.param(
         edit("  seed: 7\n", "  sed: 7\n"),
         r"^unknown key 'sed'$", r"aiforge\.yaml:15 \(model\.sed\)$",
-        r"did you mean 'seed'\?.*valid keys here: adversarial, compress, ensemble, learners, n_jobs, privacy, search, "
-        r"seed, threshold$",
+        r"did you mean 'seed'\?.*valid keys here: adversarial, augment, compress, ensemble, learners, n_jobs, privacy, "
+        r"resample, search, seed, threshold$",
         id="unknown-nested-key",
     ),
     pytest.param(

@@ -6,6 +6,8 @@ smaller tables get narrower networks, smaller batches and more epochs. Early sto
 validation fold picks the number of epochs (``Fitted.rounds``), which the refit on the whole training
 split trains; the search's deadline stops a fold after the step that passes it.
 
+``model.augment`` adds Gaussian noise to the numeric columns of each training batch (``noise``; image operations
+are for image learners), in every trial or, with ``search: true``, as a searched ``augment`` on/off choice.
 ``model.adversarial`` trains every configuration adversarially (PGD or FGSM on a share of each batch);
 ``model.privacy`` trains it with DP-SGD (Opacus, the ``privacy`` extra) to the budget given, per fit.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiforge.learn._learners import Fitted, Learner, _with_imbalance, register
-from aiforge.learn._space import FloatRange, IntRange, SearchSpace
+from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import ModelSpec, TaskKind
 
 __all__ = ["MLP"]
@@ -46,6 +48,7 @@ class MLP(Learner):
     size_param = "max_epochs"
     private = True
     private_requires = "opacus"
+    augments = frozenset({"noise"})  # a table: no image operations
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -76,7 +79,16 @@ class MLP(Learner):
             params["adversarial"] = model.adversarial.model_dump()
         if model.privacy is not None:
             params["privacy"] = model.privacy.model_dump()
+        if model.augment is not None:
+            # searched: the operations wait in augment_options for the trial's augment choice
+            params["augment_options" if model.augment.search else "augment"] = model.augment.operations()
         return params
+
+    @classmethod
+    def project_space(cls, model: ModelSpec, task: TaskKind) -> SearchSpace:
+        if model.augment is not None and model.augment.search:
+            return {"augment": Choice((False, True))}
+        return {}
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         if not self.available():
@@ -84,6 +96,10 @@ class MLP(Learner):
         from aiforge.deep import MLPClassifier, MLPRegressor
 
         cls = MLPRegressor if task is TaskKind.REGRESSION else MLPClassifier
+        params = dict(params)
+        options = params.pop("augment_options", None)
+        if options is not None:
+            params["augment"] = options if params.pop("augment", False) else None
         return cls(categorical=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],

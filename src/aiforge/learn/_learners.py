@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from aiforge.errors import MissingDependency
-from aiforge.learn._resample import RESAMPLERS
+from aiforge.learn._resample import SEARCHED_RESAMPLERS
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import ModelSpec, TaskKind
 
@@ -72,6 +72,7 @@ class Learner:
     boosting: ClassVar[bool] = False  # rounds grow with the training rows on a refit (boosting), or not (forests)
     private: ClassVar[bool] = False  # trains with differential privacy under model.privacy
     private_requires: ClassVar[str | None] = None  # import name of what private training needs besides
+    augments: ClassVar[frozenset[str]] = frozenset()  # the model.augment operations it applies (noise, flip...)
 
     @classmethod
     def available(cls) -> bool:
@@ -97,6 +98,12 @@ class Learner:
     def fixed_params(cls, model: ModelSpec, task: TaskKind) -> dict[str, Any]:
         """Parameters the project file sets for every trial of this learner (``model.privacy``,
         ``model.adversarial``), never searched: they join each trial's configuration and its record."""
+        return {}
+
+    @classmethod
+    def project_space(cls, model: ModelSpec, task: TaskKind) -> SearchSpace:
+        """Hyperparameters the project file adds to this learner's search space (``model.augment`` with
+        ``search: true``); each one's first value joins the known-good configuration."""
         return {}
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
@@ -164,11 +171,12 @@ class Linear(Learner):
 
 def _with_imbalance(space: SearchSpace, task: TaskKind, *, weights: bool = True) -> SearchSpace:
     """Classification: whether classes are weighted by inverse frequency, and whether the minority
-    classes are oversampled (SMOTE), are searched too. The search drops ``resample`` on balanced data."""
+    classes are oversampled (SMOTE, ADASYN), are searched too. The search drops ``resample`` on balanced data,
+    and searches the methods ``model.resample`` names instead when it is set."""
     if task.is_classification:
         if weights:
             space["class_weight"] = Choice((None, "balanced"))
-        space["resample"] = Choice(RESAMPLERS)
+        space["resample"] = Choice(SEARCHED_RESAMPLERS)
     return space
 
 

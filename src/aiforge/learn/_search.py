@@ -23,6 +23,7 @@ from aiforge.learn._learners import LEARNERS, Learner, by_priority
 from aiforge.learn._model import FeatureSet, build_preprocessor
 from aiforge.learn._portfolio import portfolio_configs
 from aiforge.learn._resample import is_imbalanced, resample, split_resample
+from aiforge.learn._space import Choice
 from aiforge.spec import SearchSpec, TaskKind
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class SearchContext:
     threads_per_trial: int
     keep_oof: int = 0  # how many of the best trials keep their out-of-fold predictions (for ensembling)
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)  # learner -> params the project file sets
+    added: dict[str, dict[str, Any]] = field(default_factory=dict)  # learner -> dimensions the project file adds
+    resamplers: tuple[str, ...] | None = None  # model.resample: the methods searched (else the learner's own)
     oof: dict[int, tuple[float, Any]] = field(default_factory=dict)  # trial -> (signed score, predictions)
     # with one validation split (a holdout), those trials also keep their fitted pipeline: an ensemble
     # can then be assembled from them when refitting its members would overrun the budget
@@ -122,16 +125,22 @@ class SearchContext:
         return self.task.is_classification and is_imbalanced(self.y)
 
     def space(self, name: str, n_rows: int) -> dict[str, Any]:
-        """The learner's search space for this data: no resampling dimension when classes are balanced."""
-        space = LEARNERS[name].search_space(n_rows, self.task)
-        if not self.imbalanced:
+        """The learner's search space for this data, and the dimensions the project file adds: no resampling
+        dimension when classes are balanced, unless ``model.resample`` names the methods to search."""
+        space = {**LEARNERS[name].search_space(n_rows, self.task), **self.added.get(name, {})}
+        if "resample" in space and self.resamplers is not None:
+            space["resample"] = Choice(self.resamplers)
+        elif not self.imbalanced:
             space.pop("resample", None)
         return space
 
     def init_config(self, name: str, n_rows: int) -> dict[str, Any]:
         """The learner's known-good configuration, inside ``space``."""
         init = LEARNERS[name].init_config(n_rows, self.task)
-        if not self.imbalanced:
+        init.update({key: domain.values[0] for key, domain in self.added.get(name, {}).items()})
+        if "resample" in init and self.resamplers is not None:
+            init["resample"] = "none" if "none" in self.resamplers else self.resamplers[0]
+        elif not self.imbalanced:
             init.pop("resample", None)
         return init
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from aiforge.errors import Problem, SpecError
 from aiforge.evaluate import CHECK_METRICS, METRICS, metrics_for
 from aiforge.learn import LEARNERS
+from aiforge.pipeline._augmentation import augmentation_problems
 from aiforge.pipeline._compression import compression_problems
 from aiforge.pipeline._decision import project_decision_problems
 from aiforge.spec import FieldPath, ProjectFile, TaskKind, load_project_file
@@ -52,6 +53,7 @@ def _check_names(project: ProjectFile) -> list[Problem]:
             problems.append(project.problem(("model", "learners", i), missing.message, hint=missing.hint))
     problems += _privacy_problems(project)
     problems += compression_problems(project)
+    problems += augmentation_problems(project)
     problems += project_decision_problems(project)
     seen: set[str] = set()
     for i, name in enumerate(spec.model.learners):

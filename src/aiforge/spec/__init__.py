@@ -1,5 +1,6 @@
 """The project file: pydantic models, YAML loading, errors that name file, line and field."""
 
+from aiforge.spec._augment import AugmentSpec, Resampler
 from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import ColumnRules, Contract, RowRules
 from aiforge.spec._decision import DecisionSpec, NetworkLearnSpec, NetworkNode, NetworkSpec, OutcomeSpec, RuleSpec
@@ -87,6 +88,7 @@ __all__ = [
     "SelectStep",
     "AlertRule",
     "AdversarialSpec",
+    "AugmentSpec",
     "Budget",
     "Checks",
     "CiSpec",
@@ -130,6 +132,7 @@ __all__ = [
     "OutcomeSpec",
     "ProjectSpec",
     "RedisStreamSource",
+    "Resampler",
     "RetrainSpec",
     "RowRules",
     "RuleSpec",

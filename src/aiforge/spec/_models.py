@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator, model_validator
 
+from aiforge.spec._augment import AugmentSpec, Resampler
 from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import Contract
 from aiforge.spec._decision import DecisionSpec
@@ -320,6 +321,14 @@ class ModelSpec(_Strict):
     compress: CompressSpec | None = Field(None, description="Compress the chosen torch network (mlp) after "
                                           "training: prune, fine-tune, quantise; size, latency and accuracy are "
                                           "measured before and after.")
+    augment: AugmentSpec | None = Field(None, description="Augment every training batch of the torch learners, "
+                                        "e.g. {noise: 0.05} for a table's mlp, {flip: true, crop: 2, noise: 0.05} "
+                                        "for images; search: true makes it a hyperparameter. Unset: none.")
+    resample: list[Resampler] | None = Field(
+        None, min_length=1, description="Classification: the ways of rebalancing each training fold's classes "
+        "that the search tries: none, smote, adasyn, synthetic (rows drawn from a Gaussian copula fitted per "
+        "class). Unset: none, smote and adasyn, searched when the rarest class has under a quarter of the "
+        "commonest's rows.", examples=[["none", "smote", "synthetic"]])
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
