@@ -688,6 +688,7 @@ from aiforge.cli._completion import completion  # noqa: E402
 from aiforge.cli._data import data  # noqa: E402
 from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (commands of the group above)
 from aiforge.cli._encryption import encryption  # noqa: E402
+from aiforge.cli._mlflow import mlflow  # noqa: E402
 from aiforge.cli._monitor import alerts, monitor  # noqa: E402
 from aiforge.cli._package import keygen, package, verify  # noqa: E402
 from aiforge.cli._schema import schema  # noqa: E402
@@ -699,6 +700,7 @@ cli.add_command(data)
 cli.add_command(deploy)
 cli.add_command(encryption)
 cli.add_command(keygen)
+cli.add_command(mlflow)
 cli.add_command(monitor)
 cli.add_command(deployments)
 cli.add_command(package)

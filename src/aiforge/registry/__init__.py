@@ -28,6 +28,7 @@ from aiforge.registry._deployments import (
 )
 from aiforge.registry._docker import write_docker_context
 from aiforge.registry._explain import explain_version
+from aiforge.registry._mlflow import export_mlflow, import_mlflow
 from aiforge.registry._outcomes import OutcomeStore
 from aiforge.registry._registry import (
     Alias,
@@ -60,7 +61,9 @@ __all__ = [
     "Window",
     "environment_lock",
     "explain_version",
+    "export_mlflow",
     "import_bundle",
+    "import_mlflow",
     "judge",
     "make_signing_key",
     "public_key_id",

@@ -1,5 +1,6 @@
-"""Model bundles: packaged, verified, refused when altered or signed by an untrusted key (before any byte is
-unpickled), served by `aiforge serve --bundle`, and their Docker build context."""
+"""Packaging a registered version: bundles (verified, refused when altered or signed by an untrusted key before
+any byte is unpickled, served by `aiforge serve --bundle`), their Docker build context, and the MLflow model
+format both ways (exported for mlflow.pyfunc, imported back; a scikit-learn MLflow model imported and served)."""
 
 from __future__ import annotations
 
@@ -227,3 +228,108 @@ def test_the_docker_image_builds(packaged: dict[str, Any], tmp_path: Path) -> No
     build = subprocess.run(["docker", "build", "-q", "-t", "aiforge-test-bundle:v1", str(tmp_path / "ctx")],
                            capture_output=True, text=True, timeout=1800)
     assert build.returncode == 0, build.stderr
+
+
+# -- the MLflow model format, both ways ------------------------------------------------------------------------
+
+
+def _quiet_mlflow() -> Any:
+    """mlflow, imported with its import-time warnings silenced (pytest turns warnings into errors)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow.pyfunc
+        import mlflow.sklearn
+    return mlflow
+
+
+def test_an_exported_version_loads_in_mlflow_pyfunc_and_imports_back_whole(packaged: dict[str, Any],
+                                                                             tmp_path: Path) -> None:
+    import warnings
+
+    import pandas as pd
+
+    from aiforge.registry import export_mlflow, import_mlflow
+
+    mlflow = _quiet_mlflow()
+    root = packaged["root"]
+    ws = Workspace.open(WorkspaceSettings(root=root / "ws"), create=False)
+    try:
+        registry = ModelRegistry(ws)
+        original = registry.get("income", 1)
+        folder = export_mlflow(registry, original, tmp_path / "mlflow-model")
+        with pytest.raises(Exception, match="exists already"):
+            export_mlflow(registry, original, folder)
+    finally:
+        ws.close()
+    frame = pd.DataFrame(_adult_records(25))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = mlflow.pyfunc.load_model(str(folder))
+        predicted = loaded.predict(frame)
+        signature = mlflow.models.Model.load(str(folder)).signature
+    assert signature.inputs.input_names() == packaged["model"].input_columns
+    proba = packaged["model"].predict_proba(frame)
+    np.testing.assert_allclose(predicted["probability_>50K"].to_numpy(), proba[:, 1], atol=1e-12)
+    assert list(predicted["prediction"]) == [str(x) for x in packaged["model"].predict(frame)]
+
+    fresh = Workspace.open(WorkspaceSettings(root=tmp_path / "fresh"))
+    try:
+        registry = ModelRegistry(fresh)
+        imported = import_mlflow(registry, folder)
+        assert (imported.name, imported.version, imported.status.value) == ("income", 1, "accepted")
+        assert imported.metrics == original.metrics and imported.gate == original.gate
+        assert set(imported.documents) == set(original.documents)
+        assert imported.lineage["mlflow_import"]["version"] == 1
+        np.testing.assert_allclose(registry.load_model(imported).predict_proba(frame), proba, atol=0)
+    finally:
+        fresh.close()
+    (folder / "model" / "model.joblib").write_bytes(b"changed")
+    with warnings.catch_warnings(), pytest.raises(Exception, match="does not match the SHA-256"):
+        warnings.simplefilter("ignore")
+        mlflow.pyfunc.load_model(str(folder))
+
+
+def test_a_scikit_learn_mlflow_model_is_imported_and_served(tmp_path: Path) -> None:
+    import warnings
+
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from aiforge.registry import import_mlflow
+    from aiforge.serve._models import ModelCache
+
+    mlflow = _quiet_mlflow()
+    frame = pd.read_csv(ADULT, nrows=800)
+    X, y = frame[["age", "hours_per_week", "sex", "education"]], frame["income"]
+    sk = make_pipeline(ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["sex", "education"])],
+                                         remainder="passthrough"), LogisticRegression(max_iter=500)).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        signature = mlflow.models.infer_signature(X, sk.predict(X))
+        mlflow.sklearn.save_model(sk, str(tmp_path / "sk"), signature=signature, pip_requirements=["scikit-learn"],
+                                  serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+    ws = Workspace.open(WorkspaceSettings(root=tmp_path / "ws"))
+    try:
+        registry = ModelRegistry(ws)
+        with pytest.raises(Exception, match="needs a name"):
+            import_mlflow(registry, tmp_path / "sk")
+        version = import_mlflow(registry, tmp_path / "sk", name="adult-sk", target="income")
+        assert (version.status.value, version.alias.value if version.alias else None) == ("accepted", "candidate")
+        assert version.learner == "mlflow:Pipeline" and version.gate["results"] == []
+        served = ModelCache(registry).serving("adult-sk")
+        assert served.schema.names == ["age", "hours_per_week", "sex", "education"]
+        rows = X.iloc[:50]
+        out = served.predict(rows)
+        np.testing.assert_allclose(out.probabilities, sk.predict_proba(rows), atol=1e-12)
+        assert out.labels == list(sk.predict(rows))
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "MLmodel").write_text("flavors:\n  pytorch: {}\n")
+        with pytest.raises(Exception, match="flavors cannot be imported"):
+            import_mlflow(registry, tmp_path / "other", name="x")
+    finally:
+        ws.close()
