@@ -259,6 +259,12 @@ def _read_redis(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSo
     return read_redis(spec, base_dir, since)
 
 
+def _read_images(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSource:
+    from aiforge.data._images import read_images
+
+    return read_images(spec, base_dir, since)
+
+
 SOURCES: dict[str, Source] = {
     "csv": read_csv,
     "parquet": read_parquet,
@@ -266,6 +272,7 @@ SOURCES: dict[str, Source] = {
     "sql": _read_sql,
     "http": _read_http,
     "redis": _read_redis,
+    "images": _read_images,
 }
 STREAMS = frozenset({"redis"})  # kinds that always resume where the last snapshot left off
 

@@ -2,16 +2,17 @@
 
 Debian's ``dataset-fashion-mnist`` package installs Fashion-MNIST under ``/usr/share/datasets/fashion-mnist``
 as four gzip-compressed IDX files. Reading them needs numpy only (not torch), so examples, benchmarks and tests
-share this one loader.
+share this one loader; ``read_idx`` itself lives in ``aiforge.data._images``, where the ``images`` source of a
+project file uses it too.
 """
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aiforge.data._images import read_idx
 from aiforge.errors import DataError
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _INSTALL = "install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or pass the folder that holds " \
            "the four *-idx?-ubyte[.gz] files"
-# IDX type codes (third byte of the magic number) -> numpy dtype strings, big-endian as the format stores them.
-_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 @dataclass(frozen=True)
@@ -34,30 +33,6 @@ class ImageSplit:
 
     images: np.ndarray
     labels: np.ndarray
-
-
-def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (optionally gzip-compressed) into a numpy array of its declared shape and type."""
-    import numpy as np
-
-    try:
-        raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read the IDX file {path}", where=str(path), found=str(exc),
-                        hint="check the file is complete; reinstall the package that ships it") from exc
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise DataError(f"{path} is not an IDX file", where=str(path),
-                        expected="a magic number 0x0000TTDD (TT a type code, DD the number of dimensions)",
-                        found=raw[:4].hex() or "an empty file")
-    dims = raw[3]
-    header = 4 + 4 * dims
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(dims))
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != expected:
-        raise DataError(f"{path} is truncated or padded", where=str(path),
-                        expected=f"{expected} bytes for shape {shape}", found=f"{len(raw)} bytes")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def _find(folder: Path, stem: str) -> Path:

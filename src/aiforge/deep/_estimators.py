@@ -524,15 +524,24 @@ class _MLP(_TorchEstimator):
 
 class _CNN(_TorchEstimator):
     """Images as (n, channels, height, width) floats, or (n, height, width) for one channel; each channel
-    standardised."""
+    standardised. With ``image_shape`` (height, width[, channels]), X may also be a table of one image per row,
+    its pixels row-major with the channels last (``aiforge.data``'s pixel columns): the table the tuning
+    engine gives every learner."""
 
     _kind = "cnn"
     channels: int
     blocks: int
     dropout: float
+    image_shape: Any
 
     def _array(self, X: Any) -> np.ndarray:
         values = np.asarray(X, dtype=np.float32)
+        shape = self._image_shape()
+        if values.ndim == 2 and shape is not None:
+            if values.shape[1] != shape[0] * shape[1] * shape[2]:
+                raise ValueError(f"{type(self).__name__} expects rows of {shape[0] * shape[1] * shape[2]} pixels "
+                                 f"(image_shape {list(shape)}), got {values.shape[1]} columns")
+            values = values.reshape(len(values), *shape).transpose(0, 3, 1, 2)
         if values.ndim == 3:
             values = values[:, None, :, :]
         if values.ndim != 4:
@@ -557,7 +566,19 @@ class _CNN(_TorchEstimator):
 
     def _restore(self, X: np.ndarray, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         scale, mean = self.channel_scale_[None, :, None, None], self.channel_mean_[None, :, None, None]
-        return np.asarray(inputs[0] * scale + mean)
+        images = np.asarray(inputs[0] * scale + mean)
+        if self._image_shape() is None:
+            return images
+        return np.ascontiguousarray(images.transpose(0, 2, 3, 1).reshape(len(images), -1))  # back to rows
+
+    def _image_shape(self) -> tuple[int, int, int] | None:
+        shape = getattr(self, "image_shape", None)
+        if shape is None:
+            return None
+        dims = tuple(int(d) for d in shape)
+        if len(dims) not in (2, 3) or min(dims) < 1:
+            raise ValueError(f"image_shape must be (height, width) or (height, width, channels), not {shape!r}")
+        return (dims[0], dims[1], dims[2] if len(dims) == 3 else 1)
 
 
 class _RNN(_TorchEstimator):
@@ -655,7 +676,8 @@ class MLPRegressor(_Regression, RegressorMixin, _MLP):
 
 
 class CNNClassifier(_Classification, ClassifierMixin, _CNN):
-    """A small convolutional network for images (NCHW): ``blocks`` blocks from ``channels`` channels."""
+    """A small convolutional network for images (NCHW, or rows of pixels with ``image_shape``): ``blocks``
+    blocks from ``channels`` channels."""
 
     def __init__(self, *, channels: int = 32, blocks: int = 2, dropout: float = 0.1, class_weight: Any = None,
                  lr: float = 1e-3, weight_decay: float = 1e-4, batch_size: int = 128, max_epochs: int = 100,
@@ -663,7 +685,7 @@ class CNNClassifier(_Classification, ClassifierMixin, _CNN):
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
                  time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
-                 augment: dict[str, Any] | None = None) -> None:
+                 augment: dict[str, Any] | None = None, image_shape: tuple[int, ...] | None = None) -> None:
         _keep(self, locals())
 
 
@@ -676,7 +698,7 @@ class CNNRegressor(_Regression, RegressorMixin, _CNN):
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
                  time_budget: float | None = None, adversarial: dict[str, Any] | None = None,
-                 augment: dict[str, Any] | None = None) -> None:
+                 augment: dict[str, Any] | None = None, image_shape: tuple[int, ...] | None = None) -> None:
         _keep(self, locals())
 
 

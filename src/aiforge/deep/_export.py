@@ -1,12 +1,12 @@
 """ONNX export of a fitted MLP or CNN estimator: the whole prediction, not only the network.
 
 The graph takes what the estimator's ``predict_proba`` (or ``predict``) takes, as one float32 tensor named
-``input``: for an MLP the table (rows x columns, categorical columns as integer codes), for a CNN the images
-(NCHW). Inside it does what the estimator does in numpy before and after its network: numeric columns
-standardised with the training statistics; a categorical code that is negative, missing or unseen in
-training becomes the "unknown" embedding row (0), others code + 1; images standardised per channel. The
-output ``output`` is the probabilities (softmax over the classes) of a classifier, or the value of a
-regressor in the target's units. Pruned networks export (their zeros are weights like any other); an
+``input``: for an MLP the table (rows x columns, categorical columns as integer codes), for a CNN the images (NCHW),
+or rows of pixels when the CNN was fitted on them (``image_shape``). Inside it does what the estimator does in numpy
+before and after its network: numeric columns standardised with the training statistics; a categorical code that is
+negative, missing or unseen in training becomes the "unknown" embedding row (0), others code + 1; images
+standardised per channel. The output ``output`` is the probabilities (softmax over the classes) of a classifier, or
+the value of a regressor in the target's units. Pruned networks export (their zeros are weights like any other); an
 int8-quantised network does not: torch's exporter has no int8 kernels to write.
 
 ``torch.onnx.export`` runs with the TorchScript-based exporter (``dynamo=False``): the dynamo exporter needs
@@ -50,7 +50,8 @@ def export_onnx(estimator: Any) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's deprecation notices and tracer advice
-        dynamic = {0: "rows"} if kind == "mlp" else {0: "rows", 2: "height", 3: "width"}
+        rows_in = kind == "mlp" or estimator._image_shape() is not None
+        dynamic = {0: "rows"} if rows_in else {0: "rows", 2: "height", 3: "width"}
         torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=[INPUT],
                           output_names=[OUTPUT], dynamic_axes={INPUT: dynamic, OUTPUT: {0: "rows"}})
     return buffer.getvalue()
@@ -59,6 +60,9 @@ def export_onnx(estimator: Any) -> bytes:
 def _input_shape(estimator: Any) -> tuple[int, ...]:
     if estimator._kind == "mlp":
         return (int(estimator.n_features_in_),)
+    shape = estimator._image_shape()
+    if shape is not None:  # rows of pixels, channels last
+        return (shape[0] * shape[1] * shape[2],)
     return (int(estimator.n_channels_), 8, 8)  # the example's; height and width are dynamic axes
 
 
@@ -78,6 +82,7 @@ def _Prediction(torch: Any, estimator: Any) -> Any:  # noqa: N802  (a class made
                 self.register_buffer("scale", _float(torch, estimator.numeric_scale_))
                 self.register_buffer("cardinality", _long(torch, estimator.cardinalities_))
             else:
+                self.image_shape = estimator._image_shape()
                 self.register_buffer("mean", _float(torch, estimator.channel_mean_).reshape(1, -1, 1, 1))
                 self.register_buffer("scale", _float(torch, estimator.channel_scale_).reshape(1, -1, 1, 1))
             if not self.classifier:
@@ -94,6 +99,8 @@ def _Prediction(torch: Any, estimator: Any) -> Any:  # noqa: N802  (a class made
                 codes = torch.where(codes >= self.cardinality, torch.zeros_like(codes), codes)
                 out = self.network(numeric, codes)
             else:
+                if self.image_shape is not None:
+                    x = x.reshape(-1, *self.image_shape).permute(0, 3, 1, 2)
                 out = self.network((x - self.mean) / self.scale)
             if self.classifier:
                 return torch.softmax(out, dim=1)

@@ -106,6 +106,12 @@ class Learner:
         ``search: true``); each one's first value joins the known-good configuration."""
         return {}
 
+    @classmethod
+    def input_params(cls, columns: list[str]) -> dict[str, Any]:
+        """Parameters the input columns set for every trial (an image learner: the image shape its pixel columns
+        name), never searched; raise ``SpecError`` when the learner cannot take these columns."""
+        return {}
+
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         """The unfitted estimator; ``categorical`` are the positions of ordinal-encoded categories."""
         raise NotImplementedError

@@ -182,7 +182,9 @@ def select_and_fit(
                         higher_is_better=objective.higher_is_better, seed=spec.seed,
                         threads_per_trial=max(1, cores // parallel),
                         keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else int(threshold_goal is not None),
-                        fixed={name: LEARNERS[name].fixed_params(spec, task.kind) for name in spec.learners},
+                        fixed={name: {**LEARNERS[name].fixed_params(spec, task.kind),
+                                      **LEARNERS[name].input_params(features.columns)}
+                               for name in spec.learners},
                         added={name: LEARNERS[name].project_space(spec, task.kind) for name in spec.learners},
                         resamplers=tuple(spec.resample) if spec.resample is not None else None)
     best_so_far: list[TrialRecord] = []

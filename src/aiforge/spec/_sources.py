@@ -18,6 +18,7 @@ __all__ = [
     "CsvSource",
     "CursorPagination",
     "HttpSource",
+    "ImageSource",
     "Incremental",
     "JsonSource",
     "NextLinkPagination",
@@ -237,7 +238,49 @@ class RedisStreamSource(_Strict):
         return self
 
 
-SourceSpec = Annotated[CsvSource | ParquetSource | JsonSource | SqlSource | HttpSource | RedisStreamSource,
+class ImageSource(_Strict):
+    """Labelled images, one row each: every pixel a column ``pixel_{row}_{col}`` (grey) or
+    ``pixel_{row}_{col}_{channel}`` (colour), row-major, values 0-255, and the label in ``label_column``. The
+    image learners (cnn) read the image shape back from these names; a served model takes images over HTTP.
+
+    ``format``: ``idx`` (MNIST's IDX files, gzip or not: ``path`` the images, ``labels`` the labels file),
+    ``npz`` (a numpy archive: arrays ``images_key`` (n, height, width[, channels]) and ``labels_key``) or
+    ``folder`` (``path/<label>/<image>.png|jpg|...``: the label is the sub-folder's name; every image must have
+    ``shape``)."""
+
+    type: Literal["images"] = Field(description="Labelled images: IDX files, a numpy archive or a folder per label.")
+    name: str = Field(pattern=NAME, description=_NAME_HELP, examples=["fashion"])
+    format: Literal["idx", "npz", "folder"] = Field(description="idx: IDX files (MNIST's format, gzip or not); "
+                                                    "npz: a numpy archive; folder: one sub-folder of image files per "
+                                                    "label.")
+    path: str = Field(min_length=1, description="The images file (idx, npz) or the folder (folder), relative to "
+                      "the project file's folder.", examples=["data/train-images-idx3-ubyte.gz"])
+    labels: str | None = Field(None, min_length=1, description="idx: the labels file (required).")
+    images_key: str = Field("images", min_length=1, description="npz: the array of images.")
+    labels_key: str = Field("labels", min_length=1, description="npz: the array of labels.")
+    shape: list[Annotated[int, Field(ge=1, le=4096)]] = Field(
+        min_length=2, max_length=3, description="Each image's [height, width] (grey) or [height, width, channels] "
+        "(channels 1, 3 or 4); an image of another shape is refused.", examples=[[28, 28]])
+    label_column: str = Field("label", min_length=1, description="The column that holds the label (problem.target "
+                              "names it).")
+    limit: int | None = Field(None, ge=1, description="Read only the first this many images (a quick subset).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ImageSource:
+        if self.format == "idx" and self.labels is None:
+            raise ValueError("format: idx needs labels: the IDX file of the labels")
+        if self.format != "idx" and self.labels is not None:
+            raise ValueError(f"labels is for format: idx; format: {self.format} finds the labels "
+                             + ("under labels_key" if self.format == "npz" else "in the sub-folders' names"))
+        if len(self.shape) == 3 and self.shape[2] not in (1, 3, 4):
+            raise ValueError(f"an image has 1, 3 or 4 channels, not {self.shape[2]}")
+        if self.label_column.startswith("pixel_"):
+            raise ValueError("label_column must not start with 'pixel_' (the pixel columns' prefix)")
+        return self
+
+
+SourceSpec = Annotated[CsvSource | ParquetSource | JsonSource | SqlSource | HttpSource | RedisStreamSource
+                       | ImageSource,
                        Field(discriminator="type")]
 # the type names, from the union above (a new kind of source is one class in it)
 SOURCE_TYPES = tuple(get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(SourceSpec)[0]))

@@ -1,0 +1,89 @@
+"""Learners for images (``aiforge.deep``, the optional ``deep`` extra).
+
+``cnn``: ``aiforge.deep``'s small convolutional network over the pixel columns an ``images`` source writes
+(``pixel_{row}_{col}[_{channel}]``); the image shape comes from those names (``input_params``), so the tuning
+engine searches, cross-validates, refits and serves it like any learner. Early stopping on the search's
+validation fold picks the number of epochs, which the refit on the whole training split trains; the search's
+deadline stops a fold after the step that passes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiforge.errors import SpecError
+from aiforge.learn._learners import Fitted, Learner, register
+from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
+from aiforge.spec import TaskKind
+
+__all__ = ["CNN"]
+
+
+@register
+class CNN(Learner):
+    name = "cnn"
+    priority = 75
+    description = ("torch convolutional network for images (the pixel columns of an images source): blocks of two "
+                   "3x3 convolutions with batch norm, AdamW with warm-up and cosine decay, early stopping "
+                   "(optional: pip install 'aiforge[deep]')")
+    encoding = "ordinal"
+    scale = False  # the network standardises each channel itself
+    requires = "torch"
+    extra = "deep"
+    size_param = "max_epochs"
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        space: SearchSpace = {
+            "channels": IntRange(8, 48, log=True),
+            "blocks": IntRange(1, 3),
+            "dropout": FloatRange(0.0, 0.4),
+            "lr": FloatRange(5e-4, 1e-2, log=True),
+            "weight_decay": FloatRange(1e-6, 1e-2, log=True),
+            "batch_size": IntRange(32, 256, log=True),
+            "max_epochs": IntRange(3, 60 if n_rows < 5_000 else 30, log=True),
+        }
+        if task.is_classification:
+            space["class_weight"] = Choice((None, "balanced"))
+        return space
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        config: dict[str, Any] = {"channels": 16, "blocks": 2, "dropout": 0.1, "lr": 3e-3, "weight_decay": 1e-4,
+                                  "batch_size": 128, "max_epochs": 30 if n_rows < 5_000 else 15}
+        return {**config, "class_weight": None} if task.is_classification else config
+
+    @classmethod
+    def input_params(cls, columns: list[str]) -> dict[str, Any]:
+        from aiforge.data._images import image_shape
+
+        shape = image_shape(columns)
+        if shape is None:
+            shown = ", ".join(columns[:4]) + (", ..." if len(columns) > 4 else "")
+            raise SpecError("learner 'cnn' needs images as its only inputs", where="model.learners",
+                            expected="the pixel columns of an images source (pixel_{row}_{col}[_{channel}], "
+                            "row-major) and nothing else",
+                            found=f"{len(columns)} input columns: {shown}",
+                            hint="read the images with a source of type: images, and keep other columns out "
+                            "(a select step), or remove 'cnn' from model.learners")
+        return {"image_shape": list(shape)}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        if not self.available():
+            raise self.missing_message()
+        from aiforge.deep import CNNClassifier, CNNRegressor
+
+        cls = CNNRegressor if task is TaskKind.REGRESSION else CNNClassifier
+        return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        if eval_set is None:  # the refit: max_epochs is what early stopping chose on the folds
+            estimator.set_params(validation_fraction=0.0)
+            estimator.fit(X, y, deadline=deadline)
+            return Fitted()
+        estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
+        return Fitted(int(estimator.best_epoch_), cut=bool(estimator.history_.cut))
+
+    def serve(self, estimator: Any) -> None:
+        estimator.set_params(n_jobs=1)
