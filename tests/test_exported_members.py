@@ -54,6 +54,7 @@ PACKAGES = [
     "aiforge.monitor",
     "aiforge.pipeline",
     "aiforge.project",
+    "aiforge.reason",
     "aiforge.registry",
     "aiforge.serve",
     "aiforge.spec",

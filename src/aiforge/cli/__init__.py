@@ -29,6 +29,7 @@ A session, from scratch:
   aiforge card churn 1               # the model card: metrics, fairness, robustness, privacy, energy
   aiforge explain churn --input customer.json   # why the model predicts what it does, per column
   aiforge predict --model churn --input new.parquet --output scored.parquet   # batch scoring
+  aiforge decide --model loan --input applicants.csv --output decisions.csv  # rules + networks + utilities
   aiforge promote churn 1 --to production
   aiforge serve                      # HTTP predictions (OIP v2 + JSON), auth, metrics, prediction log
   aiforge deploy churn --version 2 --strategy canary --guardrail "error_rate<0.01"
@@ -686,6 +687,7 @@ def audit(ctx: click.Context, limit: int, as_json: bool) -> None:
 from aiforge.cli._ci import ci  # noqa: E402
 from aiforge.cli._completion import completion  # noqa: E402
 from aiforge.cli._data import data  # noqa: E402
+from aiforge.cli._decide import decide  # noqa: E402
 from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (commands of the group above)
 from aiforge.cli._encryption import encryption  # noqa: E402
 from aiforge.cli._mlflow import mlflow  # noqa: E402
@@ -697,6 +699,7 @@ cli.add_command(alerts)
 cli.add_command(ci)
 cli.add_command(completion)
 cli.add_command(data)
+cli.add_command(decide)
 cli.add_command(deploy)
 cli.add_command(encryption)
 cli.add_command(keygen)

@@ -85,6 +85,13 @@ def monitor_report(ctx: click.Context, name: str, period: str | None, last: int 
         click.echo(f"production ({perf.labelled} labelled): {shown}")
         for breach in perf.breaches:
             click.echo(f"KPI BREACHED: {breach['message']}")
+    decided = report.decisions
+    if decided is not None:
+        shares = ", ".join(f"{a} {s:.0%} (reference {decided.reference_shares[a]:.0%})"
+                           for a, s in decided.shares.items())
+        rates = ", ".join(f"{r} {v:.0%}" for r, v in decided.firing_rates.items())
+        click.echo(f"decisions ({decided.records}): {shares}; PSI {decided.psi:.3f}"
+                   f"{' DECISION DRIFT' if decided.drifted else ''}; rules fired: {rates or 'none'}")
     click.echo(f"drifted: {', '.join(d.drifted) or 'none'}; report: {path}")
 
 

@@ -2,6 +2,7 @@
 production KPIs from delayed labels, alerts, and the closed loop (watch -> retrain -> gate -> rollout)."""
 
 from aiforge.monitor._alerts import Alert, AlertStore, StoredAlert, judge_rules, raise_alerts
+from aiforge.monitor._decisions import DECISION_DRIFT_PSI, DecisionLog, DecisionReport, decision_report
 from aiforge.monitor._drift import (
     ColumnDrift,
     DriftReport,
@@ -28,6 +29,10 @@ from aiforge.monitor._window import PredictionWindow, parse_period, prediction_w
 
 __all__ = [
     "ACTIONS",
+    "DECISION_DRIFT_PSI",
+    "DecisionLog",
+    "DecisionReport",
+    "decision_report",
     "COLUMNS",
     "Alert",
     "AlertStore",

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiforge.data import ReferenceProfile
 from aiforge.errors import AiforgeError, RegistryError
+from aiforge.monitor._decisions import DECISION_DRIFT_PSI, DecisionReport, decision_report
 from aiforge.monitor._drift import DriftReport, DriftSettings, detect_drift, domain_classifier
 from aiforge.monitor._performance import ProductionPerformance, production_performance
 from aiforge.monitor._window import PredictionWindow, outputs_of, prediction_window
@@ -29,6 +30,7 @@ class MonitorReport:
     seconds: float
     performance: ProductionPerformance | None = None
     series: list[dict[str, Any]] | None = None  # drift per period (with ``every``), oldest first
+    decisions: DecisionReport | None = None  # the decision policy's live decisions, when it has one and logged some
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.version.name, "version": self.version.version, "rows": len(self.window),
@@ -36,7 +38,7 @@ class MonitorReport:
                 "end": self.window.end.isoformat() if self.window.end else None, "seconds": round(self.seconds, 3),
                 "drift": self.drift.to_json(),
                 "performance": self.performance.to_json() if self.performance else None,
-                "series": self.series}
+                "series": self.series, "decisions": self.decisions.to_json() if self.decisions else None}
 
     def _repr_html_(self) -> str:
         """The report as Jupyter shows it: production performance and drift per column (no plots)."""
@@ -98,7 +100,19 @@ def monitor_report(registry: ModelRegistry, name: str, *, period: timedelta | No
         drift = DriftReport(drift.rows, drift.columns, drift.prediction, drift.settings, result)
     performance = production_performance(window.log, OutcomeStore(registry.workspace), chosen, reference.meta, every)
     series = _drift_series(reference, window, every, settings) if every is not None else None
-    return MonitorReport(chosen, window, drift, time.perf_counter() - started, performance, series)
+    decisions = _decisions(registry, chosen, period, last)
+    return MonitorReport(chosen, window, drift, time.perf_counter() - started, performance, series, decisions)
+
+
+def _decisions(registry: ModelRegistry, version: ModelVersion, period: timedelta | None,
+               last: int | None) -> DecisionReport | None:
+    """The version's logged decisions against its reference; None without a decision layer or decisions."""
+    if "decision" not in version.documents:
+        return None
+    try:
+        return decision_report(registry, version, period=period, last=last)
+    except AiforgeError:
+        return None
 
 
 def _drift_series(reference: ReferenceProfile, window: PredictionWindow, every: timedelta,
@@ -130,7 +144,8 @@ def render_monitor_report(report: MonitorReport) -> str:
     ordered = sorted(d.columns, key=lambda c: (not c.drifted, -c.effect))[:PLOTTED_COLUMNS]
     plots = "".join(_plot(c, i) for i, c in enumerate([*([d.prediction] if d.prediction else []), *ordered]))
     over_time = html.section("series", "Drift over time", _series_plot(report.series)) if report.series else ""
-    body = (_header(report) + _performance(report.performance) + _columns(d) + over_time + _domain(d)
+    body = (_header(report) + _performance(report.performance) + _decisions_html(report.decisions) + _columns(d)
+            + over_time + _domain(d)
             + html.section("plots", "Distributions: training (reference) vs window",
                            f"<div class=\"plots\">{plots}</div>"))
     return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>aiforge drift: "
@@ -140,7 +155,26 @@ def render_monitor_report(report: MonitorReport) -> str:
 
 def monitor_html(report: MonitorReport) -> str:
     """The report for a notebook cell: the page without its plots (``render_monitor_report`` has them)."""
-    return _header(report) + _performance(report.performance) + _columns(report.drift) + _domain(report.drift)
+    return (_header(report) + _performance(report.performance) + _decisions_html(report.decisions)
+            + _columns(report.drift) + _domain(report.drift))
+
+
+def _decisions_html(report: DecisionReport | None) -> str:
+    """The decision policy: each action's share live and in the reference (PSI), each rule's firing rate."""
+    if report is None:
+        return ""
+    from aiforge.evaluate import html
+
+    verdict = "drifted" if report.drifted else "no drift"
+    head = (f"<p class=\"muted\">{report.records} decisions; action shares against the reference (the held-out "
+            f"split at registration): PSI {report.psi:.3f} ({verdict}, threshold {DECISION_DRIFT_PSI}); mean "
+            f"expected utility {report.mean_expected_utility:.4g} (reference "
+            f"{report.reference_mean_expected_utility:.4g}).</p>")
+    actions = html.table(["action", "share", "reference"], [("", [html.e(a), html.num(s), html.num(
+        report.reference_shares.get(a))]) for a, s in report.shares.items()], numeric=(1, 2))
+    rules = html.table(["rule", "firing rate", "reference"], [("", [html.e(r), html.num(v), html.num(
+        report.reference_firing_rates.get(r))]) for r, v in report.firing_rates.items()], numeric=(1, 2))
+    return html.section("decisions", "Decisions", head + actions + rules)
 
 
 def drift_html(d: DriftReport) -> str:

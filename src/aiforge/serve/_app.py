@@ -29,6 +29,7 @@ from aiforge.monitor import PredictionLog
 from aiforge.registry import DeploymentStore, ModelRegistry, OutcomeStore, VersionStatus, explain_version
 from aiforge.serve._admin import UNAUTHORIZED, admin_router
 from aiforge.serve._auth import Authenticator, resolve_auth
+from aiforge.serve._decisions import decision_router
 from aiforge.serve._deploy_routes import deployment_router
 from aiforge.serve._fastlane import FastLane
 from aiforge.serve._metrics import Metrics, MetricsMiddleware
@@ -318,6 +319,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         """Explain the records with an explicit (accepted) version."""
         return await explain(name, version, body)
 
+    app.include_router(decision_router(cache.registry, served, logged, workspace.root / "decisions" if
+                                       settings.log_predictions else None, settings.max_batch, can_predict, ERRORS))
     return app
 
 
