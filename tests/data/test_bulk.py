@@ -82,8 +82,8 @@ def test_the_writer_s_statistics_answer_as_a_scan_would(tmp_path: Path) -> None:
 
         stats = duckdb.sql(f"COPY (SELECT * FROM read_csv('{path}')) TO '{written}' "
                            "(FORMAT parquet, RETURN_STATS)").fetchall()[0]
-        with_stats = _check(written, contract, None, _Stats(stats[1], stats[4]))
-        scanned = _check(written, contract, None)
+        with_stats = _check(written, contract, duckdb.connect(), _Stats(stats[1], stats[4]))
+        scanned = _check(written, contract, duckdb.connect())
         assert with_stats == scanned
         assert with_stats.passed is (rules is kept)
     assert {v.rule: v.count for v in scanned.violations} == {"n.min": 10, "n.max": 99, "x.nullable": 50,
@@ -111,8 +111,8 @@ def test_duplicates_of_an_integer_column_are_counted_on_a_byte_map_as_sql_counts
     assert _duplicates(written, "d", stats, "BIGINT") == 490 - 294  # 490 values; 0, 50, ..., 250 only where missing
     assert _duplicates(written, "g", stats, "BIGINT") is None and _duplicates(written, "s", stats, "VARCHAR") is None
     contract = Contract.model_validate({"columns": {c: {"unique": True} for c in "udgs"}})
-    assert _check(written, contract, None, stats) == _check(written, contract, None)
-    assert {v.rule: v.count for v in _check(written, contract, None, stats).violations} == {"d.unique": 196,
+    assert _check(written, contract, duckdb.connect(), stats) == _check(written, contract, duckdb.connect())
+    assert {v.rule: v.count for v in _check(written, contract, duckdb.connect(), stats).violations} == {"d.unique": 196,
                                                                                             "s.unique": 493}
 
 
@@ -136,9 +136,9 @@ def test_csv_files_are_sniffed_once_and_read_with_what_the_sniffer_found(tmp_pat
     a.write_text('id;note;day\n1;"a; quoted, note";2026-01-02\n2;plain;2026-01-03\n', encoding="utf-8")
     b.write_text('id;note;day\n3;"more ""quotes""";2026-01-04\n', encoding="utf-8")
     c.write_text("id,extra\n4,x\n", encoding="utf-8")  # another dialect and other columns
-    same = _scan([str(a), str(b)])
+    same = _scan([str(a), str(b)], sniff=True)
     assert "auto_detect = false" in same and "delim = ';'" in same and "'day': 'DATE'" in same
-    assert "union_by_name" in _scan([str(a), str(c)])  # the files disagree: DuckDB reconciles them by name
+    assert "union_by_name" in _scan([str(a), str(c)], sniff=True)  # the files disagree: DuckDB reconciles them by name
 
     store = ArtifactStore(tmp_path / "store")
     table = pq.read_table(io.BytesIO(store.get_bytes(file_snapshot([a, b], store).id)))

@@ -8,9 +8,11 @@ its sources into Arrow tables before the steps.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,17 +55,17 @@ def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequenc
     work = Path(tempfile.mkdtemp(prefix="aiforge-snapshot-", dir=temp_dir)) if temp_dir else store.incoming()
     out = work / "snapshot.parquet"
     try:
-        chain = _Chain(Scan(_scan(files), tuple(files)), {}, steps, memory_limit, work / "spill", threads,
-                       allow=[str(out)])
-        try:
-            written = chain.connection.sql(f"COPY ({chain.final()}) TO '{out}' (FORMAT parquet, COMPRESSION zstd, "
-                                           "ROW_GROUP_SIZE 122880, RETURN_STATS)").fetchall()
-        except duckdb.Error as exc:
-            raise DataError("the files cannot be read into a snapshot", where=", ".join(files),
-                            found=str(exc).splitlines()[0]) from exc
-        finally:
-            chain.connection.close()
-        report = _check(out, contract or Contract(), memory_limit, _Stats(written[0][1], written[0][4] or {}))
+        scan = Scan(_scan(files, sniff=bool(steps)), tuple(files))
+        chain = _Chain(scan, {}, steps, memory_limit, work / "spill", threads, allow=[str(out)])
+        with chain:  # its connection may read ``out`` (``allow``): the contract is checked on it too
+            try:
+                written = chain.connection.sql(f"COPY ({chain.final()}) TO '{out}' (FORMAT parquet, "
+                                               "COMPRESSION zstd, ROW_GROUP_SIZE 122880, RETURN_STATS)").fetchall()
+            except duckdb.Error as exc:
+                raise DataError("the files cannot be read into a snapshot", where=", ".join(files),
+                                found=str(exc).splitlines()[0]) from exc
+            report = _check(out, contract or Contract(), chain.connection,
+                            _Stats(written[0][1], written[0][4] or {}))
         if not report.passed:
             raise ContractError(report)
         size = out.stat().st_size
@@ -75,11 +77,13 @@ def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequenc
         work.rmdir()
 
 
-def _scan(files: list[str]) -> str:
+def _scan(files: list[str], sniff: bool) -> str:
+    """The table function over ``files``; CSV options sniffed beforehand when the scan will be bound more than
+    once (``sniff``: each ETL step's view binds it again), else left to the one query that reads it."""
     listed = "[" + ", ".join(_literal(f) for f in files) + "]"
     if all(f.lower().endswith((".parquet", ".pq")) for f in files):
         return f"read_parquet({listed}, union_by_name = true)"
-    return _sniffed_csv(files, listed) or f"read_csv({listed}, union_by_name = true)"
+    return (_sniffed_csv(files, listed) if sniff else None) or f"read_csv({listed}, union_by_name = true)"
 
 
 def _hashable(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -178,13 +182,12 @@ def _duplicates(path: Path, name: str, stats: _Stats, kind: str) -> int | None:
     return values - int(np.count_nonzero(seen))
 
 
-def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract) -> dict[tuple[str, str], int | None]:
+def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract,
+             pool: Executor) -> dict[tuple[str, str], int | None]:
     """How many values break each (column, ``allowed`` or ``pattern``) rule: the same Arrow kernels as
-    ``check_contract``, over the file's row groups on every core (Arrow's regular expressions cost about 40%
+    ``check_contract``, over the file's row groups in ``pool`` (Arrow's regular expressions cost about 40%
     less CPU than DuckDB's). None for a pattern over a column that is not text."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -193,9 +196,12 @@ def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract) -> di
     if not rules:
         return {}
     names = list(dict.fromkeys(name for name, _ in rules))
+    schema = pq.read_schema(path)
+    # text read as its dictionary where the writer kept one: an allowed-values rule then tests each distinct value once
+    coded = [name for name, rule in rules if rule == "allowed" and pa.types.is_string(schema.field(name).type)]
 
     def count(group: int) -> list[int | None]:
-        table = pq.ParquetFile(path).read_row_group(group, columns=names)
+        table = pq.ParquetFile(path, read_dictionary=coded).read_row_group(group, columns=names)
         found: list[int | None] = []
         for name, rule in rules:
             column = table.column(name)
@@ -205,9 +211,7 @@ def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract) -> di
                          0 if mask is None else int(pc.sum(mask).as_py() or 0))
         return found
 
-    groups = pq.ParquetFile(path).metadata.num_row_groups
-    with ThreadPoolExecutor(min(max(1, groups), os.cpu_count() or 1)) as pool:
-        parts = list(pool.map(count, range(groups)))
+    parts = list(pool.map(count, range(pq.ParquetFile(path).metadata.num_row_groups)))
     totals: dict[tuple[str, str], int | None] = {}
     for i, key in enumerate(rules):
         each = [part[i] for part in parts]
@@ -215,89 +219,87 @@ def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract) -> di
     return totals
 
 
-def _check(path: Path, contract: Contract, memory_limit: str | None, stats: _Stats | None = None) -> ContractReport:
-    """The contract's rules as SQL aggregates over the snapshot file, in one scan of the columns that need one:
-    the row count, missing values and ranges that hold come from ``stats`` (the writer's statistics) where
-    given."""
-    import duckdb
-
-    con = duckdb.connect(config={"memory_limit": memory_limit} if memory_limit else {})
-    try:
-        con.execute(f"CREATE VIEW snap AS SELECT * FROM read_parquet({_literal(str(path))})")
-        columns = {r[0]: str(r[1]) for r in con.execute("DESCRIBE snap").fetchall()}
-        aggregates: list[tuple[str, str, str]] = [("rows", "count", "count(*)")]
-        rowwise: list[tuple[str, str]] = []  # allowed values and patterns: the Arrow kernels of check_contract
-        checked: list[str] = []
-        violations: list[Violation] = []
-        for name, rules in contract.columns.items():
-            if name not in columns:
-                checked.append(f"{name}.present")
-                violations.append(Violation(f"{name}.present", "the column is missing", 0))
+def _check(path: Path, contract: Contract, con: Any, stats: _Stats | None = None) -> ContractReport:
+    """The contract's rules as SQL aggregates over the snapshot file (on DuckDB connection ``con``, which may
+    read it), in one scan of the columns that need one: the row count, missing values and ranges that hold come
+    from ``stats`` (the writer's statistics) where given."""
+    snap = f"read_parquet({_literal(str(path))})"
+    columns = {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {snap}").fetchall()}
+    aggregates: list[tuple[str, str, str]] = [("rows", "count", "count(*)")]
+    rowwise: list[tuple[str, str]] = []  # allowed values and patterns: the Arrow kernels of check_contract
+    checked: list[str] = []
+    violations: list[Violation] = []
+    for name, rules in contract.columns.items():
+        if name not in columns:
+            checked.append(f"{name}.present")
+            violations.append(Violation(f"{name}.present", "the column is missing", 0))
+            continue
+        q = '"' + name.replace('"', '""') + '"'
+        if rules.type is not None:
+            checked.append(f"{name}.type")
+            if not _is(columns[name], rules.type):
+                violations.append(Violation(f"{name}.type", f"expected {rules.type} values, found "
+                                            f"{columns[name]}", 0))
                 continue
-            q = '"' + name.replace('"', '""') + '"'
-            if rules.type is not None:
-                checked.append(f"{name}.type")
-                if not _is(columns[name], rules.type):
-                    violations.append(Violation(f"{name}.type", f"expected {rules.type} values, found "
-                                                f"{columns[name]}", 0))
-                    continue
-            if rules.freshness is not None:
-                aggregates.append((name, "freshness", f"CAST(max({q}) AS TIMESTAMPTZ) < now() - INTERVAL "
-                                                      f"{_literal(_interval(rules.freshness))}"))
-            if not rules.nullable:
-                aggregates.append((name, "nullable", f"count(*) - count({q})"))
-            if rules.max_missing is not None:
-                aggregates.append((name, "max_missing", f"count(*) - count({q})"))
-            for bound, op in (("min", "<"), ("max", ">")):
-                value = getattr(rules, bound)
-                if value is not None:
-                    aggregates.append((name, bound, f"count(*) FILTER (WHERE {q} {op} {_literal(value)})"))
-            if rules.allowed is not None:
-                rowwise.append((name, "allowed"))
-            if rules.unique:
-                aggregates.append((name, "unique", f"count({q}) - count(DISTINCT {q})"))
-            if rules.pattern is not None:
-                rowwise.append((name, "pattern"))
+        if rules.freshness is not None:
+            aggregates.append((name, "freshness", f"CAST(max({q}) AS TIMESTAMPTZ) < now() - INTERVAL "
+                                                  f"{_literal(_interval(rules.freshness))}"))
+        if not rules.nullable:
+            aggregates.append((name, "nullable", f"count(*) - count({q})"))
+        if rules.max_missing is not None:
+            aggregates.append((name, "max_missing", f"count(*) - count({q})"))
+        for bound, op in (("min", "<"), ("max", ">")):
+            value = getattr(rules, bound)
+            if value is not None:
+                aggregates.append((name, bound, f"count(*) FILTER (WHERE {q} {op} {_literal(value)})"))
+        if rules.allowed is not None:
+            rowwise.append((name, "allowed"))
+        if rules.unique:
+            aggregates.append((name, "unique", f"count({q}) - count(DISTINCT {q})"))
+        if rules.pattern is not None:
+            rowwise.append((name, "pattern"))
+    # the byte maps of unique rules and the row groups of the Arrow rules share the cores
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        duplicates = {name: pool.submit(_duplicates, path, name, stats, columns[name])
+                      for name, rule, _ in aggregates if rule == "unique" and stats is not None}
+        counted = _rowwise(path, rowwise, contract, pool)
         known = [None if stats is None else stats.rows if rule == "count"
-                 else _duplicates(path, name, stats, columns[name]) if rule == "unique"
+                 else duplicates[name].result() if rule == "unique"
                  else stats.answer(name, rule, contract.columns[name]) for name, rule, _ in aggregates]
-        scanned = [sql for (_, _, sql), value in zip(aggregates, known, strict=True) if value is None]
-        found = iter(con.execute("SELECT " + ", ".join(scanned) + " FROM snap").fetchone() or () if scanned else ())
-        values = [next(found) if value is None else value for value in known]
-        rows = int(values[0])
-        counted = _rowwise(path, rowwise, contract)
-        for (name, rule, _), value in [*zip(aggregates[1:], values[1:], strict=True),
-                                       *(((name, rule, ""), counted[name, rule]) for name, rule in rowwise)]:
-            checked.append(f"{name}.{rule}")
-            rules = contract.columns[name]
-            if rule == "freshness":
-                if value:
-                    violations.append(Violation(f"{name}.freshness", f"the newest value is older than "
-                                                f"{rules.freshness}", rows))
+    scanned = [sql for (_, _, sql), value in zip(aggregates, known, strict=True) if value is None]
+    found = iter(con.execute("SELECT " + ", ".join(scanned) + f" FROM {snap}").fetchone() or () if scanned else ())
+    values = [next(found) if value is None else value for value in known]
+    rows = int(values[0])
+    for (name, rule, _), value in [*zip(aggregates[1:], values[1:], strict=True),
+                                   *(((name, rule, ""), counted[name, rule]) for name, rule in rowwise)]:
+        checked.append(f"{name}.{rule}")
+        rules = contract.columns[name]
+        if rule == "freshness":
+            if value:
+                violations.append(Violation(f"{name}.freshness", f"the newest value is older than "
+                                            f"{rules.freshness}", rows))
+            continue
+        if value is None:  # a pattern over values that are not text
+            violations.append(Violation(f"{name}.{rule}", f"a pattern needs text values, found {columns[name]}",
+                                        rows))
+            continue
+        count = int(value or 0)
+        if rule == "max_missing":
+            share = count / rows if rows else 0.0
+            if rules.max_missing is not None and share > rules.max_missing:
+                violations.append(Violation(f"{name}.max_missing", f"{share:.2%} missing, at most "
+                                            f"{rules.max_missing:.2%} allowed", count))
+        elif count:
+            violations.append(Violation(f"{name}.{rule}", _message(rule, rules), count))
+    if contract.rows is not None:
+        for bound in ("min", "max"):
+            limit = getattr(contract.rows, bound)
+            if limit is None:
                 continue
-            if value is None:  # a pattern over values that are not text
-                violations.append(Violation(f"{name}.{rule}", f"a pattern needs text values, found {columns[name]}",
-                                            rows))
-                continue
-            count = int(value or 0)
-            if rule == "max_missing":
-                share = count / rows if rows else 0.0
-                if rules.max_missing is not None and share > rules.max_missing:
-                    violations.append(Violation(f"{name}.max_missing", f"{share:.2%} missing, at most "
-                                                f"{rules.max_missing:.2%} allowed", count))
-            elif count:
-                violations.append(Violation(f"{name}.{rule}", _message(rule, rules), count))
-        if contract.rows is not None:
-            for bound in ("min", "max"):
-                limit = getattr(contract.rows, bound)
-                if limit is None:
-                    continue
-                checked.append(f"rows.{bound}")
-                if (rows < limit) if bound == "min" else (rows > limit):
-                    violations.append(Violation(f"rows.{bound}", f"{rows:,} rows, {bound} {limit:,}", rows))
-        return ContractReport(rows, checked, violations)
-    finally:
-        con.close()
+            checked.append(f"rows.{bound}")
+            if (rows < limit) if bound == "min" else (rows > limit):
+                violations.append(Violation(f"rows.{bound}", f"{rows:,} rows, {bound} {limit:,}", rows))
+    return ContractReport(rows, checked, violations)
 
 
 def _is(kind: str, expected: str) -> bool:

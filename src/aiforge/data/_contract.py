@@ -159,6 +159,11 @@ def outside_allowed(column: Any, allowed: list[Any]) -> Any:
 
     if pa.types.is_null(column.type):
         return None
+    if pa.types.is_dictionary(column.type):  # each distinct value is tested once, then looked up per row
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        masks = [pc.fill_null(pc.take(outside_allowed(chunk.dictionary, allowed), chunk.indices), False)
+                 for chunk in chunks]
+        return pa.chunked_array(masks, pa.bool_()) if isinstance(column, pa.ChunkedArray) else masks[0]
     return pc.and_(pc.invert(pc.is_in(column, value_set=pa.array(allowed).cast(column.type))), pc.is_valid(column))
 
 

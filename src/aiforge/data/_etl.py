@@ -116,6 +116,7 @@ class _Chain:
         # scans, filters and projections keep DuckDB's insertion order; joins, aggregates and deduplication need
         # each row's position (numbering costs a window over the input and a final sort, so only then)
         self.positions = any(isinstance(s, JoinStep | AggregateStep | DeduplicateStep) for s in steps)
+        direct: str | None = None
         for relation, value, column in [("aiforge_data_in", data, ROW),
                                         *((f"aiforge_side_{_safe(n)}", v, SIDE_ROW) for n, v in sides.items())]:
             if isinstance(value, Scan | str | Path):  # files DuckDB scans itself, within its memory limit
@@ -128,6 +129,9 @@ class _Chain:
                     reader = "read_csv" if path.lower().endswith((".csv", ".csv.gz")) else "read_parquet"
                     scan = f"{reader}({_literal(path)})"
                 position = "row_number() OVER () - 1" if self.positions else "0"
+                if not steps and not sides:  # one query reads it: a view would bind (sniff a CSV) a second time
+                    direct = f"(SELECT *, {position} AS {column} FROM {scan})"
+                    continue
                 con.execute(f"CREATE TEMP VIEW {relation} AS SELECT *, {position} AS {column} FROM {scan}")
                 continue
             numbered = _numbered(value, column) if self.positions else value
@@ -142,7 +146,7 @@ class _Chain:
             con.execute(f"SET allowed_paths = [{', '.join(_literal(f) for f in [*files, *allow])}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        self.current = "aiforge_data_in"
+        self.current = direct or "aiforge_data_in"
         for index, step in enumerate(steps):
             self._apply(index, step)
 
