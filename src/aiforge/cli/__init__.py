@@ -693,6 +693,7 @@ from aiforge.cli._encryption import encryption  # noqa: E402
 from aiforge.cli._mlflow import mlflow  # noqa: E402
 from aiforge.cli._monitor import alerts, monitor  # noqa: E402
 from aiforge.cli._package import keygen, package, verify  # noqa: E402
+from aiforge.cli._schedule import schedule  # noqa: E402
 from aiforge.cli._schema import schema  # noqa: E402
 
 cli.add_command(alerts)
@@ -708,6 +709,7 @@ cli.add_command(monitor)
 cli.add_command(deployments)
 cli.add_command(package)
 cli.add_command(rollback)
+cli.add_command(schedule)
 cli.add_command(schema)
 cli.add_command(verify)
 

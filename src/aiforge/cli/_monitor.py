@@ -170,6 +170,7 @@ the alerts of monitor.alerts. An alert named in monitor.retrain.alerts retrains:
 its sources (read afresh) plus the production rows that have an outcome fed back; if every KPI gate
 passes and the new version scores no worse than the answering one on the newest labelled rows, it is
 rolled out with the deploy: section (canary by default) and the server promotes or rolls it back.
+Before each cycle, the project's schedules (schedules:, aiforge schedule) that are due run.
 Every step is recorded: aiforge monitor history NAME.""")
 @click.argument("project_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--once", is_flag=True, help="Run one cycle and exit.")
@@ -186,7 +187,7 @@ def monitor_watch(ctx: click.Context, project_file: Path, once: bool, every: str
 
     from aiforge.cli._console import RichProgress, err, print_json
     from aiforge.errors import AiforgeError
-    from aiforge.monitor import parse_period, watch_once
+    from aiforge.monitor import parse_period, run_due_schedules, watch_once
     from aiforge.spec import load_project_file
 
     project = load_project_file(project_file)
@@ -195,6 +196,11 @@ def monitor_watch(ctx: click.Context, project_file: Path, once: bool, every: str
     done = 0
     while True:
         done += 1
+        for event in run_due_schedules(project, settings(ctx), progress=None if as_json else RichProgress()):
+            if as_json:
+                print_json(event.to_json())
+            else:
+                _echo_event(event)
         try:
             cycle = watch_once(project, settings(ctx), progress=None if as_json else RichProgress())
         except AiforgeError as exc:

@@ -16,6 +16,14 @@ from aiforge.monitor._drift import (
 from aiforge.monitor._performance import ProductionPerformance, load_outcomes, production_performance
 from aiforge.monitor._predlog import COLUMNS, PredictionLog, read_predictions
 from aiforge.monitor._report import MonitorReport, monitor_report, reference_of, render_monitor_report
+from aiforge.monitor._schedule import (
+    ScheduleState,
+    crontab_lines,
+    due_fire_time,
+    fire_times,
+    run_due_schedules,
+    schedule_states,
+)
 from aiforge.monitor._watch import (
     ACTIONS,
     Comparison,
@@ -29,30 +37,34 @@ from aiforge.monitor._window import PredictionWindow, parse_period, prediction_w
 
 __all__ = [
     "ACTIONS",
-    "DECISION_DRIFT_PSI",
-    "DecisionLog",
-    "DecisionReport",
-    "decision_report",
     "COLUMNS",
+    "DECISION_DRIFT_PSI",
     "Alert",
     "AlertStore",
     "ColumnDrift",
     "Comparison",
+    "DecisionLog",
+    "DecisionReport",
     "DriftReport",
     "DriftSettings",
     "MonitorReport",
     "PredictionLog",
     "PredictionWindow",
     "ProductionPerformance",
+    "ScheduleState",
     "StoredAlert",
     "WatchCycle",
     "WatchEvent",
     "WatchJournal",
     "WindowCounts",
     "column_drift",
+    "crontab_lines",
+    "decision_report",
     "detect_drift",
     "detect_drift_in_parquet",
     "domain_classifier",
+    "due_fire_time",
+    "fire_times",
     "judge_rules",
     "labelled_production_rows",
     "load_outcomes",
@@ -64,5 +76,7 @@ __all__ = [
     "read_predictions",
     "reference_of",
     "render_monitor_report",
+    "run_due_schedules",
+    "schedule_states",
     "watch_once",
 ]

@@ -61,6 +61,7 @@ ACTIONS = {
     "not_better": "the retrained version scored worse than the answering one on recent production rows",
     "deployed": "the retrained version is rolling out",
     "failed": "the retrain stopped with an error",
+    "scheduled": "a schedule of the project file ran (schedules:, aiforge schedule)",
 }
 RETRAINS = ("retrain",)
 
@@ -101,11 +102,13 @@ class WatchJournal:
             s.flush()
             return _event(row)
 
-    def recent(self, model: str | None = None, limit: int = 50) -> list[WatchEvent]:
+    def recent(self, model: str | None = None, limit: int = 50, action: str | None = None) -> list[WatchEvent]:
         with self.workspace.session() as s:
             query = select(WatchEventRow).order_by(WatchEventRow.at.desc(), WatchEventRow.id.desc()).limit(limit)
             if model is not None:
                 query = query.where(WatchEventRow.model == model)
+            if action is not None:
+                query = query.where(WatchEventRow.action == action)
             return [_event(r) for r in s.scalars(query)]
 
     def last_retrain(self, model: str) -> WatchEvent | None:

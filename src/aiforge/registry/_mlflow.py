@@ -72,7 +72,7 @@ def export_mlflow(registry: ModelRegistry, version: ModelVersion, folder: Path) 
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / DATA).mkdir(parents=True)
     (tmp / DATA / MODEL_FILE).write_bytes(model_bytes)
-    record = {"name": version.name, "version": version.version, "learner": version.learner,
+    record: dict[str, Any] = {"name": version.name, "version": version.version, "learner": version.learner,
               "status": version.status.value, "run_id": version.run_id, "metrics": version.metrics,
               "gate": version.gate, "lineage": version.lineage, "schema": schema,
               "sha256": hashlib.sha256(model_bytes).hexdigest(),
@@ -241,7 +241,7 @@ class ImportedEstimator:
         return np.asarray(self.estimator.predict_proba(X)).argmax(axis=1)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.estimator.predict_proba(X)  # type: ignore[no-any-return]
+        return self.estimator.predict_proba(X)
 
 
 class AiforgePyfunc:

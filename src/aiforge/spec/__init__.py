@@ -7,7 +7,7 @@ from aiforge.spec._decision import DecisionSpec, NetworkLearnSpec, NetworkNode, 
 from aiforge.spec._deploy import GUARDRAIL_NAMES, DeploySpec
 from aiforge.spec._json_schema import SCHEMA_FILE_NAME, modeline, project_json_schema, write_json_schema
 from aiforge.spec._load import FieldPath, ProjectFile, load_project_file, parse_project_text
-from aiforge.spec._mlops import CiSpec, ScheduleSpec, cron_problem
+from aiforge.spec._mlops import CiSpec, ScheduleSpec, cron_problem, with_schedules
 from aiforge.spec._models import (
     AdversarialSpec,
     Budget,
@@ -151,5 +151,6 @@ __all__ = [
     "modeline",
     "parse_project_text",
     "project_json_schema",
+    "with_schedules",
     "write_json_schema",
 ]

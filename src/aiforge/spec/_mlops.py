@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 
 from aiforge.spec._monitor import _Strict
 
-__all__ = ["CiSpec", "ScheduleSpec", "cron_problem"]
+__all__ = ["CiSpec", "ScheduleSpec", "cron_problem", "with_schedules"]
 
 SCHEDULE_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -56,3 +56,26 @@ class ScheduleSpec(_Strict):
         if problem is not None:
             raise ValueError(problem)
         return " ".join(value.split())
+
+
+def with_schedules(text: str, schedules: list[ScheduleSpec]) -> str:
+    """Project-file ``text`` with its top-level ``schedules:`` block replaced by ``schedules`` (removed when empty,
+    appended when absent); every other line, comments included, is kept as it is."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("schedules:")), None)
+    block = []
+    if schedules:
+        block = ["schedules:\n"] + [
+            f"  - {{name: {s.name}, cron: \"{s.cron}\", action: {s.action}}}\n" for s in schedules]
+    if start is None:
+        if not block:
+            return text
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        return "".join(lines + block)
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t-"):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():  # blank lines before the next section stay
+        end -= 1
+    return "".join(lines[:start] + block + lines[end:])
