@@ -131,8 +131,9 @@ def test_training_from_scratch_moves_everything_and_needs_every_unit(fashion: tu
     X, y, _, _ = fashion
     with pytest.raises(ValueError, match="from scratch: set unfreeze='all'"):
         TransferClassifier(weights=None, image_size=SIZE, max_epochs=1).fit(X[:64], y[:64])
-    model = TransferClassifier(weights=None, unfreeze="all", image_size=SIZE, max_epochs=1,
+    model = TransferClassifier(weights=None, unfreeze="all", image_size=SIZE, max_epochs=1, augment={"flip": True},
                                validation_fraction=0.0, n_jobs=1).fit(X[:64], y[:64])
+    assert model.history_.augmented_rows == 64  # the image augmentations apply to a transfer learner's batches
     before = model._new_module(model.module_config_)
     model._prepare(before)  # with weights=None: the seeded initial weights, not the ImageNet ones
     assert not torch.equal(before.backbone._conv_stem.weight, model.module_.backbone._conv_stem.weight)

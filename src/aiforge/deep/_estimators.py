@@ -153,9 +153,10 @@ class _TorchEstimator(BaseEstimator):
 
         adversarial = AdversarialTraining.from_param(self.adversarial)
         augmentation = Augmentation.from_param(self.augment)
-        if augmentation is not None and augmentation.image_operations and self._kind != "cnn":
+        if augmentation is not None and augmentation.image_operations and self._kind not in ("cnn", "transfer"):
             raise ValueError(f"augment: {', '.join(augmentation.image_operations)} apply to images (CNNClassifier, "
-                             f"CNNRegressor); {type(self).__name__} takes noise only")
+                             f"CNNRegressor, TransferClassifier, TransferRegressor); {type(self).__name__} takes "
+                             f"noise only")
         privacy = self._privacy()
         for stale in ("epsilon_", "delta_", "privacy_"):
             if hasattr(self, stale):
