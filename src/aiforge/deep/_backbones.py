@@ -209,10 +209,10 @@ def load_backbone(backbone: nn.Module, config: Mapping[str, Any], weights: str |
         state = _LastLinearRemoved(model, huggingface=True).state_dict()
         load_matching(backbone, state, where=str(weights))
         return
-    path = efficientnet_lite0_weights() if weights == "imagenet" else Path(weights)
     if weights == "imagenet" and config["kind"] != "efficientnet_lite0":
         raise ValueError("weights='imagenet' is the shipped EfficientNet-Lite0 file: give torchvision backbones "
                          "a state-dict path")
+    path = efficientnet_lite0_weights() if weights == "imagenet" else Path(weights)
     state = read_state_dict(path)
     if isinstance(backbone, _LastLinearRemoved):  # the file is the whole torchvision model, classifier too
         load_matching(backbone, {f"model.{k}": v for k, v in state.items()}, where=str(path),

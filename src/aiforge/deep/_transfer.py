@@ -10,6 +10,7 @@ after ``unfreeze_after`` epochs of the head alone. ``weights=None`` trains the s
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 from sklearn.base import ClassifierMixin, RegressorMixin
@@ -46,10 +47,10 @@ class _Transfer(_CNN):
             return total
         if self.unfreeze == "all":
             return total
-        if isinstance(self.unfreeze, bool) or not isinstance(self.unfreeze, int) or self.unfreeze < 0:
+        if isinstance(self.unfreeze, bool) or not isinstance(self.unfreeze, Integral) or self.unfreeze < 0:
             raise ValueError(f"unfreeze must be a number of the backbone's last units (0: frozen backbone) or "
                              f"'all', not {self.unfreeze!r}")
-        return min(self.unfreeze, total)
+        return min(int(self.unfreeze), total)
 
     def _module_config(self, n_outputs: int) -> dict[str, Any]:
         from aiforge.deep._backbones import backbone_config
