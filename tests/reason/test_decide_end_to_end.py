@@ -40,6 +40,10 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "decide" in proc.stdout + proc.stderr
+    report = Path(next(line.split(": ", 1)[1] for line in (proc.stdout + proc.stderr).splitlines()
+                       if line.startswith("report:")))
+    page = report.read_text(encoding="utf-8")  # the run report: the policy against the model alone
+    assert 'id="decisions"' in page and "model alone" in page and "thin_file_no_auto_approval" in page
     applicants = root / "applicants.csv"
     subprocess.run([sys.executable, str(LOAN / "generate.py"), "400", str(applicants), "99"], check=True,
                    capture_output=True)
@@ -94,7 +98,7 @@ def test_the_server_decides_logs_and_the_monitor_report_shows_the_decisions(
         assert thin["facts"] == {"thin_file": True} and "history" not in thin["evidence"]
         assert young["forbidden"] == {"approve": "minimum_age"} and young["action"] != "approve"
         assert plain["action"] == max(plain["utilities"], key=plain["utilities"].get)  # no rule: the best EU
-        assert set(plain["evidence"]) == {"score", "history", "employment"}
+        assert set(plain["evidence"]) == {"score", "history"}
         assert sum(plain["probabilities"].values()) == pytest.approx(1)
         bad = server.client.post("/v1/decisions/loan", json={"records": [{**base, "age": "old"}]})
         assert bad.status_code == 422 and "age" in bad.text
@@ -133,7 +137,7 @@ def test_bad_rules_are_refused_where_they_are_written(tmp_path: Path, replacemen
 
 def test_a_network_node_on_an_unknown_fact_is_refused(tmp_path: Path) -> None:
     project = loan_project(tmp_path / "p", rows=300)
-    project.write_text(project.read_text(encoding="utf-8").replace("{fact: employment}", "{fact: job}"),
+    project.write_text(project.read_text(encoding="utf-8").replace("{fact: credit_history}", "{fact: job}"),
                        encoding="utf-8")
     with pytest.raises(SpecError, match="reads 'job', which is neither a column of the data nor a model output"):
         preflight(load_project(project))

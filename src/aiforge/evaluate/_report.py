@@ -67,8 +67,8 @@ def render_report(inp: ReportInput) -> str:
     """The full HTML document for one run."""
     sections = [
         _header(inp), gate_section(inp.verdict), _metrics(inp.evaluation), _plots(inp),
-        _importance(inp.evaluation), *_checks(inp), _leaderboard(inp.selection), _data(inp),
-        _lineage(inp.lineage),
+        _importance(inp.evaluation), *_checks(inp), _decisions(inp.lineage.get("decision")),
+        _leaderboard(inp.selection), _data(inp), _lineage({k: v for k, v in inp.lineage.items() if k != "decision"}),
     ]
     title = f"{inp.project} · run {inp.run_id}"
     return (
@@ -475,6 +475,37 @@ def _personal_data(snap: DatasetSnapshot) -> str:
     if pii.k_anonymity is not None:
         facts["k-anonymity"] = pii.k_anonymity.summary()
     return "<h3>Personal data</h3>" + body + _dl(facts)
+
+
+def _decisions(decision: dict[str, Any] | None) -> str:
+    """The decision layer (``decision:``) on the held-out split: each action's share beside the model alone's,
+    mean expected and realised utility of both, each rule's firing rate, and the fitted networks."""
+    if not decision:
+        return ""
+    ref = decision["reference"]
+    only = ref.get("model_only") or {}
+    rows = [("", [_e(a), _num(n), _num(ref["shares"][a]), _num(only.get("shares", {}).get(a))])
+            for a, n in ref["actions"].items()]
+    body = (f"<p class=\"muted\">The policy decided the {ref['records']} held-out rows (without their target): "
+            "model probabilities, rules and network posteriors against the utility matrix; 'model alone' chooses "
+            "by the model's probabilities, without rules or networks.</p>"
+            + _table(["action", "records", "share", "model alone"], rows, {1, 2, 3}))
+    utility = [("", [_e("mean expected utility"), _num(ref.get("mean_expected_utility")),
+                     _num(only.get("mean_expected_utility"))])]
+    if "realised_mean_utility" in ref:
+        utility.append(("", [_e("realised mean utility (the actual outcomes)"), _num(ref["realised_mean_utility"]),
+                             _num(only.get("realised_mean_utility"))]))
+    if "agreement" in only:
+        utility.append(("", [_e("same action as the model alone"), _num(only["agreement"]), _DASH]))
+    body += _table(["", "policy", "model alone"], utility, {1, 2})
+    rules = [("", [_e(r), _num(v)]) for r, v in ref.get("rule_firing_rates", {}).items()]
+    if rules:
+        body += _table(["rule", "firing rate"], rules, {1})
+    for name, net in decision.get("networks", {}).items():
+        edges = ", ".join(f"{a} → {b}" for a, b in net.get("edges", []))
+        body += (f"<p>Network <b>{_e(name)}</b> ({_e(net.get('structure'))}, {_num(net.get('rows'))} rows): "
+                 f"{_e(edges) or 'no edges'}; BIC {_num(net.get('bic'))}.</p>")
+    return _section("decisions", "Decisions", body)
 
 
 def _lineage(lineage: dict[str, Any]) -> str:
