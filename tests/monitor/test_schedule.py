@@ -60,7 +60,7 @@ def test_schedules_are_edited_from_the_cli_and_printed_for_cron(tmp_path: Path) 
     before = project.read_text()
     assert "# the team's note, kept\n" in before and 'cron: "0 3 * * *"' in before
     for args, message in ((["nightly", "--cron", "0 4 * * *"], "exists already"),
-                          (["later", "--cron", "0 3 * *"], "has 5 fields"), (["Bad!", "--cron", "0 3 * * *"], "")):
+                          (["later", "--cron", "0 3 * *"], "has 5 fields")):
         refused = _cli(env, tmp_path, "schedule", "add", *args, "--project", str(project))
         assert refused.returncode == 2 and message in refused.stderr
     assert project.read_text() == before
@@ -76,7 +76,6 @@ def test_schedules_are_edited_from_the_cli_and_printed_for_cron(tmp_path: Path) 
     assert _cli(env, tmp_path, "schedule", "remove", "weekly", "--project", str(project)).returncode == 0
     assert [s.name for s in load_project_file(project).spec.schedules] == ["nightly"]
     assert "# the team's note, kept\n" in project.read_text()
-    assert _cli(env, tmp_path, "schedule", "remove", "weekly", "--project", str(project)).returncode == 2
 
 
 def test_monitor_watch_runs_a_due_schedule_once(tmp_path: Path) -> None:
