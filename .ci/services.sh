@@ -33,3 +33,8 @@ export AIFORGE_TEST_POSTGRES_URL="postgresql+psycopg://aiforge:aiforge@127.0.0.1
 if ! command -v redis-server >/dev/null 2>&1; then
   _apt update -qq && DEBIAN_FRONTEND=noninteractive _apt install -y -qq redis-server >/dev/null
 fi
+
+# chromium: the dashboard is clicked through by Playwright in Debian's Chromium (never 'playwright install')
+if ! command -v chromium >/dev/null 2>&1; then
+  _apt update -qq && DEBIAN_FRONTEND=noninteractive _apt install -y -qq chromium >/dev/null
+fi

@@ -58,6 +58,7 @@ PACKAGES = [
     "aiforge.registry",
     "aiforge.serve",
     "aiforge.spec",
+    "aiforge.ui",
     "aiforge.workspace",
 ]
 

@@ -458,18 +458,22 @@ Examples:
 @trusted_key_option
 @click.option("--require-signature", is_flag=True,
               help="With --bundle: refuse a bundle that is not signed by a --trusted-key (one must be given).")
+@click.option("--ui/--no-ui", "with_ui", default=True, show_default=True,
+              help="Mount the web dashboard (aiforge ui) under /ui; it logs in as the server authenticates.")
 @click.pass_context
 @handles_errors
 def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket: bool, max_batch: int,
           refresh_seconds: float, access_log: bool, auth: str | None, rate_limit: float | None,
           key_cache_seconds: float, ssl_certfile: str | None, ssl_keyfile: str | None, log_predictions: bool,
-          bundle_file: Path | None, trusted_key_files: tuple[Path, ...], require_signature: bool) -> None:
+          bundle_file: Path | None, trusted_key_files: tuple[Path, ...], require_signature: bool,
+          with_ui: bool) -> None:
     """Serve the registered models over HTTP until stopped (Ctrl-C).
 
     Each model NAME answers with its production version, else staging, else its newest accepted
     candidate; a version rejected by its KPI gate never answers. Endpoints: the Open Inference
     Protocol (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer) and plain
-    JSON (/v1/models, /v1/models/NAME/predict, /v1/models/NAME/explain); OpenAPI docs at /docs.
+    JSON (/v1/models, /v1/models/NAME/predict, /v1/models/NAME/explain); OpenAPI docs at /docs;
+    the web dashboard at /ui (--no-ui: without it).
     Records that do not fit the training schema get HTTP 422 naming each bad field.
     """
     import dataclasses
@@ -480,7 +484,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket:
     from aiforge.serve import ServeSettings, create_app
     from aiforge.serve._app import SETTINGS_VARIABLE
     from aiforge.serve._auth import resolve_auth
-    from aiforge.serve._workers import serve_workers
+    from aiforge.serve._workers import APP_FACTORY, serve_workers
     from aiforge.workspace import KeyStore, Workspace
 
     if (ssl_certfile is None) != (ssl_keyfile is None):
@@ -506,12 +510,18 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket:
         err.print(f"authentication required ({why})", highlight=False)
     options: dict[str, Any] = {"host": host, "port": port, "access_log": access_log, "log_level": "info",
                                "ssl_certfile": ssl_certfile, "ssl_keyfile": ssl_keyfile}
+    if with_ui:
+        from aiforge.ui._served import SERVED_APP_FACTORY, served_app
+
+        build, factory = served_app, SERVED_APP_FACTORY
+    else:
+        build, factory = create_app, APP_FACTORY
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(build(settings), **options)
         return
-    create_app(settings)  # a missing workspace is reported here, once, not by every worker
+    build(settings)  # a missing workspace is reported here, once, not by every worker
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
-    serve_workers(workers, shared_socket=shared_socket, **options)
+    serve_workers(workers, shared_socket=shared_socket, app_factory=factory, **options)
 
 
 def _load_bundle(ctx: click.Context, bundle_file: Path, trusted_key_files: tuple[Path, ...],
@@ -695,6 +705,7 @@ from aiforge.cli._monitor import alerts, monitor  # noqa: E402
 from aiforge.cli._package import keygen, package, verify  # noqa: E402
 from aiforge.cli._schedule import schedule  # noqa: E402
 from aiforge.cli._schema import schema  # noqa: E402
+from aiforge.cli._ui import ui  # noqa: E402
 
 cli.add_command(alerts)
 cli.add_command(ci)
@@ -711,6 +722,7 @@ cli.add_command(package)
 cli.add_command(rollback)
 cli.add_command(schedule)
 cli.add_command(schema)
+cli.add_command(ui)
 cli.add_command(verify)
 
 

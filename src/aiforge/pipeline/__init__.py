@@ -30,6 +30,7 @@ _EXPORTS = {
     "RunRecord": "_runs",
     "StageRecord": "_runs",
     "get_run": "_runs",
+    "count_runs": "_runs",
     "list_runs": "_runs",
     "report_file": "_runs",
     "run_trials": "_runs",

@@ -7,13 +7,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from aiforge.errors import AiforgeError
 from aiforge.pipeline._runner import mark_interrupted_runs
 from aiforge.workspace import RunRow, StageRow, Workspace
 
-__all__ = ["RunNotFound", "RunRecord", "StageRecord", "get_run", "list_runs", "report_file", "run_trials"]
+__all__ = ["RunNotFound", "RunRecord", "StageRecord", "count_runs", "get_run", "list_runs", "report_file", "run_trials"]
 
 
 class RunNotFound(AiforgeError):
@@ -96,14 +96,23 @@ def _record(row: RunRow, stages: list[StageRow]) -> RunRecord:
     )
 
 
-def list_runs(workspace: Workspace, *, limit: int = 50, project: str | None = None) -> list[RunRecord]:
-    """Newest first, without stages."""
+def list_runs(workspace: Workspace, *, limit: int = 50, project: str | None = None, offset: int = 0) -> list[RunRecord]:
+    """Newest first, without stages; ``offset`` runs skipped (a page of a long list)."""
     mark_interrupted_runs(workspace)
     with workspace.session() as s:
-        query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit)
+        query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit).offset(offset)
         if project:
             query = query.where(RunRow.project == project)
         return [_record(r, []) for r in s.scalars(query)]
+
+
+def count_runs(workspace: Workspace, *, project: str | None = None) -> int:
+    """How many runs are recorded (of ``project``, when given)."""
+    with workspace.session() as s:
+        query = select(func.count()).select_from(RunRow)
+        if project:
+            query = query.where(RunRow.project == project)
+        return int(s.scalar(query) or 0)
 
 
 def get_run(workspace: Workspace, run_id: str) -> RunRecord:

@@ -163,6 +163,29 @@ class ModelRegistry:
                 query = query.where(ModelVersionRow.name == name)
             return [ModelVersion.from_row(r) for r in s.scalars(query)]
 
+    def page(self, *, offset: int = 0, limit: int = 50, name: str | None = None) -> list[ModelVersion]:
+        """Versions newest first (of ``name``, when given), ``limit`` of them after skipping ``offset``:
+        one page of a long registry without reading the rest."""
+        with self.workspace.session() as s:
+            query = select(ModelVersionRow).order_by(ModelVersionRow.created_at.desc(), ModelVersionRow.name,
+                                                     ModelVersionRow.version.desc()).limit(limit).offset(offset)
+            if name is not None:
+                query = query.where(ModelVersionRow.name == name)
+            return [ModelVersion.from_row(r) for r in s.scalars(query)]
+
+    def count(self, name: str | None = None) -> int:
+        """How many versions are registered (of ``name``, when given)."""
+        with self.workspace.session() as s:
+            query = select(func.count()).select_from(ModelVersionRow)
+            if name is not None:
+                query = query.where(ModelVersionRow.name == name)
+            return int(s.scalar(query) or 0)
+
+    def names(self) -> list[str]:
+        """The registered model names, sorted."""
+        with self.workspace.session() as s:
+            return sorted(s.scalars(select(ModelVersionRow.name).distinct()).all())
+
     def get(self, name: str, version: int) -> ModelVersion:
         with self.workspace.session() as s:
             return ModelVersion.from_row(self._row(s, name, version))

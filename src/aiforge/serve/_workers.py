@@ -52,17 +52,19 @@ def own_sockets_available() -> bool:
     return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
 
 
-def serve_workers(workers: int, *, host: str, port: int, shared_socket: bool = False, **options: Any) -> None:
-    """Serve ``APP_FACTORY`` from ``workers`` processes until SIGTERM or SIGINT; ``options`` are uvicorn's
-    (``ssl_certfile``, ``access_log``, ...). ``shared_socket`` (or no ``SO_REUSEPORT``): uvicorn's own
+def serve_workers(workers: int, *, host: str, port: int, shared_socket: bool = False,
+                  app_factory: str = APP_FACTORY, **options: Any) -> None:
+    """Serve ``app_factory`` (``module:function``, default ``APP_FACTORY``; the CLI's with the dashboard mounted)
+    from ``workers`` processes until SIGTERM or SIGINT; ``options`` are uvicorn's (``ssl_certfile``,
+    ``access_log``, ...). ``shared_socket`` (or no ``SO_REUSEPORT``): uvicorn's own
     workers on one socket. Raises ``AiforgeError`` when the port is taken or the workers cannot run."""
     if shared_socket or not own_sockets_available():
-        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, **options)
+        uvicorn.run(app_factory, factory=True, host=host, port=port, workers=workers, **options)
         return
-    uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, **options)  # checks options, sets up logging
+    uvicorn.Config(app_factory, factory=True, host=host, port=port, **options)  # checks options, sets up logging
     holder = _hold_port(host, port)
     try:
-        _Supervisor(workers, host, holder.getsockname()[1], options).run()
+        _Supervisor(workers, host, holder.getsockname()[1], options, app_factory).run()
     finally:
         holder.close()
 
@@ -112,6 +114,7 @@ class _Supervisor:
     host: str
     port: int
     options: dict[str, Any]
+    app_factory: str = APP_FACTORY
     slots: list[_Worker] = field(default_factory=list)
     deaths: deque[float] = field(default_factory=deque)
     signals: list[int] = field(default_factory=list)
@@ -134,7 +137,8 @@ class _Supervisor:
     def _start(self, index: int) -> _Worker:
         ready, tell = _spawn.Pipe(duplex=False)
         process = _spawn.Process(target=_worker_main, name=f"aiforge-serve-worker-{index + 1}",
-                                 args=(index, self.workers, self.host, self.port, self.options, tell, os.getpid()))
+                                 args=(index, self.workers, self.host, self.port, self.options, tell, os.getpid(),
+                                       self.app_factory))
         process.start()
         tell.close()
         return _Worker(index, process, ready)
@@ -222,11 +226,11 @@ class _WorkerServer(uvicorn.Server):
 
 
 def _worker_main(index: int, workers: int, host: str, port: int, options: dict[str, Any], ready: Connection,
-                 parent: int) -> None:
+                 parent: int, app_factory: str = APP_FACTORY) -> None:
     """One worker: its own ``SO_REUSEPORT`` socket, uvicorn's server (uvloop and httptools where installed,
-    as for one process) on the app ``APP_FACTORY`` builds."""
+    as for one process) on the app ``app_factory`` builds."""
     os.setpgid(0, 0)  # Ctrl-C in a terminal reaches the supervisor only, which forwards it once
-    config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, **options)
+    config = uvicorn.Config(app_factory, factory=True, host=host, port=port, **options)
     sock = _socket(host, reuse_port=True)
     try:
         sock.bind((host, port))
