@@ -37,12 +37,13 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`income` v1 (linear) in a workspace; its bundle unsigned and signed with key A; keys A and B."""
     root = tmp_path_factory.mktemp("bundle")
     env = registered_income(root, rows=600, learners="[linear]")
-    keys = {}
-    for label in ("a", "b"):
-        private, public = make_signing_key()
-        (root / f"{label}.key").write_bytes(private)
-        (root / f"{label}.pub").write_bytes(public)
-        keys[label] = (private, public)
+    made = subprocess.run([str(EXE), "keygen", "--output", str(root / "a"), "--json"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert (root / "a.key").stat().st_mode & 0o777 == 0o600 and json.loads(made.stdout)["key_id"]
+    private, public = make_signing_key()
+    (root / "b.pub").write_bytes(public)
+    keys = {"a": ((root / "a.key").read_bytes(), (root / "a.pub").read_bytes()), "b": (private, public)}
     ws = Workspace.open(WorkspaceSettings(root=root / "ws"), create=False)
     try:
         registry = ModelRegistry(ws)
@@ -204,7 +205,9 @@ def test_docker_context_is_multi_stage_non_root_with_a_health_check_and_pinned(p
     assert cmd[:4] == ["aiforge", "serve", "--bundle", "/srv/model.aiforge.zip"] and "--require-signature" in cmd
     lines = [x for x in (ctx / "requirements.txt").read_text().splitlines() if not x.startswith("#")]
     assert lines and all(len(x.split("==")) == 2 for x in lines)
-    assert verify_bundle(ctx / "model.aiforge.zip", trusted_keys=[(ctx / "signing.pub").read_bytes()]).trusted
+    checked = subprocess.run([str(EXE), "verify", str(ctx / "model.aiforge.zip"), "--trusted-key",
+                              str(ctx / "signing.pub"), "--json"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["trusted"], checked.stderr
     assert (ctx / "model.aiforge.zip").read_bytes() == (root / "signed.zip").read_bytes()
 
 
