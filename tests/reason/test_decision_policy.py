@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from aiforge.reason import RuleConflict, choose, expected_utilities
+from aiforge.reason import DecisionBundle, RuleConflict, choose, decide_records, expected_utilities, fit_bundle
+from aiforge.spec import DecisionSpec
 
 ACTIONS = ["approve", "review", "reject"]
 UTILITY = {"approve": {"repaid": 120, "default": -1000}, "review": {"repaid": 60, "default": -400},
@@ -55,3 +58,39 @@ def test_forbidding_every_action_is_a_conflict_naming_the_rules() -> None:
                forbidden={"approve": "young", "review": "no_staff", "reject": "must_serve"})
     assert conflict.value.found == "approve forbidden by young; review forbidden by no_staff; reject forbidden by " \
         "must_serve"
+
+
+class ThresholdModel:
+    """A classifier over one column (the model interface the decision layer reads: classes, predict,
+    predict_proba): P(default) is the column's value."""
+
+    classes = ["no", "yes"]
+    input_columns = ["risk"]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        p = frame["risk"].to_numpy(dtype=float)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.where(frame["risk"].to_numpy(dtype=float) >= 0.5, "yes", "no").astype(object)
+
+
+def test_a_bundle_on_the_model_probabilities_decides_summarises_and_round_trips() -> None:
+    spec = DecisionSpec.model_validate({
+        "actions": ACTIONS, "outcome": {"model": True},
+        "utility": {a: {"no": u["repaid"], "yes": u["default"]} for a, u in UTILITY.items()},
+        "rules": [{"name": "cap", "when": "amount > 100", "forbid": ["approve"]}]})
+    rows = pd.DataFrame({"risk": [0.01, 0.05, 0.11, 0.5, 0.02], "amount": [10, 500, 10, 10, 10],
+                         "default": ["no", "no", "yes", "yes", "no"]})
+    bundle = fit_bundle(spec, ThresholdModel(), rows, rows, "default")
+    again = DecisionBundle.from_bytes(bundle.to_bytes())
+    decisions = decide_records(again, ThresholdModel(), rows.drop(columns=["default"]))
+    assert [d.action for d in decisions] == ["approve", "review", "review", "reject", "approve"]
+    assert [d.model_only for d in decisions] == ["approve", "approve", "review", "reject", "approve"]
+    assert decisions[1].forbidden == {"approve": "cap"} and decisions[1].why.startswith("review: highest expected")
+    ref = bundle.reference
+    assert ref["actions"] == {"approve": 2, "review": 2, "reject": 1} and ref["rule_firing_rates"] == {"cap": 0.2}
+    # realised: approve/no 120, review/no 60, review/yes -400, reject/yes 0, approve/no 120
+    assert ref["realised_mean_utility"] == pytest.approx((120 + 60 - 400 + 0 + 120) / 5)
+    assert ref["model_only"]["realised_mean_utility"] == pytest.approx((120 + 120 - 400 + 0 + 120) / 5)
+    assert ref["model_only"]["agreement"] == pytest.approx(0.8)
