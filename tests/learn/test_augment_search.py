@@ -62,3 +62,17 @@ def test_a_fixed_augmentation_trains_every_trial_and_the_refit_with_noise() -> N
     model, report = _search(_frame(), search=SearchSpec(cv=2), augment=AugmentSpec(noise=0.2))
     assert all(t.params["augment"]["noise"] == 0.2 for t in report.trials)
     assert model.pipeline.named_steps["model"].history_.augmented_rows > 0
+
+
+def test_the_cnn_learner_builds_its_network_with_the_project_files_augmentation() -> None:
+    cnn = LEARNERS["cnn"]
+    fixed = ModelSpec(learners=["cnn"], augment=AugmentSpec(flip=True, crop=2))
+    params = {**cnn.init_config(500, TaskKind.MULTICLASS), **cnn.fixed_params(fixed, TaskKind.MULTICLASS)}
+    built = cnn().build(TaskKind.MULTICLASS, 0, 1, [], params)
+    assert built.augment == {"flip": True, "vflip": False, "crop": 2, "rotate": 0.0, "cutout": 0, "noise": 0.0}
+
+    searched = ModelSpec(learners=["cnn"], augment=AugmentSpec(flip=True, search=True))
+    assert cnn.project_space(searched, TaskKind.MULTICLASS)["augment"].values == (False, True)  # type: ignore[attr-defined]
+    params = {**cnn.init_config(500, TaskKind.MULTICLASS), **cnn.fixed_params(searched, TaskKind.MULTICLASS)}
+    assert cnn().build(TaskKind.MULTICLASS, 0, 1, [], {**params, "augment": False}).augment is None
+    assert cnn().build(TaskKind.MULTICLASS, 0, 1, [], {**params, "augment": True}).augment["flip"] is True

@@ -45,3 +45,10 @@ def test_noise_for_the_mlp_and_any_resampling_of_classes_pass(tmp_path: Path) ->
     project = load_project(_project(tmp_path, "[linear, mlp]", "  augment: {noise: 0.05, search: true}\n"
                                     "  resample: [none, synthetic]\n"))
     assert project.spec.model.augment is not None and project.spec.model.resample == ["none", "synthetic"]
+
+
+def test_the_cnn_learner_takes_every_image_operation(tmp_path: Path) -> None:
+    project = load_project(_project(tmp_path, "[cnn]", "  augment: {flip: true, crop: 2, rotate: 10, cutout: 4, "
+                                    "noise: 0.05}\n"))
+    assert project.spec.model.augment is not None and project.spec.model.augment.image_operations == [
+        "flip", "crop", "rotate", "cutout"]

@@ -20,7 +20,7 @@ from aiforge.learn._learners import Fitted, Learner, _with_imbalance, register
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import ModelSpec, TaskKind
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "augment_choice", "augment_fixed", "augment_space"]
 
 SMALL_ROWS = 5_000
 LARGE_ROWS = 100_000
@@ -33,6 +33,30 @@ def _sizes(n_rows: int) -> tuple[int, tuple[int, int], int, int]:
     if n_rows < LARGE_ROWS:
         return 256, (64, 1024), 100, 3
     return 512, (256, 4096), 30, 4
+
+
+def augment_fixed(model: ModelSpec) -> dict[str, Any]:
+    """``model.augment`` as a torch learner's fixed parameters: ``augment`` (every trial), or, with ``search:
+    true``, ``augment_options`` that the trial's searched ``augment`` choice turns on or off."""
+    if model.augment is None:
+        return {}
+    return {"augment_options" if model.augment.search else "augment": model.augment.operations()}
+
+
+def augment_space(model: ModelSpec) -> SearchSpace:
+    """The searched on/off ``augment`` choice (off first: the known-good configuration starts without)."""
+    if model.augment is not None and model.augment.search:
+        return {"augment": Choice((False, True))}
+    return {}
+
+
+def augment_choice(params: dict[str, Any]) -> dict[str, Any]:
+    """The estimator's parameters: a searched ``augment`` choice resolved to the operations or None."""
+    params = dict(params)
+    options = params.pop("augment_options", None)
+    if options is not None:
+        params["augment"] = options if params.pop("augment", False) else None
+    return params
 
 
 @register
@@ -79,16 +103,11 @@ class MLP(Learner):
             params["adversarial"] = model.adversarial.model_dump()
         if model.privacy is not None:
             params["privacy"] = model.privacy.model_dump()
-        if model.augment is not None:
-            # searched: the operations wait in augment_options for the trial's augment choice
-            params["augment_options" if model.augment.search else "augment"] = model.augment.operations()
-        return params
+        return {**params, **augment_fixed(model)}
 
     @classmethod
     def project_space(cls, model: ModelSpec, task: TaskKind) -> SearchSpace:
-        if model.augment is not None and model.augment.search:
-            return {"augment": Choice((False, True))}
-        return {}
+        return augment_space(model)
 
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         if not self.available():
@@ -96,10 +115,7 @@ class MLP(Learner):
         from aiforge.deep import MLPClassifier, MLPRegressor
 
         cls = MLPRegressor if task is TaskKind.REGRESSION else MLPClassifier
-        params = dict(params)
-        options = params.pop("augment_options", None)
-        if options is not None:
-            params["augment"] = options if params.pop("augment", False) else None
+        params = augment_choice(params)
         return cls(categorical=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],

@@ -4,7 +4,8 @@
 (``pixel_{row}_{col}[_{channel}]``); the image shape comes from those names (``input_params``), so the tuning
 engine searches, cross-validates, refits and serves it like any learner. Early stopping on the search's
 validation fold picks the number of epochs, which the refit on the whole training split trains; the search's
-deadline stops a fold after the step that passes it.
+deadline stops a fold after the step that passes it. ``model.augment`` (flips, shifts, rotations, cutout, noise)
+augments its training batches, in every trial or as a searched on/off choice, as for the ``mlp``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiforge.errors import SpecError
+from aiforge.learn._deep_learners import augment_choice, augment_fixed, augment_space
 from aiforge.learn._learners import Fitted, Learner, register
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
-from aiforge.spec import TaskKind
+from aiforge.spec import IMAGE_AUGMENTATIONS, ModelSpec, TaskKind
 
 __all__ = ["CNN"]
 
@@ -31,6 +33,7 @@ class CNN(Learner):
     requires = "torch"
     extra = "deep"
     size_param = "max_epochs"
+    augments = frozenset({*IMAGE_AUGMENTATIONS, "noise"})  # model.augment: every operation
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -49,8 +52,9 @@ class CNN(Learner):
 
     @classmethod
     def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        small = n_rows < 5_000  # few images: smaller batches, so that an epoch still takes some steps
         config: dict[str, Any] = {"channels": 16, "blocks": 2, "dropout": 0.1, "lr": 3e-3, "weight_decay": 1e-4,
-                                  "batch_size": 128, "max_epochs": 30 if n_rows < 5_000 else 15}
+                                  "batch_size": 32 if small else 128, "max_epochs": 30 if small else 15}
         return {**config, "class_weight": None} if task.is_classification else config
 
     @classmethod
@@ -68,13 +72,21 @@ class CNN(Learner):
                             "(a select step), or remove 'cnn' from model.learners")
         return {"image_shape": list(shape)}
 
+    @classmethod
+    def fixed_params(cls, model: ModelSpec, task: TaskKind) -> dict[str, Any]:
+        return augment_fixed(model)
+
+    @classmethod
+    def project_space(cls, model: ModelSpec, task: TaskKind) -> SearchSpace:
+        return augment_space(model)
+
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         if not self.available():
             raise self.missing_message()
         from aiforge.deep import CNNClassifier, CNNRegressor
 
         cls = CNNRegressor if task is TaskKind.REGRESSION else CNNClassifier
-        return cls(random_state=seed, n_jobs=n_jobs, **params)
+        return cls(random_state=seed, n_jobs=n_jobs, **augment_choice(params))
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
             eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:

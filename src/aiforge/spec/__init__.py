@@ -1,6 +1,6 @@
 """The project file: pydantic models, YAML loading, errors that name file, line and field."""
 
-from aiforge.spec._augment import AugmentSpec, Resampler
+from aiforge.spec._augment import IMAGE_AUGMENTATIONS, AugmentSpec, Resampler
 from aiforge.spec._compress import CompressSpec
 from aiforge.spec._contract import ColumnRules, Contract, RowRules
 from aiforge.spec._decision import DecisionSpec, NetworkLearnSpec, NetworkNode, NetworkSpec, OutcomeSpec, RuleSpec
@@ -73,6 +73,7 @@ from aiforge.spec._steps import (
 __all__ = [
     "DEFAULT_KEY_ENV",
     "GUARDRAIL_NAMES",
+    "IMAGE_AUGMENTATIONS",
     "SCHEMA_FILE_NAME",
     "STEP_KINDS",
     "AggregateStep",
