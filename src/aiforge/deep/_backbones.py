@@ -226,7 +226,8 @@ class TransferNet(nn.Module):
     repeated to three) resized to ``image_size`` squares, the backbone's pooled features, dropout, the head.
 
     Units of the backbone whose parameters are all frozen stay in evaluation mode when the network trains, so
-    that their batch-norm statistics do not move either."""
+    that their batch-norm statistics do not move either. While the whole backbone is frozen, a fit may switch on
+    ``feature_cache``: every epoch after the first then costs the head alone."""
 
     def __init__(self, backbone: dict[str, Any], n_outputs: int, *, image_size: int = 96, in_channels: int = 3,
                  dropout: float = 0.2) -> None:
@@ -248,6 +249,7 @@ class TransferNet(nn.Module):
             n_features = self.backbone.n_features
         self.dropout = SeededDropout(dropout)
         self.head = nn.Linear(n_features, n_outputs)
+        self.feature_cache: dict[bytes, torch.Tensor] | None = None  # see _features; never saved
 
     def units(self) -> list[list[nn.Module]]:
         """The backbone's units in order (the last ones unfreeze first)."""
@@ -264,10 +266,30 @@ class TransferNet(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self._features(images)))
+
+    def _backbone_features(self, images: torch.Tensor) -> torch.Tensor:
         if self.in_channels == 1:
             images = images.expand(-1, 3, -1, -1)
         if images.shape[-2:] != (self.image_size, self.image_size):
             images = functional.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
                                             align_corners=False)
-        features = self.backbone.features(images)  # type: ignore[operator]
-        return self.head(self.dropout(features))
+        features: torch.Tensor = self.backbone.features(images)  # type: ignore[operator]
+        return features
+
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        """The backbone's features; with ``feature_cache`` on (a frozen backbone in evaluation mode, so the
+        features of an image never change), each distinct image's are computed once and then looked up."""
+        cache = self.feature_cache
+        if cache is None:
+            return self._backbone_features(images)
+        keys = [row.tobytes() for row in images.detach().float().cpu().numpy()]
+        new: dict[bytes, int] = {}  # an image not seen before -> its first row in this batch
+        for i, key in enumerate(keys):
+            if key not in cache and key not in new:
+                new[key] = i
+        if new:
+            with torch.no_grad():
+                computed = self._backbone_features(images[torch.tensor(list(new.values()), device=images.device)])
+            cache.update(zip(new, computed, strict=True))
+        return torch.stack([cache[key] for key in keys])

@@ -80,9 +80,17 @@ class _Transfer(_CNN):
         trained = self._units_to_train(len(units))
         self.trained_units_ = trained
         now = trained if self.unfreeze_after == 0 or self.weights is None else 0
-        for i, unit in enumerate(units):
+        net.backbone.requires_grad_(False)
+        for unit in units[len(units) - now:] if now else []:
             for m in unit:
-                m.requires_grad_(i >= len(units) - now)
+                m.requires_grad_(True)
+        # a backbone frozen for the whole fit, fed the same images every epoch: its features are computed once
+        from aiforge.deep._adversarial import AdversarialTraining
+        from aiforge.deep._augment import Augmentation
+
+        if trained == 0 and Augmentation.from_param(self.augment) is None and \
+                AdversarialTraining.from_param(self.adversarial) is None:
+            net.feature_cache = {}
 
     def _train_options(self, module: torch.nn.Module) -> dict[str, Any]:
         from aiforge.deep._loop import ParameterGroup
@@ -105,6 +113,18 @@ class _Transfer(_CNN):
 
             options["on_epoch"] = unfreeze
         return options
+
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, eval_set: tuple[Any, Any] | None = None,
+            deadline: float | None = None) -> _Transfer:
+        """Fine-tune on images ``X`` and targets ``y``; the arguments are the CNN estimators'."""
+        try:
+            super().fit(X, y, sample_weight, eval_set=eval_set, deadline=deadline)
+        finally:
+            module = getattr(self, "module_", None)
+            if module is not None:
+                module.feature_cache = None  # the training images' features: not kept with the model
+        return self
 
 
 class TransferClassifier(_Classification, ClassifierMixin, _Transfer):
