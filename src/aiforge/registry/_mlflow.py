@@ -143,12 +143,17 @@ def import_mlflow(registry: ModelRegistry, folder: Path, *, name: str | None = N
 
 
 def _import_own(registry: ModelRegistry, folder: Path, flavors: dict[str, Any], name: str | None) -> ModelVersion:
-    data = folder / str(flavors.get("python_function", {}).get("data", DATA))
-    record = json.loads((data / RECORD_FILE).read_text())
+    data = _inside(folder, str(flavors.get("python_function", {}).get("data", DATA)))
+    try:
+        record = json.loads((data / RECORD_FILE).read_text())
+        files = {kind: _inside(data, str(file)) for kind, file in record["documents"].items()}
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise MlflowFormatError(f"the aiforge flavor's {RECORD_FILE} cannot be read", where=str(data / RECORD_FILE),
+                                found=f"{type(exc).__name__}: {exc}", hint="export the version again") from exc
     model_bytes = _verified(data, record)
     store = registry.workspace.artifacts
     artifact = store.put_bytes(model_bytes)
-    documents = {kind: store.put_bytes((data / file).read_bytes()) for kind, file in record["documents"].items()}
+    documents = {kind: store.put_bytes(path.read_bytes()) for kind, path in files.items()}
     lineage = {**record["lineage"], "mlflow_import": {"folder": str(folder), "name": record["name"],
                                                       "version": record["version"]}}
     return registry.register(name=name or record["name"], run_id=record["run_id"], artifact=artifact,
@@ -169,7 +174,7 @@ def _import_sklearn(registry: ModelRegistry, folder: Path, mlmodel: dict[str, An
                                 where=str(folder / "MLmodel"), expected="pickle or cloudpickle", found=serialization,
                                 hint="save the model with mlflow.sklearn.save_model(..., serialization_format="
                                 "'cloudpickle')")
-    path = folder / str(flavor.get("pickled_model", "model.pkl"))
+    path = _inside(folder, str(flavor.get("pickled_model", "model.pkl")))
     with path.open("rb") as fh:  # the user's own model, loaded as mlflow.sklearn would: import only models you trust
         if serialization == "cloudpickle":
             import cloudpickle
@@ -284,6 +289,15 @@ def _verified(data: Path, record: dict[str, Any]) -> bytes:
                                 "after the export", where=str(data / MODEL_FILE), expected=str(record.get("sha256")),
                                 found=digest, hint="export the version again; do not load this file")
     return model_bytes
+
+
+def _inside(folder: Path, relative: str) -> Path:
+    """``folder / relative``, refused when it points outside ``folder`` (an MLmodel or record naming ../ paths)."""
+    path = (folder / relative).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise MlflowFormatError("the MLflow model names a file outside its folder", where=str(folder),
+                                found=relative, hint="import only the folder an export wrote")
+    return path
 
 
 def _signature_column(column: dict[str, Any]) -> dict[str, Any]:
