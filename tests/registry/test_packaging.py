@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -220,8 +221,8 @@ def _docker_engine() -> bool:
 @pytest.mark.skipif(not _docker_engine(), reason="no Docker engine here")
 def test_the_docker_image_builds(packaged: dict[str, Any], tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    wheel = subprocess.run(["pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "w"),
-                            str(repo)], capture_output=True, text=True, timeout=300)
+    wheel = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                            str(tmp_path / "w"), str(repo)], capture_output=True, text=True, timeout=300)
     assert wheel.returncode == 0, wheel.stderr
     [built] = (tmp_path / "w").glob("aiforge-*.whl")
     proc = subprocess.run([str(EXE), "package", "income", "1", "--output", str(tmp_path / "b.zip"), "--docker",
