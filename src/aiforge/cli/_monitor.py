@@ -196,12 +196,12 @@ def monitor_watch(ctx: click.Context, project_file: Path, once: bool, every: str
     done = 0
     while True:
         done += 1
-        for event in run_due_schedules(project, settings(ctx), progress=None if as_json else RichProgress()):
-            if as_json:
-                print_json(event.to_json())
-            else:
-                _echo_event(event)
         try:
+            for event in run_due_schedules(project, settings(ctx), progress=None if as_json else RichProgress()):
+                if as_json:
+                    print_json(event.to_json())
+                else:
+                    _echo_event(event)
             cycle = watch_once(project, settings(ctx), progress=None if as_json else RichProgress())
         except AiforgeError as exc:
             if limit == 1:
