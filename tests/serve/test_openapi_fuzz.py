@@ -79,8 +79,10 @@ def narrowed(document: dict[str, Any], metadata: dict[str, Any]) -> dict[str, An
     """``document`` with the model routes' generic shapes narrowed to the served model: every request
     valid under it must be answered with a 2xx."""
     doc = copy.deepcopy(document)
-    doc["paths"] = {path: operations for path, operations in doc["paths"].items()  # feedback: nothing model-shaped
-                    if path.startswith(("/v1/models/{name}", "/v2/models/{name}")) and not path.endswith("/feedback")}
+    # feedback: nothing model-shaped; images: the served model is a table's (test_images.py serves images)
+    doc["paths"] = {path: operations for path, operations in doc["paths"].items()
+                    if path.startswith(("/v1/models/{name}", "/v2/models/{name}"))
+                    and not path.endswith(("/feedback", "/predict/images"))}
     for operations in doc["paths"].values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):

@@ -166,10 +166,23 @@ def read_images(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSo
     pixels = rows_of_images(images, shape, str(path))
     names = pixel_columns(shape)
     arrays = [pa.array(pixels[:, j]) for j in range(pixels.shape[1])]
+    if spec.label_names is not None:
+        labels = _named(labels, spec.label_names, spec.name, str(path))
     label_values = labels.tolist() if labels.dtype.kind in "OU" else labels.astype(np.int64)
     table = pa.Table.from_arrays([*arrays, pa.array(label_values)], names=[*names, spec.label_column])
     digest.update(repr((shape, spec.limit, spec.label_column)).encode())
     return LoadedSource(spec.name, table, digest.hexdigest(), str(path))
+
+
+def _named(labels: np.ndarray, names: list[str], source: str, where: str) -> np.ndarray:
+    import numpy as np
+
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= len(names):
+        found = f"{labels.dtype} labels" if labels.dtype.kind not in "iu" else f"labels {labels.min()}-{labels.max()}"
+        raise DataError(f"label_names of source '{source}' do not cover its labels", where=where,
+                        expected=f"integer labels from 0 to {len(names) - 1} (one name each)", found=found,
+                        hint="list one name per label value, in order, or remove label_names")
+    return np.asarray(names, dtype=object)[labels]
 
 
 def _path(value: str, base_dir: Path) -> Path:

@@ -181,7 +181,8 @@ def select_and_fit(
     ctx = SearchContext(X=X, y=y_enc, task=task.kind, features=features, folds=folds, score=objective.fn,
                         higher_is_better=objective.higher_is_better, seed=spec.seed,
                         threads_per_trial=max(1, cores // parallel),
-                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled else int(threshold_goal is not None),
+                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled
+                        else int(threshold_goal is not None or not spec.search.refit),
                         fixed={name: {**LEARNERS[name].fixed_params(spec, task.kind),
                                       **LEARNERS[name].input_params(features.columns)}
                                for name in spec.learners},
@@ -266,6 +267,12 @@ def select_and_fit(
         estimator = WeightedEnsemble(members, task.kind)
         name, params = "ensemble", {"members": len(members)}
         score = choice.score
+    elif not spec.search.refit and best.number in ctx.models:
+        # search.refit: false with one holdout split: the winner as the search trained it
+        estimator = ctx.models[best.number]
+        LEARNERS[best.learner]().serve(estimator.named_steps["model"])
+        name, params, score = best.learner, {**best.params, "refit": False}, best.score
+        step(f"kept {best.learner} as trained on the holdout's training rows (search.refit: false)")
     else:
         budget = spec.search.budget.seconds
         time_left = budget - (time.perf_counter() - started) if budget else None

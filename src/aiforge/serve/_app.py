@@ -32,6 +32,7 @@ from aiforge.serve._auth import Authenticator, resolve_auth
 from aiforge.serve._decisions import decision_router
 from aiforge.serve._deploy_routes import deployment_router
 from aiforge.serve._fastlane import FastLane
+from aiforge.serve._images import image_router
 from aiforge.serve._metrics import Metrics, MetricsMiddleware
 from aiforge.serve._models import ModelCache, Outputs, ServedModel, served_version
 from aiforge.serve._oip import (
@@ -321,6 +322,11 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     app.include_router(decision_router(cache.registry, served, logged, workspace.root / "decisions" if
                                        settings.log_predictions else None, settings.max_batch, can_predict, ERRORS))
+    async def answer_columns(name: str, version: str | None, size: int,
+                             columns_of: Callable[[ServedModel], dict[str, list[Any]]]) -> JSONResponse:
+        return await answer(name, version, size, worker(columns_of, _predict_body), None)
+
+    app.include_router(image_router(answer_columns, settings.max_batch, can_predict, ERRORS))
     return app
 
 

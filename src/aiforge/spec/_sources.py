@@ -264,6 +264,9 @@ class ImageSource(_Strict):
     label_column: str = Field("label", min_length=1, description="The column that holds the label (problem.target "
                               "names it).")
     limit: int | None = Field(None, ge=1, description="Read only the first this many images (a quick subset).")
+    label_names: list[str] | None = Field(None, min_length=2, description="Names of the integer labels 0, 1, 2, "
+                                          "...: the label column holds the names (idx, npz).",
+                                          examples=[["T-shirt/top", "Trouser"]])
 
     @model_validator(mode="after")
     def _consistent(self) -> ImageSource:
@@ -274,6 +277,8 @@ class ImageSource(_Strict):
                              + ("under labels_key" if self.format == "npz" else "in the sub-folders' names"))
         if len(self.shape) == 3 and self.shape[2] not in (1, 3, 4):
             raise ValueError(f"an image has 1, 3 or 4 channels, not {self.shape[2]}")
+        if self.label_names is not None and self.format == "folder":
+            raise ValueError("label_names is for integer labels (idx, npz); format: folder names them by sub-folder")
         if self.label_column.startswith("pixel_"):
             raise ValueError("label_column must not start with 'pixel_' (the pixel columns' prefix)")
         return self
