@@ -2,8 +2,9 @@
 
 A node reads one fact of a record (an input column, or the model's ``probability`` / ``prediction``); a
 number is cut into states by the node's ``bins`` (``'<0.1'``, ``'0.1-0.3'``, ``'>=0.3'``), anything else is
-a state as written. ``fit_network`` learns the structure when asked (hill climbing with BIC), then the
-conditional probability tables with a Dirichlet prior (``pseudo_count`` per cell); the fitted network is
+a state as written. ``fit_network`` learns the structure when asked (hill climbing with BIC; ties broken
+by name, so the same data give the same structure in every process), then the conditional probability
+tables with a Dirichlet prior (``pseudo_count`` per cell); the fitted network is
 plain JSON (``to_json``), stored in the artifact store and registered with the model version.
 
 ``posterior`` answers P(node | evidence) by variable elimination; a missing fact, or a state the network
@@ -178,7 +179,7 @@ def fit_network(spec: NetworkSpec, frame: pd.DataFrame) -> FittedNetwork:
                             where=f"decision.networks ({spec.name}).nodes.{node}",
                             hint="a node needs at least two states: pick another fact, or other bins")
     if spec.learn is not None:
-        search = pgmpy.causal_discovery.HillClimbSearch(
+        search = _ordered_search(pgmpy)(
             scoring_method="bic-d", max_indegree=spec.learn.max_indegree, max_iter=spec.learn.max_iterations,
             return_type="dag", show_progress=False)
         with warnings.catch_warnings():
@@ -212,6 +213,20 @@ def fit_network(spec: NetworkSpec, frame: pd.DataFrame) -> FittedNetwork:
     network.fit["parameters"] = parameters
     network.fit["bic"] = round(network.fit["log_likelihood"] - 0.5 * math.log(len(table)) * parameters, 4)
     return network
+
+
+def _ordered_search(pgmpy: Any) -> Any:
+    """pgmpy's hill climbing with ties broken by name. pgmpy walks the candidate edges of a step as a set, whose
+    order follows Python's per-process string hashing, and keeps the first of equal score changes: as BIC gives
+    X -> Y and Y -> X the same score while neither has parents, the learned structure changed from one process to
+    the next. Candidates taken in sorted order make it the same every run."""
+    base = pgmpy.causal_discovery.HillClimbSearch
+
+    class OrderedHillClimbSearch(base):  # type: ignore[misc, valid-type]
+        def _legal_operations_dag(self, *args: Any, **kwargs: Any) -> Any:
+            return iter(sorted(super()._legal_operations_dag(*args, **kwargs), key=lambda op: repr(op[0])))
+
+    return OrderedHillClimbSearch
 
 
 def _log_likelihood(network: FittedNetwork, table: pd.DataFrame) -> float:
