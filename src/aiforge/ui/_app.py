@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from aiforge.errors import AiforgeError
 from aiforge.ui import _pages as pages
+from aiforge.ui._charts import lineage_svg
 from aiforge.ui._session import COOKIE, LOGIN_COOKIE, Forbidden, Sessions, Viewer, load_secret
 from aiforge.workspace import KeyStore, Role, Workspace, WorkspaceSettings
 
@@ -75,8 +76,9 @@ class _Dashboard:
         self.templates = jinja2.Environment(loader=jinja2.PackageLoader("aiforge.ui", "templates"),
                                             autoescape=True, undefined=jinja2.StrictUndefined,
                                             trim_blocks=True, lstrip_blocks=True)
-        self.templates.globals["version"] = __version__
+        self.templates.globals["aiforge_version"] = __version__
         self.templates.filters["num"] = _num
+        self.templates.globals["lineage_svg"] = lineage_svg
 
     def render(self, request: Request, viewer: Viewer | None, template: str, context: dict[str, Any],
                status: int = 200) -> Response:

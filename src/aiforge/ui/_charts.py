@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup
+
 if TYPE_CHECKING:
     from aiforge.pipeline import RunRecord
 
@@ -82,9 +84,9 @@ def comparison_figure(metrics: dict[str, dict[int, float | None]], versions: Seq
                        "yaxis": {"range": [0, 1]}}}
 
 
-def lineage_svg(nodes: Sequence[tuple[str, str, str | None]]) -> str:
-    """A left-to-right chain of boxes joined by arrows: each node is (kind, label, link or None). The SVG scales
-    to its container (a phone shows it smaller), and says what it shows to screen readers."""
+def lineage_svg(nodes: Sequence[tuple[str, str, str | None]], base: str = "") -> Markup:
+    """A left-to-right chain of boxes joined by arrows: each node is (kind, label, path under ``base`` or None).
+    The SVG scales to its container (a phone shows it smaller), and says what it shows to screen readers."""
     width, height, gap = 170, 56, 36
     total = len(nodes) * width + (len(nodes) - 1) * gap
     parts = [f'<svg viewBox="0 0 {total} {height + 4}" role="img" class="lineage" '
@@ -97,9 +99,9 @@ def lineage_svg(nodes: Sequence[tuple[str, str, str | None]]) -> str:
                f'stroke="#1d4ed8"/><text x="{x + width / 2}" y="24" text-anchor="middle" font-size="12" '
                f'fill="#374151">{escape(kind)}</text><text x="{x + width / 2}" y="43" text-anchor="middle" '
                f'font-size="13" font-weight="600" fill="#111827">{escape(label)}</text>')
-        parts.append(f'<a href="{escape(link)}">{box}</a>' if link else box)
+        parts.append(f'<a href="{escape(base + link)}">{box}</a>' if link else box)
         if i:
             parts.append(f'<line x1="{x - gap + 2}" y1="{height / 2 + 1}" x2="{x - 3}" y2="{height / 2 + 1}" '
                          'stroke="#374151" stroke-width="2" marker-end="url(#arrow)"/>')
     parts.append("</svg>")
-    return "".join(parts)
+    return Markup("".join(parts))  # every text in it escaped above

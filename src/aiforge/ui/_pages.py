@@ -127,7 +127,6 @@ def models_page(ws: Workspace, number: int, name: str | None) -> dict[str, Any]:
 
 def model_page(ws: Workspace, name: str, number: int) -> dict[str, Any]:
     from aiforge.registry import DeploymentStore, ModelRegistry
-    from aiforge.ui._charts import lineage_svg
 
     registry = ModelRegistry(ws)
     version = registry.get(name, number)
@@ -136,17 +135,17 @@ def model_page(ws: Workspace, name: str, number: int) -> dict[str, Any]:
     if lineage.get("spec_hash"):
         nodes.append(("project file", str(lineage["spec_hash"])[:12], None))
     if lineage.get("snapshot"):
-        nodes.append(("data snapshot", str(lineage["snapshot"])[:12], f"data/{lineage['snapshot']}"))
+        nodes.append(("data snapshot", str(lineage["snapshot"])[:12], f"/data/{lineage['snapshot']}"))
     if lineage.get("parent_run") and lineage.get("parent_run") != version.run_id:
-        nodes.append(("trained in run", str(lineage["parent_run"])[:12], f"runs/{lineage['parent_run']}"))
-    nodes.append(("run", version.run_id[:12], f"runs/{version.run_id}"))
+        nodes.append(("trained in run", str(lineage["parent_run"])[:12], f"/runs/{lineage['parent_run']}"))
+    nodes.append(("run", version.run_id[:12], f"/runs/{version.run_id}"))
     nodes.append(("model version", f"{name} v{number}", None))
     deployments = [d for d in DeploymentStore(ws).recent(name, limit=20) if number in (d.champion, d.challenger)]
     if deployments:
         nodes.append(("deployment", f"{deployments[0].strategy.value} {deployments[0].state.value}",
-                      f"deployments/{name}"))
+                      f"/deployments/{name}"))
     others = [v.version for v in registry.page(name=name, limit=20) if v.version != number]
-    return {"version": version, "lineage": lineage, "graph": lineage_svg(nodes), "others": others,
+    return {"version": version, "lineage": lineage, "nodes": nodes, "others": others,
             "gate": version.gate.get("results", [])}
 
 
