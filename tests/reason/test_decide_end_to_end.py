@@ -93,8 +93,9 @@ def test_the_server_decides_logs_and_the_monitor_report_shows_the_decisions(
         plain, sanctioned, thin, young = body["decisions"]
         assert sanctioned["action"] == "reject" and sanctioned["required_by"] == "sanctioned_country"
         assert sanctioned["why"] == "reject: required by rule 'sanctioned_country'"
-        assert [r["rule"] for r in thin["rules"]] == ["thin_file", "thin_file_no_auto_approval"] or \
-            thin["unknown_rules"] == []
+        assert thin["rules"][0]["rule"] == "thin_file" and thin["rules"][0]["because"].startswith("is_missing(")
+        risky = thin["model"]["probability"] > 0.05
+        assert thin["forbidden"] == ({"approve": "thin_file_no_auto_approval"} if risky else {})
         assert thin["facts"] == {"thin_file": True} and "history" not in thin["evidence"]
         assert young["forbidden"] == {"approve": "minimum_age"} and young["action"] != "approve"
         assert plain["action"] == max(plain["utilities"], key=plain["utilities"].get)  # no rule: the best EU
