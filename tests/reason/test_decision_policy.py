@@ -94,3 +94,32 @@ def test_a_bundle_on_the_model_probabilities_decides_summarises_and_round_trips(
     assert ref["realised_mean_utility"] == pytest.approx((120 + 60 - 400 + 0 + 120) / 5)
     assert ref["model_only"]["realised_mean_utility"] == pytest.approx((120 + 120 - 400 + 0 + 120) / 5)
     assert ref["model_only"]["agreement"] == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(("require_priority", "forbid_priority", "action", "required_by"), [
+    (1, 5, "approve", None),  # the forbidding rule ranks higher: the required action is not taken
+    (5, 1, "review", "must_review"),  # the requiring rule ranks higher: it decides
+])
+def test_a_rule_forbidding_what_another_requires_loses_or_wins_by_rank(
+        require_priority: int, forbid_priority: int, action: str, required_by: str | None) -> None:
+    spec = DecisionSpec.model_validate({
+        "actions": ACTIONS, "outcome": {"model": True},
+        "utility": {a: {"no": u["repaid"], "yes": u["default"]} for a, u in UTILITY.items()},
+        "rules": [{"name": "must_review", "when": "risk < 0.5", "require": "review", "priority": require_priority},
+                  {"name": "no_review", "when": "risk >= 0", "forbid": ["review"], "priority": forbid_priority}]})
+    bundle = DecisionBundle(spec, {}, ["no", "yes"])
+    decision = decide_records(bundle, ThresholdModel(), pd.DataFrame({"risk": [0.01]}))[0]
+    assert (decision.action, decision.required_by) == (action, required_by)
+    assert decision.forbidden == {"review": "no_review"}
+
+
+def test_rules_forbidding_every_action_stop_the_decision_with_a_conflict() -> None:
+    spec = DecisionSpec.model_validate({
+        "actions": ["approve", "reject"], "outcome": {"model": True},
+        "utility": {"approve": {"no": 1, "yes": -1}, "reject": {"no": 0, "yes": 0}},
+        "rules": [{"name": "risky", "when": "risk > 0.2", "forbid": ["approve"]},
+                  {"name": "vip", "when": "risk < 0.9", "forbid": ["reject"]}]})
+    bundle = DecisionBundle(spec, {}, ["no", "yes"])
+    assert decide_records(bundle, ThresholdModel(), pd.DataFrame({"risk": [0.1]}))[0].action == "approve"
+    with pytest.raises(RuleConflict, match="forbid every action"):
+        decide_records(bundle, ThresholdModel(), pd.DataFrame({"risk": [0.5]}))
