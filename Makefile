@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint docs clean
+.PHONY: demo test install lint docs clean fashion fashion-data
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,12 +23,24 @@ demo:
 	$(BIN)/aiforge models; \
 	echo "make demo: $$(( $$(date +%s) - start ))s including the install (exit $$rc)"; exit $$rc
 
+# The vision example (examples/fashion): Fashion-MNIST from Debian's dataset-fashion-mnist, installed when missing.
+FASHION := /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+fashion-data:
+	@test -f $(FASHION) || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+
+fashion: $(STAMP) fashion-data
+	$(BIN)/aiforge validate examples/fashion/aiforge.yaml
+	$(BIN)/aiforge run examples/fashion/aiforge.yaml
+
 lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/ruff check src tests
 
-test: $(STAMP)
+test: $(STAMP) fashion-data
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=25

@@ -38,3 +38,9 @@ fi
 if ! command -v chromium >/dev/null 2>&1; then
   _apt update -qq && DEBIAN_FRONTEND=noninteractive _apt install -y -qq chromium >/dev/null
 fi
+
+# Fashion-MNIST: the vision example and its test read Debian's dataset-fashion-mnist (IDX files, no download at
+# test time); tests/serve/test_images.py fails under CI=true without it
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+  _apt update -qq && DEBIAN_FRONTEND=noninteractive _apt install -y -qq dataset-fashion-mnist >/dev/null
+fi
