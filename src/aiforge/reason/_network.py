@@ -18,6 +18,7 @@ at that import only.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -142,10 +143,12 @@ class FittedNetwork:
         cached = self.__dict__.get("_cached_query")
         if cached is None:
             inference = _pgmpy().inference.VariableElimination(self.model())
+            lock = threading.Lock()  # the server decides in a thread pool; pgmpy promises nothing about threads
 
             @lru_cache(maxsize=4096)
             def query(node: str, evidence: tuple[tuple[str, str], ...]) -> tuple[tuple[str, float], ...]:
-                factor = inference.query([node], evidence=dict(evidence), show_progress=False)
+                with lock:
+                    factor = inference.query([node], evidence=dict(evidence), show_progress=False)
                 names = factor.state_names[node]
                 return tuple((str(s), float(p)) for s, p in zip(names, factor.values, strict=True))
 
