@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aiforge.errors import DataError
-from aiforge.pipeline import RunNotFound, RunStatus, StageStatus, get_run, list_runs
+from aiforge.pipeline import RunNotFound, RunStatus, StageStatus, count_runs, get_run, list_runs
 from aiforge.pipeline._runner import RunRecorder, input_hash, mark_interrupted_runs
 from aiforge.spec import ProjectFile, parse_project_text
 from aiforge.workspace import RunRow, StageRow, Workspace, WorkspaceSettings
@@ -329,6 +329,19 @@ def test_list_runs_is_newest_first_and_filters_by_project(workspace: Workspace) 
     assert [r.id for r in list_runs(workspace, project="demo")] == ["run-2", "run-0"]
     assert list_runs(workspace, project="nope") == []
     assert all(r.stages == [] for r in list_runs(workspace))
+
+
+def test_list_runs_pages_through_every_run_once(workspace: Workspace) -> None:
+    t0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    for i in range(7):  # two runs share a start time: the id breaks the tie, so no page repeats or skips one
+        _add_run(workspace, f"run-{i}", pid=os.getpid(), status="succeeded", project="demo" if i % 2 else "other",
+                 started=t0 + timedelta(minutes=min(i, 5)))
+
+    pages = [[r.id for r in list_runs(workspace, limit=3, offset=o)] for o in (0, 3, 6, 9)]
+    assert pages == [["run-6", "run-5", "run-4"], ["run-3", "run-2", "run-1"], ["run-0"], []]
+    assert [r.id for r in list_runs(workspace, limit=2, offset=1, project="demo")] == ["run-3", "run-1"]
+    assert count_runs(workspace) == 7 and count_runs(workspace, project="demo") == 3
+    assert count_runs(workspace, project="nope") == 0
 
 
 def test_list_runs_marks_dead_runs_first(workspace: Workspace) -> None:

@@ -283,3 +283,20 @@ def test_concurrent_processes_get_distinct_consecutive_versions(tmp_path: Path) 
     assert sorted(v.version for v in versions) == list(range(1, workers * per_worker + 1))
     assert len({v.artifact for v in versions}) == workers * per_worker
     assert len({v.run_id for v in versions}) == workers * per_worker
+
+
+def test_versions_are_read_a_page_at_a_time_with_counts_and_alias_holders(registry: ModelRegistry) -> None:
+    for i in range(5):
+        _register(registry, f"income {i}".encode())
+    for i in range(2):
+        _register(registry, f"churn {i}".encode(), name="churn")
+    registry.promote("income", 2, Alias.PRODUCTION)
+    registry.promote("income", 4, Alias.STAGING)
+
+    newest = [(v.name, v.version) for v in registry.page(limit=3)]
+    assert newest == [("churn", 2), ("churn", 1), ("income", 5)]
+    assert [v.version for v in registry.page(offset=1, limit=2, name="income")] == [4, 3]
+    assert registry.page(offset=7) == []
+    assert (registry.count(), registry.count("income"), registry.count("nope")) == (7, 5, 0)
+    assert registry.names() == ["churn", "income"]
+    assert registry.holders() == {"income": {Alias.PRODUCTION: 2, Alias.STAGING: 4}}

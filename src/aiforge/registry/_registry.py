@@ -181,6 +181,16 @@ class ModelRegistry:
                 query = query.where(ModelVersionRow.name == name)
             return int(s.scalar(query) or 0)
 
+    def holders(self) -> dict[str, dict[Alias, int]]:
+        """Per model name, the versions holding ``staging`` and ``production`` (one query for every model)."""
+        found: dict[str, dict[Alias, int]] = {}
+        with self.workspace.session() as s:
+            query = select(ModelVersionRow.name, ModelVersionRow.alias, ModelVersionRow.version).where(
+                ModelVersionRow.alias.in_([a.value for a in _EXCLUSIVE])).order_by(ModelVersionRow.version)
+            for name, alias, version in s.execute(query):
+                found.setdefault(name, {})[Alias(alias)] = version
+        return found
+
     def names(self) -> list[str]:
         """The registered model names, sorted."""
         with self.workspace.session() as s:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -129,6 +130,13 @@ def create_ui(settings: UiSettings | None = None) -> Starlette:
         """The viewer checked (a login when required; ``role`` for actions), the CSRF token of a POST, and
         an ``AiforgeError`` shown as a page that says what went wrong and what to do."""
         async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            response = await checked(request)
+            # the server's own time (session, library calls, rendering), for browsers' tools and benchmarks/ui
+            response.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - started):.2f}"
+            return response
+
+        async def checked(request: Request) -> Response:
             viewer = await run_in_threadpool(ui.sessions.viewer, request.cookies.get(COOKIE))
             if viewer is None or (role is not None and viewer.anonymous):
                 return _to_login(request)

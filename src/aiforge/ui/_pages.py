@@ -114,13 +114,13 @@ def _snapshot_record(ws: Workspace, prefix: str) -> Any:
 
 
 def models_page(ws: Workspace, number: int, name: str | None) -> dict[str, Any]:
-    from aiforge.registry import Alias, ModelRegistry
+    from aiforge.registry import ModelRegistry
 
     registry = ModelRegistry(ws)
     page = Page.of(number, registry.count(name))
     names = registry.names()
-    holders = {n: {a.value: registry.by_alias(n, a) for a in (Alias.PRODUCTION, Alias.STAGING)}
-               for n in ([name] if name else names)}
+    held = registry.holders()
+    holders = {n: {a.value: v for a, v in held.get(n, {}).items()} for n in ([name] if name else names)}
     return {"versions": registry.page(offset=page.offset, limit=page.size, name=name), "page": page,
             "name": name, "names": names, "holders": holders}
 
