@@ -188,7 +188,8 @@ class ModelRegistry:
             query = select(ModelVersionRow.name, ModelVersionRow.alias, ModelVersionRow.version).where(
                 ModelVersionRow.alias.in_([a.value for a in _EXCLUSIVE])).order_by(ModelVersionRow.version)
             for name, alias, version in s.execute(query):
-                found.setdefault(name, {})[Alias(alias)] = version
+                if alias is not None:
+                    found.setdefault(name, {})[Alias(alias)] = version
         return found
 
     def names(self) -> list[str]:
