@@ -60,12 +60,12 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
         yield Dashboard(url, keys, settings)
 
 
-def _login(url: str, key: str) -> tuple[httpx.Client, httpx.Response]:
+def _login(url: str, key: str, then: str = "/models") -> tuple[httpx.Client, httpx.Response]:
     client = httpx.Client(base_url=url, timeout=30)
-    form = client.get("/login?next=/models")
+    form = client.get("/login", params={"next": then})
     token = CSRF.search(form.text)
     assert token is not None
-    return client, client.post("/login", data={"csrf": token.group(1), "key": key, "next": "/models"})
+    return client, client.post("/login", data={"csrf": token.group(1), "key": key, "next": then})
 
 
 def _csrf(client: httpx.Client, path: str) -> str:
@@ -112,8 +112,9 @@ def test_an_operator_reads_and_acts_but_does_not_manage_keys(dashboard: Dashboar
 
 
 def test_a_forged_or_tampered_cookie_is_no_session(dashboard: Dashboard) -> None:
-    client, _ = _login(dashboard.url, dashboard.keys["admin"])
+    client, done = _login(dashboard.url, dashboard.keys["admin"], then="/\\evil.example/x")
     with closing(client):
+        assert done.headers["location"] == "/runs"  # a login never sends the browser to another site
         real = client.cookies[COOKIE]
         body, mac = real.split(".")
         for forged in (body + "." + "0" * len(mac), body[:-2] + "xx." + mac, "garbage"):

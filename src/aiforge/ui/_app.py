@@ -182,8 +182,8 @@ def create_ui(settings: UiSettings | None = None) -> Starlette:
             return response
         base = request.scope.get("root_path", "")
         target = form.get("next", "")
-        redirect = RedirectResponse(target if target.startswith(base + "/") and not target.startswith("//")
-                                    else f"{base}/runs", status_code=303)
+        local = target.startswith(base + "/") and not target.startswith(("//", "/\\"))  # never another site
+        redirect = RedirectResponse(target if local else f"{base}/runs", status_code=303)
         _cookie(redirect, request, COOKIE, cookie, ui.settings.secure_cookies, int(ui.settings.session_hours * 3600))
         redirect.delete_cookie(LOGIN_COOKIE, path=_cookie_path(request))
         return _secured(redirect)

@@ -138,7 +138,7 @@ def model_page(ws: Workspace, name: str, number: int) -> dict[str, Any]:
         nodes.append(("data snapshot", str(lineage["snapshot"])[:12], f"/data/{lineage['snapshot']}"))
     if lineage.get("parent_run") and lineage.get("parent_run") != version.run_id:
         nodes.append(("trained in run", str(lineage["parent_run"])[:12], f"/runs/{lineage['parent_run']}"))
-    nodes.append(("run", version.run_id[:12], f"/runs/{version.run_id}"))
+    nodes.append(("run", version.run_id[:20], f"/runs/{version.run_id}"))
     nodes.append(("model version", f"{name} v{number}", None))
     deployments = [d for d in DeploymentStore(ws).recent(name, limit=20) if number in (d.champion, d.challenger)]
     if deployments:
