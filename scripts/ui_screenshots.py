@@ -45,7 +45,8 @@ checks:
 BATCHES, PERIOD_SECONDS = 6, 30
 PAGES = {"ui-runs.png": "/runs", "ui-run.png": None, "ui-models.png": "/models",
          "ui-compare.png": "/models/income/compare?a=1&b=2", "ui-lineage.png": "/models/income/2",
-         "ui-deployment.png": "/deployments/income", "ui-monitoring.png": f"/monitoring/income?window=1h&every={PERIOD_SECONDS}s",
+         "ui-deployment.png": "/deployments/income",
+         "ui-monitoring.png": f"/monitoring/income?window=1h&every={PERIOD_SECONDS}s",
          "ui-data.png": "/data"}
 
 
