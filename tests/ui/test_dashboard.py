@@ -1,7 +1,7 @@
 """The dashboard end to end: the real `aiforge serve` (the dashboard mounted under /ui) over a workspace with two
-versions of `income` registered by the real `aiforge run`, a canary of v2 against v1, logged predictions and an
-operator key; pages read over HTTP, and clicked through in a real browser (Playwright driving Debian's Chromium,
-one browser for the module: never `playwright install`)."""
+versions of `income` registered as `aiforge run` registers them, logged predictions with outcomes fed back, a
+canary of v2 against v1 and an operator key; pages read over HTTP, and clicked through in a real browser
+(Playwright driving Debian's Chromium, one browser for the module: never `playwright install`)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         predicted = server.client.post("/v1/models/income/predict", json={"records": [RECORD] * 200})
         assert predicted.status_code == 200, predicted.text  # the fast lane still answers with /ui mounted
         assert predicted.json()["version"] == 1
+        ids = [p["id"] for p in predicted.json()["predictions"]]
+        outcomes = [{"id": i, "outcome": "<=50K" if n % 3 else ">50K"} for n, i in enumerate(ids)]
+        assert server.client.post("/v1/models/income/feedback", json={"outcomes": outcomes}).status_code == 200
         ws = Workspace.open(settings, create=False)
         try:  # then a canary of v2 against v1, which the server picks up
             DeploymentStore(ws).create("income", 2, "canary", actor="test", steps=[10, 50, 100],
@@ -147,6 +150,8 @@ def test_every_page_answers_with_what_the_library_holds(site: Site) -> None:
             assert time.monotonic() < deadline, monitoring.text
             time.sleep(0.5)
         assert "Drift per input column" in monitoring.text and 'class="figure"' in monitoring.text
+        assert "200 of 200 predictions have an outcome" in monitoring.text  # production KPIs from the feedback
+        assert re.search(r'<th scope="row">accuracy</th><td class="n">0\.\d+', monitoring.text), monitoring.text
 
 
 def test_a_run_is_clicked_through_with_its_plots(page: Any) -> None:
