@@ -61,10 +61,16 @@ def run_page(ws: Workspace, run_id: str) -> dict[str, Any]:
 
 
 def run_report(ws: Workspace, run_id: str) -> bytes:
-    """The run's HTML report (its plots, tables and model card), hash verified."""
-    from aiforge.pipeline import get_run, report_file
+    """The run's HTML report (its plots, tables and model card) from its artifact, hash verified (and decrypted in
+    an encrypted workspace): unlike `aiforge report`, no plaintext copy is written to the reports folder."""
+    from aiforge.pipeline import RunNotFound, get_run
 
-    return report_file(ws, get_run(ws, run_id)).read_bytes()
+    record = get_run(ws, run_id)
+    digest = record.summary.get("report_artifact")
+    if not digest:
+        raise RunNotFound(f"run {record.id} has no report (status {record.status})",
+                          hint="reports are written at the end of a run; rerun the project")
+    return ws.artifacts.get_bytes(digest)
 
 
 def data_page(ws: Workspace, number: int, project: str | None) -> dict[str, Any]:
