@@ -32,10 +32,10 @@ class Dashboard:
 
 
 @contextmanager
-def _serving(settings: WorkspaceSettings, auth: str | None) -> Iterator[str]:
+def _serving(settings: WorkspaceSettings, auth: str | None, login_burst: int = 10) -> Iterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_ui(UiSettings(workspace=settings, auth=auth)), host="127.0.0.1",
-                                           port=port, log_level="warning", lifespan="on"))
+    app = create_ui(UiSettings(workspace=settings, auth=auth, login_burst=login_burst))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -173,3 +173,20 @@ def test_a_session_expires_and_the_secret_is_kept_in_the_workspace(tmp_path: Pat
         assert sessions.viewer(cookie) is None
     finally:
         ws.close()
+
+
+def test_login_attempts_are_limited_per_address(tmp_path: Path) -> None:
+    settings = WorkspaceSettings(root=tmp_path / "ws")
+    ws = Workspace.open(settings)
+    try:
+        KeyStore(ws).create("op", Role.OPERATOR, actor="test")
+    finally:
+        ws.close()
+    with _serving(settings, None, login_burst=3) as url:
+        codes = []
+        for _ in range(4):
+            client, answer = _login(url, "afk_000000000000_guess")
+            client.close()
+            codes.append(answer.status_code)
+        assert codes == [401, 401, 401, 429]
+        assert "too many login attempts" in answer.text and int(answer.headers["retry-after"]) >= 1

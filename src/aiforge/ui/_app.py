@@ -9,10 +9,13 @@ served from here. Library calls block, so handlers run them in the thread pool.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +29,10 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from aiforge.errors import AiforgeError
+from aiforge.serve._auth import TokenBucket
 from aiforge.ui import _pages as pages
 from aiforge.ui._charts import lineage_svg
-from aiforge.ui._session import COOKIE, LOGIN_COOKIE, Forbidden, Sessions, Viewer, load_secret
+from aiforge.ui._session import COOKIE, LOGIN_COOKIE, Forbidden, Sessions, TooManyLogins, Viewer, load_secret
 from aiforge.workspace import KeyStore, Role, Workspace, WorkspaceSettings
 
 __all__ = ["UiSettings", "create_ui", "mount_ui"]
@@ -49,12 +53,15 @@ class UiSettings:
     """How the dashboard runs: its workspace; ``auth``: ``required`` (every page needs a login with an operator
     or admin key), ``off`` (pages open to anyone who can reach it, actions still need a login) or None: required
     when the workspace has an active key, as for `aiforge serve`; ``secure_cookies``: mark the session cookie
-    ``Secure`` (served over HTTPS)."""
+    ``Secure`` (served over HTTPS); ``login_rate`` and ``login_burst``: login attempts per second per client
+    address, in bursts of up to ``login_burst`` (each attempt may cost a 16 MiB scrypt hash)."""
 
     workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings.resolve)
     auth: str | None = None
     secure_cookies: bool = False
     session_hours: float = 8.0
+    login_rate: float = 0.5
+    login_burst: int = 10
 
 
 class _Dashboard:
@@ -80,6 +87,21 @@ class _Dashboard:
         self.templates.globals["aiforge_version"] = __version__
         self.templates.filters["num"] = _num
         self.templates.globals["lineage_svg"] = lineage_svg
+        self.logins: dict[str, TokenBucket] = {}  # client address -> its login attempts
+        # keys are checked on one thread of their own, as the server does (serve/_auth.py): scrypt's 16 MiB stay
+        # in one arena, and a flood of logins waits its turn instead of taking every pool thread
+        self.verifier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiforge-ui-keys")
+
+    def may_try_login(self, address: str) -> float:
+        """0 when ``address`` may try a login now, else the seconds until it may."""
+        now = time.monotonic()
+        bucket = self.logins.get(address)
+        if bucket is None:
+            if len(self.logins) > 10_000:
+                self.logins.clear()
+            burst = float(self.settings.login_burst)
+            bucket = self.logins[address] = TokenBucket(self.settings.login_rate, burst, burst, now)
+        return bucket.take(now)
 
     def render(self, request: Request, viewer: Viewer | None, template: str, context: dict[str, Any],
                status: int = 200) -> Response:
@@ -166,11 +188,16 @@ def create_ui(settings: UiSettings | None = None) -> Starlette:
         form = await _form(request)
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         error: AiforgeError | None = None
-        if not nonce or not secrets.compare_digest(form.get("csrf", ""), ui.sessions.login_token(nonce)):
+        wait = ui.may_try_login(request.client.host if request.client else "unknown")
+        if wait > 0:
+            error = TooManyLogins("too many login attempts from this address",
+                                  hint=f"wait {math.ceil(wait)} s and try again")
+        elif not nonce or not secrets.compare_digest(form.get("csrf", ""), ui.sessions.login_token(nonce)):
             error = Forbidden("the login form's token is missing or stale", hint="reload the page and log in again")
         else:
             try:
-                _, cookie = await run_in_threadpool(ui.sessions.login, form.get("key", ""))
+                _, cookie = await asyncio.get_running_loop().run_in_executor(ui.verifier, ui.sessions.login,
+                                                                             form.get("key", ""))
             except AiforgeError as exc:
                 error = exc
         if error is not None:
@@ -179,6 +206,8 @@ def create_ui(settings: UiSettings | None = None) -> Starlette:
                                                                "next": form.get("next", ""), "error": error},
                                  status=error.http_status)
             _cookie(response, request, LOGIN_COOKIE, nonce, ui.settings.secure_cookies, 3600)
+            if isinstance(error, TooManyLogins):
+                response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
             return response
         base = request.scope.get("root_path", "")
         target = form.get("next", "")
@@ -302,6 +331,7 @@ def create_ui(settings: UiSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        ui.verifier.shutdown(wait=False)
         ui.workspace.close()
 
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -25,7 +25,7 @@ from pathlib import Path
 from aiforge.errors import AiforgeError
 from aiforge.workspace import ApiKey, InvalidKey, KeyStore, Role
 
-__all__ = ["COOKIE", "LOGIN_COOKIE", "Forbidden", "Sessions", "Viewer", "load_secret"]
+__all__ = ["COOKIE", "LOGIN_COOKIE", "Forbidden", "Sessions", "TooManyLogins", "Viewer", "load_secret"]
 
 COOKIE = "aiforge_ui"
 LOGIN_COOKIE = "aiforge_ui_login"  # the login form's own CSRF token (double submit: cookie and form field)
@@ -36,6 +36,12 @@ class Forbidden(InvalidKey):
     """A key that authenticates but may not do this: a role below the one a page or an action needs."""
 
     http_status = 403
+
+
+class TooManyLogins(InvalidKey):
+    """Login attempts from one address beyond the dashboard's rate (``UiSettings.login_rate``)."""
+
+    http_status = 429
 
 
 @dataclass(frozen=True)
