@@ -15,7 +15,8 @@ cosine schedule spread over them), with ``time_budget`` as a hard stop; the best
 rows is kept. A backbone frozen for the whole fit computes each image's features once (the first epoch): its
 later epochs cost the head alone. Writes ``benchmarks/deep/TRANSFER.md``.
 
-    .venv/bin/python benchmarks/deep/transfer.py --seconds 90     # about 8 minutes on one core
+    .venv/bin/python benchmarks/deep/transfer.py --seconds 90     # about 10 minutes on one core
+    .venv/bin/python benchmarks/deep/transfer.py --seconds 90 --size 96 --append   # the same at 96 x 96
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="EfficientNet's input size in pixels")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--out", type=Path, default=HERE / "TRANSFER.md")
+    parser.add_argument("--append", action="store_true", help="add this run's section to --out (another size)")
     args = parser.parse_args()
     name, X, y, X_test, y_test = data()
     rows = []
@@ -145,7 +147,11 @@ def write(args: argparse.Namespace, name: str, rows: list[tuple[Any, ...]], tota
         lines.append(f"| {label} | {seconds:.1f} | {done} ({planned}) | {best} | {accuracy:.3f} |")
     lines += ["", "Fit seconds include the whole `fit` (standardisation, loading the weights, validation each epoch); "
               "prediction on the test images is not counted.", ""]
-    args.out.write_text("\n".join(lines))
+    if args.append and args.out.exists():
+        lines[0] = f"## {args.size} x {args.size} pixels"
+        args.out.write_text(args.out.read_text() + "\n" + "\n".join(lines))
+    else:
+        args.out.write_text("\n".join(lines))
     print(f"wrote {args.out}", file=sys.stderr)
 
 
