@@ -406,7 +406,8 @@ REGISTRY_CASES = [
     pytest.param(
         edit("[linear, lightgbm]", "[linear, lightgmb]"),
         r"^unknown learner 'lightgmb'$", r"aiforge\.yaml:13 \(model\.learners\[1\]\)$",
-        r"^one of dp_linear, extra_trees, hist_gradient_boosting, knn, lightgbm, linear, mlp, random_forest, xgboost$",
+        r"^one of cnn, dp_linear, extra_trees, hist_gradient_boosting, knn, lightgbm, linear, mlp, random_forest, "
+        r"xgboost$",
         r"^did you mean 'lightgbm'\?$",
         id="unknown-learner",
     ),

@@ -108,7 +108,8 @@ def _header(inp: ReportInput) -> str:
 
 
 def gate_section(verdict: GateVerdict) -> str:
-    """The KPI gate as a section: each KPI's value, threshold, result, margin and message (a failing one on a red row)."""
+    """The KPI gate as a section: each KPI's value, threshold, result, margin and message (a failing one on a red
+    row)."""
     if not verdict.results:
         return _section("kpis", "KPI gate", f"<p class=\"muted\">{_e(verdict.summary())}</p>")
     rows = [
