@@ -329,11 +329,19 @@ class _Slow(Linear):
     """The linear learner, but each fit takes a while: a trial that the deadline cuts."""
 
     name = "slow"
+    pause = 0.6  # seconds per fit
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
             eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
-        time.sleep(0.6)
+        time.sleep(self.pause)
         return super().fit(estimator, X, y, categorical, eval_set, deadline)
+
+
+class _Slower(_Slow):
+    """Slow enough that a loaded machine (CI runs two test processes on two cores) still finishes the linear
+    trial and one of this learner's folds within the budget, and never all five."""
+
+    pause = 2.5
 
 
 def test_a_time_budget_stops_a_search_of_many_learners_and_still_returns_a_model() -> None:
@@ -358,8 +366,8 @@ def test_a_time_budget_stops_a_search_of_many_learners_and_still_returns_a_model
 @pytest.mark.parametrize("strategy", ["defaults", "random"])
 def test_a_trial_running_at_the_deadline_is_pruned_and_later_learners_are_skipped(
         strategy: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(LEARNERS, "slow", _Slow)
-    search = SearchSpec(strategy=strategy, cv=5, pruner="none", budget=Budget(seconds=2))
+    monkeypatch.setitem(LEARNERS, "slow", _Slower)
+    search = SearchSpec(strategy=strategy, cv=5, pruner="none", budget=Budget(seconds=8))
     _, model, report = _select(TaskKind.BINARY, ["linear", "slow", "knn"], search)
 
     assert [(t.learner, t.status) for t in report.trials] == [("linear", "complete"), ("slow", "pruned")]
