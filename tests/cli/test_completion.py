@@ -59,7 +59,7 @@ def test_commands_options_and_choices_complete() -> None:
     commands = _values(_complete("aiforge "))
     assert {"init", "validate", "run", "runs", "show", "models", "serve", "schema", "completion", "keys",
             "deploy", "monitor", "data"} <= set(commands)
-    assert _values(_complete("aiforge sc")) == ["schema"]
+    assert _values(_complete("aiforge sche")) == ["schedule", "schema"]
     assert {"--force", "--json", "--help"} <= set(_values(_complete("aiforge run --")))
     assert _values(_complete("aiforge keys c")) == ["create"]
     assert _values(_complete("aiforge promote income 1 --to ")) == ["candidate", "staging", "production",

@@ -101,6 +101,10 @@ ROUTES: list[tuple[str, str, Any, Role | None, int]] = [  # method, path, body, 
     ("POST", "/v1/models/income/explain", {"records": [RECORD], "top": 3}, PREDICT, 200),
     ("POST", "/v1/models/income/versions/1/explain", {"records": [RECORD], "top": 3}, PREDICT, 200),
     ("POST", "/v1/models/income/feedback", {"outcomes": [{"id": "p-1", "outcome": 1}]}, PREDICT, 200),
+    # income takes a table, not images; it has no decision section: the role is checked before either answer
+    ("POST", "/v1/models/income/predict/images", {"images": ["aGVsbG8="]}, PREDICT, 422),
+    ("POST", "/v1/models/income/versions/1/predict/images", {"images": ["aGVsbG8="]}, PREDICT, 422),
+    ("POST", "/v1/decisions/income", {"records": [RECORD]}, PREDICT, 404),
     ("POST", "/v1/admin/reload", None, OPERATOR, 200),
     ("GET", "/v1/admin/deployments", None, OPERATOR, 200),
     ("POST", "/v1/admin/deployments", {"name": "income", "version": 1}, OPERATOR, 409),  # nothing to roll out against

@@ -143,6 +143,12 @@ def read_images(spec: SourceSpec, base_dir: Path, since: Any = None) -> LoadedSo
 
     assert isinstance(spec, ImageSource)
     path = _path(spec.path, base_dir)
+    for needed in [path] + ([_path(spec.labels, base_dir)] if spec.format == "idx" and spec.labels else []):
+        if not needed.exists():
+            raise DataError(f"data file for source '{spec.name}' not found", where=str(needed),
+                            expected="the folder of images" if spec.format == "folder" else f"an {spec.format} file",
+                            found="no such file or folder",
+                            hint="paths in the project file are relative to the project file's folder")
     digest = hashlib.sha256()
     shape = tuple(spec.shape)
     if spec.format == "idx":

@@ -104,6 +104,10 @@ def _adasyn(X: np.ndarray, y: np.ndarray, categorical: list[int], neighbours: in
         if "neighbours belong to the majority" not in str(exc) and "neigbours belong" not in str(exc):
             raise
         return X, y
+    except ValueError as exc:  # imbalanced-learn: the classes are too close in size for any new row
+        if "No samples will be generated" not in str(exc):
+            raise
+        return X, y
     if not categorical or len(y_new) == len(y):
         return X_new, y_new
     new = np.arange(len(y), len(y_new))
