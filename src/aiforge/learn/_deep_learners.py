@@ -20,7 +20,7 @@ from aiforge.learn._learners import Fitted, Learner, _with_imbalance, register
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import ModelSpec, TaskKind
 
-__all__ = ["MLP", "augment_choice", "augment_fixed", "augment_space"]
+__all__ = ["MLP", "TorchLearner", "augment_choice", "augment_fixed", "augment_space"]
 
 SMALL_ROWS = 5_000
 LARGE_ROWS = 100_000
@@ -59,17 +59,36 @@ def augment_choice(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+class TorchLearner(Learner):
+    """What the torch learners share: the optional ``deep`` extra, epochs as the size parameter, early stopping
+    on the fold's validation rows in a trial and the epochs it chose in the refit, one thread when served."""
+
+    requires = "torch"
+    extra = "deep"
+    size_param = "max_epochs"
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        if eval_set is None:  # the refit: max_epochs is what early stopping chose on the folds
+            estimator.set_params(validation_fraction=0.0)
+            estimator.fit(X, y, deadline=deadline)
+            return Fitted()
+        estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
+        return Fitted(int(estimator.best_epoch_), cut=bool(estimator.history_.cut))
+
+    def serve(self, estimator: Any) -> None:
+        # one thread answers the small batches a server sees faster than a pool does
+        estimator.set_params(n_jobs=1)
+
+
 @register
-class MLP(Learner):
+class MLP(TorchLearner):
     name = "mlp"
     priority = 70  # slower per trial than the tree learners on tables: tried after them under a tight budget
     description = ("torch multilayer perceptron: category embeddings, batch norm, dropout, AdamW with warm-up and "
                    "cosine decay, early stopping (optional: pip install 'aiforge[deep]')")
     encoding = "ordinal"
     scale = True
-    requires = "torch"
-    extra = "deep"
-    size_param = "max_epochs"
     private = True
     private_requires = "opacus"
     augments = frozenset({"noise"})  # a table: no image operations
@@ -118,15 +137,3 @@ class MLP(Learner):
         params = augment_choice(params)
         return cls(categorical=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
 
-    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
-            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
-        if eval_set is None:  # the refit: max_epochs is what early stopping chose on the folds
-            estimator.set_params(validation_fraction=0.0)
-            estimator.fit(X, y, deadline=deadline)
-            return Fitted()
-        estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
-        return Fitted(int(estimator.best_epoch_), cut=bool(estimator.history_.cut))
-
-    def serve(self, estimator: Any) -> None:
-        # one thread answers the small batches a server sees faster than a pool does
-        estimator.set_params(n_jobs=1)

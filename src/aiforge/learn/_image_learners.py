@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiforge.errors import SpecError
-from aiforge.learn._deep_learners import augment_choice, augment_fixed, augment_space
-from aiforge.learn._learners import Fitted, Learner, register
+from aiforge.learn._deep_learners import TorchLearner, augment_choice, augment_fixed, augment_space
+from aiforge.learn._learners import register
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import IMAGE_AUGMENTATIONS, ModelSpec, TaskKind
 
@@ -22,7 +22,7 @@ __all__ = ["CNN"]
 
 
 @register
-class CNN(Learner):
+class CNN(TorchLearner):
     name = "cnn"
     priority = 75
     description = ("torch convolutional network for images (the pixel columns of an images source): blocks of two "
@@ -30,9 +30,6 @@ class CNN(Learner):
                    "(optional: pip install 'aiforge[deep]')")
     encoding = "ordinal"
     scale = False  # the network standardises each channel itself
-    requires = "torch"
-    extra = "deep"
-    size_param = "max_epochs"
     augments = frozenset({*IMAGE_AUGMENTATIONS, "noise"})  # model.augment: every operation
 
     @classmethod
@@ -91,15 +88,3 @@ class CNN(Learner):
 
         cls = CNNRegressor if task is TaskKind.REGRESSION else CNNClassifier
         return cls(random_state=seed, n_jobs=n_jobs, **augment_choice(params))
-
-    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
-            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
-        if eval_set is None:  # the refit: max_epochs is what early stopping chose on the folds
-            estimator.set_params(validation_fraction=0.0)
-            estimator.fit(X, y, deadline=deadline)
-            return Fitted()
-        estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
-        return Fitted(int(estimator.best_epoch_), cut=bool(estimator.history_.cut))
-
-    def serve(self, estimator: Any) -> None:
-        estimator.set_params(n_jobs=1)
