@@ -183,7 +183,9 @@ def write(out: Path, results: list[dict[str, Any]], devices: list[str], started:
     if not has_cuda:
         lines += ["", "**The CUDA column is not measured**: this machine has no GPU. On one, the same command runs "
                   "each model on the CPU and then on the GPU (`device=\"auto\"` picks CUDA and bfloat16/float16 "
-                  "autocast); `--devices cuda --scale 20` times the GPU alone on 20 times the images."]
+                  "autocast); `--devices cuda --scale 20` times the GPU alone on 20 times the images. "
+                  "`RESULTS-H100.md` and `RESULTS-H100-scale20.md` hold such runs on an H100 machine, and `CUDA.md` "
+                  "the accuracy of each torch learner on its CPU and its GPU (`cuda_check.py`)."]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
