@@ -7,7 +7,8 @@ dataset-fashion-mnist: ``make fashion-data``); the first epoch warms up (kernel 
 so throughput is images / seconds over the epochs after it, from the loop's own epoch timings. Models:
 ``cnn``, the ``cnn`` learner's known-good network (16 then 32 channels, batch 128) on 28x28 images; ``cnn-wide``
 (32-64 channels); ``efficientnet-lite0``, the transfer model on EfficientNet-Lite0's ImageNet weights (images
-resized to 96x96, frozen backbone, and the whole network unfrozen). Writes ``benchmarks/deep/RESULTS.md`` with the
+resized to 96x96, frozen backbone, and the whole network unfrozen). Writes ``benchmarks/deep/RESULTS.md`` (a run that
+measured a GPU) or ``benchmarks/deep/RESULTS-cpu.md`` (one without) with the
 machine, the versions and the load average before and after.
 
     .venv/bin/python benchmarks/deep/throughput.py            # CPU (+ CUDA when present); a few minutes on 2 cores
@@ -116,7 +117,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="epochs per model; the first one is not timed")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply each model's number of images")
     parser.add_argument("--models", default="", help="comma-separated name prefixes (default: all)")
-    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--out", type=Path, default=None, help="default: RESULTS.md when a GPU is measured, "
+                        "else RESULTS-cpu.md (beside this script)")
     args = parser.parse_args()
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is a warm-up")
@@ -143,8 +145,9 @@ def main() -> None:
             print(f"{result['model']:<48} {result['device']:<6} {result['images_per_s']:8.1f} images/s "
                   f"({result['images']} images, wall {result['wall_s']:.1f} s)", flush=True)
     load_after = os.getloadavg()
-    write(args.out, results, devices, started, load_before, load_after, args, skipped)
-    print(f"wrote {args.out}")
+    out = args.out or HERE / ("RESULTS.md" if any(d.startswith("cuda") for d in devices) else "RESULTS-cpu.md")
+    write(out, results, devices, started, load_before, load_after, args, skipped)
+    print(f"wrote {out}")
 
 
 def write(out: Path, results: list[dict[str, Any]], devices: list[str], started: dt.datetime,
@@ -184,7 +187,7 @@ def write(out: Path, results: list[dict[str, Any]], devices: list[str], started:
         lines += ["", "**The CUDA column is not measured**: this machine has no GPU. On one, the same command runs "
                   "each model on the CPU and then on the GPU (`device=\"auto\"` picks CUDA and bfloat16/float16 "
                   "autocast); `--devices cuda --scale 20` times the GPU alone on 20 times the images. "
-                  "`RESULTS-H100.md` and `RESULTS-H100-scale20.md` hold such runs on an H100 machine, and `CUDA.md` "
+                  "`RESULTS.md` and `RESULTS-H100-scale20.md` hold such runs on an H100 machine, and `CUDA.md` "
                   "the accuracy of each torch learner on its CPU and its GPU (`cuda_check.py`)."]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
