@@ -1,5 +1,6 @@
 """Deep learning with torch: one training loop, networks for tables, images and sequences, and
-scikit-learn estimators over them (the optional ``deep`` extra: ``pip install 'aiforge[deep]'``).
+scikit-learn estimators over them (the optional ``deep`` extra: ``pip install 'aiforge[deep]'``); text
+transformers and seq2seq generation from local Hugging Face checkpoints (the ``transformers`` extra).
 
 Names are imported on first use: importing this package loads neither torch nor scikit-learn.
 """
@@ -17,6 +18,9 @@ _EXPORTS = {
     "RNNClassifier": "_estimators",
     "RNNRegressor": "_estimators",
     "TransferClassifier": "_transfer",
+    "TextClassifier": "_text",
+    "TextRegressor": "_text",
+    "Seq2SeqGenerator": "_seq2seq",
     "TransferRegressor": "_transfer",
     "Augmentation": "_augment",
     "augment_images": "_augment",
