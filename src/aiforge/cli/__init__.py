@@ -94,7 +94,8 @@ def validate(ctx: click.Context, project_file: Path, no_data: bool, accept_schem
                                accept_schema_change=accept_schema_change, new_pseudonym_key=new_pseudonym_key)
         info |= {"task": checked.task.kind.value, "task_reason": checked.task.reason,
                  "rows": checked.table.num_rows, "features": checked.features.columns,
-                 "ignored_columns": checked.features.ignored, "objective": checked.objective.name}
+                 "ignored_columns": checked.features.ignored, "text_columns": dict(checked.features.text_reasons),
+                 "objective": checked.objective.name}
         if checked.pii is not None:
             info["pii"] = checked.pii.to_json()
     if as_json:
@@ -110,6 +111,8 @@ def validate(ctx: click.Context, project_file: Path, no_data: bool, accept_schem
             click.echo(f"  ignored column '{col}': {why}")
         if checked.pii is not None:
             for finding in checked.pii.findings:
+        for col, why in info["text_columns"].items():
+            click.echo(f"  text column '{col}': {why}")
                 kinds = ", ".join(f"{k} in {share:.0%}" for k, share in finding.kinds.items())
                 done = f"data.pii: {finding.action}" if finding.action else "no data.pii action: kept as it is"
                 click.echo(f"  {'' if finding.action else 'warning: '}personal data in '{finding.column}': {kinds} "

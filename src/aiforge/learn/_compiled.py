@@ -85,13 +85,14 @@ def compile_model(model: TabularModel, onnx: bytes | None = None) -> CompiledMod
     (``learn._onnx.convert_estimator``), ONNX Runtime predicts on the encoded matrix, unless ONNX Runtime
     is missing here: then the native fast path does, and ``note`` says so."""
     from aiforge.learn._encode import TabularEncoder
+    from aiforge.learn._text_encode import TextTableEncoder
 
     pipeline = model.pipeline
     steps = getattr(pipeline, "named_steps", None)
     if type(model) is not TabularModel or steps is None or set(steps) != {"prep", "model"}:
         return CompiledModel(model, f"native ({type(pipeline).__name__})")
     prep, estimator = steps["prep"], steps["model"]
-    if not isinstance(prep, TabularEncoder):
+    if not isinstance(prep, TabularEncoder | TextTableEncoder):
         return CompiledModel(model, f"native ({type(prep).__name__} inputs)")
     if onnx is not None:
         from aiforge.learn._onnx import OnnxPredictor, missing_onnx

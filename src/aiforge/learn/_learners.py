@@ -19,7 +19,7 @@ from aiforge.spec import ModelSpec, TaskKind
 
 __all__ = ["LEARNERS", "Fitted", "Learner", "by_priority", "register"]
 
-Encoding = Literal["onehot", "ordinal"]
+Encoding = Literal["onehot", "ordinal", "text"]  # text: see learn._text_encode
 ALL_TASKS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
 EARLY_STOPPING_ROUNDS = 50
 MAX_BOOSTING_ROUNDS = 3000
@@ -73,6 +73,7 @@ class Learner:
     private: ClassVar[bool] = False  # trains with differential privacy under model.privacy
     private_requires: ClassVar[str | None] = None  # import name of what private training needs besides
     augments: ClassVar[frozenset[str]] = frozenset()  # the model.augment operations it applies (noise, flip...)
+    reads_text: ClassVar[bool] = False  # takes the text columns (encoding "text"); the others leave them out
 
     @classmethod
     def available(cls) -> bool:

@@ -26,19 +26,31 @@ class FeatureSet:
     numeric: list[str]
     categorical: list[str]
     ignored: dict[str, str] = field(default_factory=dict)
+    # free-text columns (read by the text learners; the others leave them out), and why each is text;
+    # plain defaults, so that models pickled before text columns existed read as having none
+    text: tuple[str, ...] = ()
+    text_reasons: tuple[tuple[str, str], ...] = ()
 
     @property
     def columns(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
+        return [*self.numeric, *self.categorical, *self.text]
 
 
-def choose_features(table: pa.Table, target: str, exclude: dict[str, str] | None = None) -> FeatureSet:
-    """Split the input columns into numeric and categorical; ignore what a tabular model cannot use."""
+def choose_features(table: pa.Table, target: str, exclude: dict[str, str] | None = None,
+                    text: list[str] | None = None) -> FeatureSet:
+    """Split the input columns into numeric, categorical and free text; ignore what a model cannot use.
+
+    ``text``: the columns the project file declares as text (``data.text_columns``); ``None`` recognises
+    them by ``aiforge.nlp``'s rule, ``[]`` recognises none."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from aiforge.nlp._columns import text_reason
+
     numeric: list[str] = []
     categorical: list[str] = []
+    texts: list[str] = []
+    reasons: list[tuple[str, str]] = []
     ignored: dict[str, str] = dict(exclude or {})
     n = max(table.num_rows, 1)
     for name in table.column_names:
@@ -46,8 +58,17 @@ def choose_features(table: pa.Table, target: str, exclude: dict[str, str] | None
             continue
         col = table.column(name)
         t = col.type
+        if text is not None and name in text:
+            texts.append(name)
+            reasons.append((name, "data.text_columns names it"))
+            continue
         if col.null_count == len(col):
             ignored[name] = "every value is missing"
+            continue
+        why = text_reason(col) if text is None else None
+        if why is not None:
+            texts.append(name)
+            reasons.append((name, why))
         elif pa.types.is_boolean(t):
             categorical.append(name)
         elif pa.types.is_integer(t) or pa.types.is_floating(t):
@@ -60,13 +81,21 @@ def choose_features(table: pa.Table, target: str, exclude: dict[str, str] | None
             ignored[name] = "almost every value is distinct (an identifier or free text)"
         else:
             categorical.append(name)
-    return FeatureSet(numeric, categorical, ignored)
+    return FeatureSet(numeric, categorical, ignored, tuple(texts), tuple(reasons))
 
 
 def build_preprocessor(features: FeatureSet, *, encoding: str, scale: bool) -> tuple[Any, list[int]]:
-    """The input encoder for the learner's needs, and the output positions of categorical inputs."""
+    """The input encoder for the learner's needs, and the output positions of categorical inputs (for
+    ``encoding="text"``, of the text columns)."""
     from aiforge.learn._encode import TabularEncoder
 
+    if encoding == "text":  # text learners: normalised text first (its positions), then one-hot and scaled
+        from aiforge.learn._text_encode import TextTableEncoder
+
+        text = TextTableEncoder(text=list(features.text), numeric=list(features.numeric),
+                                categorical=list(features.categorical), max_categories=MAX_ONEHOT_CATEGORIES,
+                                min_frequency=5)
+        return text, list(range(len(features.text)))
     onehot = encoding == "onehot"
     encoder = TabularEncoder(numeric=list(features.numeric), categorical=list(features.categorical),
                              encoding=encoding, scale=scale,

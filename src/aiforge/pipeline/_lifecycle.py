@@ -144,7 +144,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     validate_key = {"snapshot": snap.id, "problem": spec.problem.model_dump(mode="json")}
     rec.stage("validate", validate_key, lambda step: {"task": pf.task.to_json(),
               "features": {"numeric": pf.features.numeric, "categorical": pf.features.categorical,
-                           "ignored": pf.features.ignored}},
+                           "ignored": pf.features.ignored, "text": dict(pf.features.text_reasons)}},
               note=lambda o: o["task"]["reason"])
 
     frame: pd.DataFrame | None = None

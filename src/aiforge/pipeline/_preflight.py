@@ -79,7 +79,9 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
     _raise(project_decision_problems(project, table, regression=task.kind is TaskKind.REGRESSION))
     search = spec.model.search
     exclude = {search.group_column: "it holds the cross-validation groups"} if search.group_column else {}
-    features = choose_features(table, spec.problem.target, exclude)
+    _check_text_columns(project, table)
+    features = _text_for_learners(project, choose_features(table, spec.problem.target, exclude,
+                                                           spec.data.text_columns))
     if not features.columns:
         raise DataError(
             "no usable input columns besides the target",
@@ -211,6 +213,38 @@ def _check_cv_columns(project: ProjectFile, table: pa.Table, task: TaskInfo) -> 
             "cv_strategy: stratified needs a classification task", where=project.where(("model", "search",
             "cv_strategy")), found=f"a {task.kind.value} task", hint="use cv_strategy: kfold or auto",
         )
+
+
+def _check_text_columns(project: ProjectFile, table: pa.Table) -> None:
+    """``data.text_columns`` names string input columns of the data."""
+    from aiforge.nlp._columns import is_string_type
+
+    for i, name in enumerate(project.spec.data.text_columns or []):
+        where = project.where(("data", "text_columns", i))
+        if name not in table.column_names:
+            raise DataError(f"text column '{name}' is not a column of the data", where=where,
+                            expected=f"one of {', '.join(table.column_names[:30])}", found=name,
+                            hint="name a column of the data after data.steps")
+        if name == project.spec.problem.target:
+            raise DataError(f"text column '{name}' is the target", where=where, hint="name an input column")
+        if not is_string_type(table.column(name).type):
+            raise DataError(f"text column '{name}' does not hold text", where=where, expected="a string column",
+                            found=f"a column of type {table.column(name).type}",
+                            hint="remove it from data.text_columns, or cast it to text (a cast step)")
+
+
+def _text_for_learners(project: ProjectFile, features: FeatureSet) -> FeatureSet:
+    """Text columns, when no candidate learner reads text, are ignored (saying which learners do)."""
+    from dataclasses import replace
+
+    from aiforge.learn import LEARNERS
+
+    if not features.text or any(n in LEARNERS and LEARNERS[n].reads_text for n in project.spec.model.learners):
+        return features
+    readers = sorted(n for n, cls in LEARNERS.items() if cls.reads_text)
+    why = f"free text, and no learner in model.learners reads text (add one of: {', '.join(readers)})"
+    return replace(features, ignored={**features.ignored, **{name: why for name in features.text}}, text=(),
+                   text_reasons=())
 
 
 def _check_fairness(project: ProjectFile, table: pa.Table, task: TaskInfo) -> None:

@@ -147,6 +147,11 @@ class DataSpec(_Strict):
                                                "of rows their values may leave (checked after data.pii).")
     split: SplitSpec = Field(SplitSpec(), description="How the held-out test split is drawn.")
 
+    text_columns: list[str] | None = Field(
+        None, description="The input columns that hold free text, for the text learners (tfidf, transformer) and "
+        "text monitoring. Unset: string columns whose values average >= 30 characters and >= 4 words, half of them "
+        "distinct, are recognised as text (the run says why); [] turns recognition off.",
+        examples=[["review"]])
     @model_validator(mode="after")
     def _names(self) -> DataSpec:
         columns = [a.column for a in self.pii]
