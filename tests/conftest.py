@@ -23,6 +23,9 @@ import pytest
 
 from aiforge.learn import Objective
 
+sys.path.insert(0, str(Path(__file__).with_name("postgres_site")))
+import workspace_databases  # noqa: E402  (the suite on PostgreSQL: see its docstring)
+
 REPO = Path(__file__).resolve().parents[1]
 ADULT = REPO / "examples" / "income" / "data" / "adult.csv"
 EXE = Path(sys.executable).with_name("aiforge")
@@ -44,11 +47,46 @@ ACCURACY = Objective("accuracy", True, _accuracy)
 NEG_RMSE = Objective("neg_rmse", True, _neg_rmse)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """With ``AIFORGE_TEST_POSTGRES_URL`` set (.ci/services.sh sets it, so CI runs the suite once, on PostgreSQL),
+    every workspace the tests and their CLI and server processes open keeps its metadata in a PostgreSQL database of
+    its own, made from a migrated template; without it, in its SQLite file. A test marked ``sqlite`` stays on SQLite.
+    This worker's databases are dropped when its session ends."""
+    if not os.environ.get(workspace_databases.SERVER_ENV):
+        yield
+        return
+    import hashlib
+
+    try:
+        workspace_databases.ping()
+    except Exception as exc:  # the suite was asked to run on PostgreSQL: never fall back to SQLite silently
+        pytest.fail(f"{workspace_databases.SERVER_ENV} is set but the server does not answer: {exc}")
+    seed = f"{tmp_path_factory.getbasetemp()}:{os.getpid()}:{time.time_ns()}"
+    prefix = "aift_" + hashlib.sha1(seed.encode()).hexdigest()[:10]
+    saved = {k: os.environ.get(k) for k in (workspace_databases.PREFIX_ENV, "PYTHONPATH")}
+    site = str(Path(workspace_databases.__file__).parent)
+    os.environ[workspace_databases.PREFIX_ENV] = prefix
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, saved["PYTHONPATH"]) if p)
+    workspace_databases.install()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        workspace_databases.drop_databases(prefix)
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Tests never see the developer's workspace or database settings."""
     for var in ("AIFORGE_WORKSPACE", "AIFORGE_DB_URL", "AIFORGE_ENCRYPTION_KEY", "AIFORGE_ENCRYPTION_KEY_FILE"):
         monkeypatch.delenv(var, raising=False)
+    if request.node.get_closest_marker("sqlite"):  # about SQLite itself (its file, WAL): never on PostgreSQL
+        monkeypatch.delenv(workspace_databases.PREFIX_ENV, raising=False)
     monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
     monkeypatch.chdir(tmp_path)
 

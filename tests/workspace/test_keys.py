@@ -37,6 +37,7 @@ def test_migration_0003_adds_the_key_and_audit_tables(ws: Workspace) -> None:
     assert {"id", "name", "role", "salt", "hash", "expires_at", "last_used_at", "revoked_at"} <= columns
 
 
+@pytest.mark.sqlite  # reads the SQLite file's dump
 def test_a_key_is_stored_as_a_salted_hash_and_verifies_by_its_id(ws: Workspace) -> None:
     store = KeyStore(ws)
     one = store.create("ci-bot", Role.PREDICT, actor="cli:me")

@@ -26,9 +26,9 @@ def _head() -> str:
     return head
 
 
-def _versions(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [r[0] for r in conn.execute("SELECT version_num FROM alembic_version")]
+def _versions(ws: Workspace) -> list[str]:
+    with ws.engine.connect() as conn:
+        return [r[0] for r in conn.execute(text("SELECT version_num FROM alembic_version"))]
 
 
 def _add_run(ws: Workspace, run_id: str) -> None:
@@ -37,6 +37,7 @@ def _add_run(ws: Workspace, run_id: str) -> None:
                      spec={}, started_at=datetime.now(UTC), host="h", pid=1, code_version="t", summary={}))
 
 
+@pytest.mark.sqlite
 def test_open_creates_the_folder_database_and_schema(tmp_path: Path) -> None:
     root = tmp_path / "deep" / "down" / ".aiforge"
 
@@ -47,7 +48,7 @@ def test_open_creates_the_folder_database_and_schema(tmp_path: Path) -> None:
         assert ws.reports_dir == root / "reports" and ws.reports_dir.is_dir()
         assert ws.artifacts.root == root / "artifacts"
         assert TABLES <= set(inspect(ws.engine).get_table_names())
-        assert _versions(root / "aiforge.db") == [_head()]
+        assert _versions(ws) == [_head()]
     finally:
         ws.close()
 
@@ -64,11 +65,12 @@ def test_reopening_keeps_data_and_schema_version(tmp_path: Path) -> None:
         with again.session() as s:
             assert [r.id for r in s.query(RunRow)] == ["run-1"]
         assert again.artifacts.get_bytes(digest) == b"kept"
-        assert _versions(settings.root / "aiforge.db") == [_head()]
+        assert _versions(again) == [_head()]
     finally:
         again.close()
 
 
+@pytest.mark.sqlite
 def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     ws = Workspace.open(WorkspaceSettings(root=tmp_path / ".aiforge"))
     try:
@@ -126,12 +128,13 @@ def test_db_url_puts_the_metadata_elsewhere(tmp_path: Path) -> None:
     try:
         assert settings.url == f"sqlite:///{other}"
         assert not (tmp_path / ".aiforge" / "aiforge.db").exists()
-        assert _versions(other) == [_head()]
+        assert _versions(ws) == [_head()]
         assert ws.artifacts.root == tmp_path / ".aiforge" / "artifacts"
     finally:
         ws.close()
 
 
+@pytest.mark.sqlite
 def test_resolve_defaults_to_dot_aiforge_in_the_current_folder(tmp_path: Path) -> None:
     settings = WorkspaceSettings.resolve(env={})
 
@@ -160,6 +163,7 @@ def test_resolve_makes_relative_paths_absolute_and_expands_home(tmp_path: Path) 
     assert WorkspaceSettings.resolve("~/ws", env={}).root == Path.home() / "ws"
 
 
+@pytest.mark.sqlite
 def test_resolve_ignores_empty_environment_values(tmp_path: Path) -> None:
     settings = WorkspaceSettings.resolve(env={"AIFORGE_WORKSPACE": "", "AIFORGE_DB_URL": ""})
 
