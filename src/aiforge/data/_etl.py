@@ -31,6 +31,7 @@ from aiforge.spec import (
     RenameStep,
     SelectStep,
 )
+from aiforge.spec._nlp_steps import ExtractStep, NlpFeaturesStep
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -267,7 +268,45 @@ class _Chain:
                     expr = f"least({expr}, {_literal(high)})"
                 clipped.append(f"CASE WHEN {q(column)} IS NULL THEN NULL ELSE {expr} END AS {q(column)}")
             return f"SELECT * REPLACE ({', '.join(clipped)}) FROM {cur}"
+        if isinstance(step, NlpFeaturesStep | ExtractStep):
+            return self._text_step(step, where)
         raise DataError(f"unknown ETL step {type(step).__name__}", where=where)
+
+    def _text_step(self, step: NlpFeaturesStep | ExtractStep, where: str) -> str:
+        """A step run in Python (spaCy, rules) over one text column: the rows so far are materialised, the new
+        columns added (or replacing columns of the same name), and the chain goes on from that table."""
+        import pyarrow as pa
+
+        spec = step.nlp_features if isinstance(step, NlpFeaturesStep) else step.extract
+        self._need([spec.column], where)
+        table = self.connection.sql(f"SELECT * FROM {self.current}").to_arrow_table()
+        column = table.column(spec.column)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            raise DataError(f"column '{spec.column}' is not text", where=where, expected="a VARCHAR column",
+                            found=str(column.type), hint="cast it first: {cast: {COLUMN: VARCHAR}}")
+        texts = column.to_pylist()
+        new: list[tuple[str, pa.Array]] = []
+        if isinstance(step, NlpFeaturesStep):
+            from aiforge.nlp._features import text_features
+
+            f = step.nlp_features
+            prefix = f.prefix or f.column
+            features = text_features(texts, model=f.model, entities=f.entities, pos=f.pos, prefix=prefix)
+            new = [(name, pa.array(values, pa.float64() if name.startswith(f"{prefix}_pos_") else pa.int64()))
+                   for name, values in features.items()]
+        else:
+            from aiforge.nlp._extract import extract_fields
+
+            kinds = {"double": pa.float64(), "date32": pa.date32(), "string": pa.string()}
+            new = [(c.name, pa.array(c.values, kinds[c.kind])) for c in extract_fields(texts, step.extract)]
+        for name, values in new:
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name, values)
+            else:
+                table = table.append_column(name, values)
+        relation = f"aiforge_text_{len(self.trace)}"
+        self.connection.register(relation, table)
+        return f"SELECT * FROM {relation}"
 
     def _join(self, step: JoinStep, where: str) -> str:
         j = step.join

@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
+from aiforge.spec._nlp_steps import ExtractStep, NlpFeaturesStep
+
 __all__ = ["STEP_KINDS", "AggregateStep", "CastStep", "ClipStep", "DeduplicateStep", "DeriveStep", "EtlStep",
            "FilterStep", "ImputeStep", "JoinStep", "RenameStep", "SelectStep"]
 
@@ -191,10 +193,10 @@ class ClipStep(_Strict):
     clip: dict[str, Clip] = Field(min_length=1, description="column: {min, max} or {quantiles: [low, high]}.")
 
 
-_STEPS: dict[str, type[_Strict]] = {
+_STEPS: dict[str, type[BaseModel]] = {
     "select": SelectStep, "rename": RenameStep, "cast": CastStep, "filter": FilterStep, "derive": DeriveStep,
     "join": JoinStep, "aggregate": AggregateStep, "deduplicate": DeduplicateStep, "impute": ImputeStep,
-    "clip": ClipStep,
+    "clip": ClipStep, "nlp_features": NlpFeaturesStep, "extract": ExtractStep,
 }
 STEP_KINDS = tuple(_STEPS)
 
@@ -213,7 +215,8 @@ EtlStep = Annotated[
     Annotated[SelectStep, Tag("select")] | Annotated[RenameStep, Tag("rename")] | Annotated[CastStep, Tag("cast")]
     | Annotated[FilterStep, Tag("filter")] | Annotated[DeriveStep, Tag("derive")] | Annotated[JoinStep, Tag("join")]
     | Annotated[AggregateStep, Tag("aggregate")] | Annotated[DeduplicateStep, Tag("deduplicate")]
-    | Annotated[ImputeStep, Tag("impute")] | Annotated[ClipStep, Tag("clip")],
+    | Annotated[ImputeStep, Tag("impute")] | Annotated[ClipStep, Tag("clip")]
+    | Annotated[NlpFeaturesStep, Tag("nlp_features")] | Annotated[ExtractStep, Tag("extract")],
     Discriminator(_kind, custom_error_type="step_kind",
                   custom_error_message="a step is one of: " + ", ".join(_STEPS) + " (one key per step)"),
 ]
