@@ -37,15 +37,18 @@ A session, from scratch:
 
 Exit codes: 0 ok, 1 a KPI gate or training failed, 2 bad input (nothing was written).
 State lives in ./.aiforge (or --workspace, or AIFORGE_WORKSPACE); AIFORGE_DB_URL points the
-metadata at another database.
+metadata at another database, --artifacts (AIFORGE_ARTIFACTS_URL) the artifacts at s3://bucket/prefix.
 """
 
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Workspace folder (default ./.aiforge, or $AIFORGE_WORKSPACE).")
+@click.option("--artifacts", "artifacts_url", metavar="URL", default=None,
+              help="Where artifacts and snapshots are stored: a folder or s3://bucket/prefix (default "
+              "$AIFORGE_ARTIFACTS_URL, else the workspace's artifacts/ folder).")
 @click.version_option(package_name="aiforge")
 @click.pass_context
-def cli(ctx: click.Context, workspace: Path | None) -> None:
+def cli(ctx: click.Context, workspace: Path | None, artifacts_url: str | None) -> None:
     """aiforge: from a project file to a gated, registered model.
 
     One project file (aiforge.yaml) states the problem, the data, the candidate learners and the
@@ -53,6 +56,7 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["workspace"] = workspace
+    ctx.obj["artifacts_url"] = artifacts_url
 
 
 @cli.command()

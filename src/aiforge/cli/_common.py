@@ -29,7 +29,7 @@ new_pseudonym_key_option = click.option(
 def settings(ctx: click.Context) -> Any:
     from aiforge.workspace import WorkspaceSettings
 
-    return WorkspaceSettings.resolve(ctx.obj.get("workspace"))
+    return WorkspaceSettings.resolve(ctx.obj.get("workspace"), artifacts_url=ctx.obj.get("artifacts_url"))
 
 
 def handles_errors(fn: F) -> F:

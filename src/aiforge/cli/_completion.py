@@ -41,7 +41,9 @@ def _open_workspace(ctx: click.Context) -> Any:
     spirit: never created for a completion."""
     from aiforge.workspace import Workspace, WorkspaceSettings
 
-    return Workspace.open(WorkspaceSettings.resolve(ctx.find_root().params.get("workspace")), create=False)
+    params = ctx.find_root().params
+    return Workspace.open(WorkspaceSettings.resolve(params.get("workspace"), artifacts_url=params.get("artifacts_url")),
+                          create=False)
 
 
 def complete_model_names(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:

@@ -102,7 +102,7 @@ def encryption_enable(ctx: click.Context, key_file: Path | None, as_json: bool) 
         raise EncryptionError("no encryption key was given", expected="--key-file FILE, AIFORGE_ENCRYPTION_KEY_FILE "
                               "or AIFORGE_ENCRYPTION_KEY", hint="create one with 'aiforge encryption init --key-file "
                               "FILE'")
-    done = enable_encryption(chosen.root, key)
+    done = enable_encryption(chosen.root, key, artifacts=chosen.artifact_store())
     if as_json:
         print_json(done.to_json())
     else:
@@ -134,7 +134,8 @@ def encryption_rotate(ctx: click.Context, new_key_file: Path, key_file: Path | N
         raise EncryptionError("the current encryption key was not given", expected="--key-file FILE, "
                               "AIFORGE_ENCRYPTION_KEY_FILE or AIFORGE_ENCRYPTION_KEY",
                               hint="the current key decrypts what is re-encrypted under the new one")
-    done = rotate_encryption(chosen.root, old, EncryptionKey.from_file(new_key_file.absolute()))
+    done = rotate_encryption(chosen.root, old, EncryptionKey.from_file(new_key_file.absolute()),
+                             artifacts=chosen.artifact_store())
     if as_json:
         print_json(done.to_json())
     else:
@@ -152,7 +153,8 @@ def encryption_status(ctx: click.Context, as_json: bool) -> None:
     from aiforge.cli._console import out, print_json, table
     from aiforge.workspace import encryption_status as status_of
 
-    found = status_of(_existing_root(ctx).root)
+    chosen = _existing_root(ctx)
+    found = status_of(chosen.root, artifacts=chosen.artifact_store())
     if as_json:
         print_json(found.to_json())
         return

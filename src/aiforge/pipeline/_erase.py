@@ -87,9 +87,7 @@ def erase_rows(workspace: Workspace, project: str, where: str, *, actor: str, pu
     purged = []
     if purge:
         for digest in sorted(holding):
-            path = store.path(digest)
-            if digest != new_snapshot and path.exists():
-                path.unlink()
+            if digest != new_snapshot and store.delete(digest):
                 purged.append(digest)
     erasure = Erasure(project, where, removed, new_snapshot, latest.snapshot, holding, versions, purged,
                       _read_whole(project_file))

@@ -124,7 +124,7 @@ class ModelRegistry:
         Registering the same artifact with the same verdict (and the same decision layer, ``lineage["decision"]``)
         again returns the existing version.
         """
-        self.workspace.artifacts.verified_path(artifact)
+        self.workspace.artifacts.verify(artifact)
         status = VersionStatus.ACCEPTED if accepted else VersionStatus.REJECTED
         for attempt in range(20):
             try:
@@ -141,7 +141,7 @@ class ModelRegistry:
                     number = (latest or 0) + 1
                     docs = documents(number) if documents is not None else {}
                     for digest in docs.values():
-                        self.workspace.artifacts.verified_path(digest)
+                        self.workspace.artifacts.verify(digest)
                     row = ModelVersionRow(
                         name=name, version=number, status=status.value, documents=docs,
                         alias=Alias.CANDIDATE.value if accepted else None, run_id=run_id,

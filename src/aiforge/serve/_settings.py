@@ -56,7 +56,8 @@ class ServeSettings:
         data: dict[str, Any] = asdict(self)
         ws = self.workspace
         data["workspace"] = {"root": str(ws.root), "db_url": ws.db_url, "encryption_key": ws.encryption_key,
-                             "encryption_key_file": str(ws.encryption_key_file) if ws.encryption_key_file else None}
+                             "encryption_key_file": str(ws.encryption_key_file) if ws.encryption_key_file else None,
+                             "artifacts_url": ws.artifacts_url, "s3_endpoint_url": ws.s3_endpoint_url}
         return json.dumps(data)
 
     @classmethod
@@ -66,4 +67,6 @@ class ServeSettings:
         key_file = ws.get("encryption_key_file")
         return cls(workspace=WorkspaceSettings(root=Path(ws["root"]), db_url=ws["db_url"],
                                                encryption_key=ws.get("encryption_key"),
-                                               encryption_key_file=Path(key_file) if key_file else None), **data)
+                                               encryption_key_file=Path(key_file) if key_file else None,
+                                               artifacts_url=ws.get("artifacts_url"),
+                                               s3_endpoint_url=ws.get("s3_endpoint_url")), **data)

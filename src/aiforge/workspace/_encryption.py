@@ -98,17 +98,19 @@ def write_state(root: Path, state: EncryptionState) -> None:
         raise
 
 
-def open_cipher(root: Path, key: EncryptionKey | None, *, create: bool) -> ArtifactCipher | None:
+def open_cipher(root: Path, key: EncryptionKey | None, *, create: bool,
+                artifacts: ArtifactStore | None = None) -> ArtifactCipher | None:
     """The cipher for a workspace being opened, after checking ``key`` against its recorded state.
 
     A key given to a workspace with no artifacts yet encrypts it from the start; a key given to one
-    whose artifacts are plaintext is refused (``aiforge encryption enable`` converts them).
+    whose artifacts are plaintext is refused (``aiforge encryption enable`` converts them). ``artifacts``: the
+    workspace's store (default: its ``artifacts`` folder).
     """
     state = read_state(root)
     if state is None:
         if key is None:
             return None
-        if any(ArtifactStore(root / "artifacts").digests()):
+        if any(_store(root, artifacts).digests()):
             raise EncryptionError(
                 "an encryption key is set, but this workspace's artifacts are stored unencrypted", where=str(root),
                 expected="an encrypted workspace", found="plaintext artifacts",
@@ -139,15 +141,19 @@ def check_key(root: Path, state: EncryptionState, key: EncryptionKey | None) -> 
                               found=f"key id {key.id} (from {key.source})", hint=KEY_HINT)
 
 
-def encryption_status(root: Path) -> EncryptionStatus:
+def _store(root: Path, artifacts: ArtifactStore | None, cipher: ArtifactCipher | None = None) -> ArtifactStore:
+    return (artifacts or ArtifactStore(root / "artifacts")).with_cipher(cipher)
+
+
+def encryption_status(root: Path, *, artifacts: ArtifactStore | None = None) -> EncryptionStatus:
     """The recorded state and a count of artifact files per key id; needs no key."""
-    store = ArtifactStore(root / "artifacts")
+    store = _store(root, artifacts)
     files = Counter(store.key_id(d) or "plaintext" for d in store.digests())
     return EncryptionStatus(root, read_state(root), dict(sorted(files.items())))
 
 
-def enable_encryption(root: Path, key: EncryptionKey, *,
-                      on_file: Callable[[str], None] | None = None) -> EncryptionPass:
+def enable_encryption(root: Path, key: EncryptionKey, *, on_file: Callable[[str], None] | None = None,
+                      artifacts: ArtifactStore | None = None) -> EncryptionPass:
     """Encrypt every plaintext artifact of the workspace at ``root`` with ``key``, one atomic file at a time.
 
     The state is recorded first (phase ``enabling``), so from then on the workspace opens only with
@@ -165,13 +171,14 @@ def enable_encryption(root: Path, key: EncryptionKey, *,
                               "new key")
     else:
         check_key(root, state, key)
-    converted, skipped = _convert(ArtifactStore(root / "artifacts", ArtifactCipher(key)), key, on_file)
+    converted, skipped = _convert(_store(root, artifacts, ArtifactCipher(key)), key, on_file)
     write_state(root, replace(state, phase="encrypted"))
     return EncryptionPass(key.id, converted, skipped)
 
 
 def rotate_encryption(root: Path, old: EncryptionKey, new: EncryptionKey, *,
-                      on_file: Callable[[str], None] | None = None) -> EncryptionPass:
+                      on_file: Callable[[str], None] | None = None,
+                      artifacts: ArtifactStore | None = None) -> EncryptionPass:
     """Re-encrypt every artifact under ``new``; then ``old`` is retired and may be destroyed.
 
     The state is recorded first (phase ``rotating``, both key ids in use, new artifacts under
@@ -197,7 +204,7 @@ def rotate_encryption(root: Path, old: EncryptionKey, new: EncryptionKey, *,
         write_state(root, state)
     elif old.id not in state.key_ids:
         check_key(root, state, old)
-    converted, skipped = _convert(ArtifactStore(root / "artifacts", ArtifactCipher(new, also=[old])), new, on_file)
+    converted, skipped = _convert(_store(root, artifacts, ArtifactCipher(new, also=[old])), new, on_file)
     write_state(root, EncryptionState(key_id=new.id, key_ids=(new.id,), retired=(*state.retired, old.id)))
     return EncryptionPass(new.id, converted, skipped, retired=old.id)
 

@@ -4,7 +4,10 @@ Environment variables are read here and nowhere else:
 ``AIFORGE_WORKSPACE`` (folder, default ``./.aiforge``), ``AIFORGE_DB_URL``
 (any SQLAlchemy URL, default SQLite in WAL mode inside the workspace folder), and the data key that
 encrypts artifacts at rest: ``AIFORGE_ENCRYPTION_KEY`` (base64 of 32 bytes) or
-``AIFORGE_ENCRYPTION_KEY_FILE`` (a file holding it, not readable by other users).
+``AIFORGE_ENCRYPTION_KEY_FILE`` (a file holding it, not readable by other users);
+where artifacts live: ``AIFORGE_ARTIFACTS_URL`` (a folder or an fsspec URL such as ``s3://bucket/prefix``, default
+``artifacts/`` in the workspace folder) and ``AIFORGE_S3_ENDPOINT_URL`` (an S3-compatible server; the credentials
+and region come from the standard ``AWS_*`` variables or profiles, read by botocore).
 """
 
 from __future__ import annotations
@@ -36,17 +39,21 @@ class WorkspaceSettings:
     db_url: str | None = None
     encryption_key: str | None = field(default=None, repr=False)  # base64 of the 32-byte data key
     encryption_key_file: Path | None = None
+    artifacts_url: str | None = None  # AIFORGE_ARTIFACTS_URL (or --artifacts): a folder or s3://bucket/prefix
+    s3_endpoint_url: str | None = None  # AIFORGE_S3_ENDPOINT_URL: an S3-compatible server (MinIO, Ceph, moto)
 
     @classmethod
     def resolve(
-        cls, root: str | Path | None = None, env: Mapping[str, str] | None = None
+        cls, root: str | Path | None = None, env: Mapping[str, str] | None = None, *, artifacts_url: str | None = None
     ) -> WorkspaceSettings:
         env = os.environ if env is None else env
         chosen = root or env.get("AIFORGE_WORKSPACE") or ".aiforge"
         key_file = env.get("AIFORGE_ENCRYPTION_KEY_FILE") or None
         return cls(root=Path(chosen).expanduser().absolute(), db_url=env.get("AIFORGE_DB_URL") or None,
                    encryption_key=env.get("AIFORGE_ENCRYPTION_KEY") or None,
-                   encryption_key_file=Path(key_file).expanduser().absolute() if key_file else None)
+                   encryption_key_file=Path(key_file).expanduser().absolute() if key_file else None,
+                   artifacts_url=artifacts_url or env.get("AIFORGE_ARTIFACTS_URL") or None,
+                   s3_endpoint_url=env.get("AIFORGE_S3_ENDPOINT_URL") or None)
 
     def key(self) -> EncryptionKey | None:
         """The data key these settings name (read and checked now), or None when they name none."""
@@ -60,6 +67,14 @@ class WorkspaceSettings:
         if self.encryption_key:
             return EncryptionKey.from_text(self.encryption_key, source="AIFORGE_ENCRYPTION_KEY")
         return None
+
+    def artifact_store(self, cipher: ArtifactCipher | None = None) -> ArtifactStore:
+        """The artifact store these settings name: ``artifacts_url`` (object storage read through a cache in the
+        workspace folder) or the workspace's ``artifacts`` folder."""
+        if not self.artifacts_url:
+            return ArtifactStore(self.root / "artifacts", cipher)
+        options = {"endpoint_url": self.s3_endpoint_url} if self.s3_endpoint_url else {}
+        return ArtifactStore.at(self.artifacts_url, cipher, options=options, cache=self.root / "cache" / "artifacts")
 
     @property
     def url(self) -> str:
@@ -84,7 +99,7 @@ class Workspace:
         self.settings = settings
         self.root = settings.root
         self.engine = engine
-        self.artifacts = ArtifactStore(settings.root / "artifacts", cipher)
+        self.artifacts = settings.artifact_store(cipher)
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
@@ -105,7 +120,8 @@ class Workspace:
                 "AIFORGE_WORKSPACE at an existing one",
             )
         settings.root.mkdir(parents=True, exist_ok=True)
-        cipher = open_cipher(settings.root, key, create=True)  # a missing or wrong key fails before any write
+        # a missing or wrong key fails before any write
+        cipher = open_cipher(settings.root, key, create=True, artifacts=settings.artifact_store())
         (settings.root / "reports").mkdir(exist_ok=True)
         engine = _engine(settings.url)
         _migrate(engine)
