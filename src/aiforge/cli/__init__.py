@@ -573,7 +573,8 @@ def _load_bundle(ctx: click.Context, bundle_file: Path, trusted_key_files: tuple
 @handles_errors
 def predict(ctx: click.Context, name: str, version: int | None, input_file: Path, output: Path, keep: tuple[str, ...],
             chunk_rows: int, threads: int | None, as_json: bool) -> None:
-    """Score a file of records with a registered model (batch scoring), streamed in chunks.
+    """Score a file of records with a registered model (batch scoring), streamed in chunks; on a Ray cluster
+    (Ray Data) when AIFORGE_EXECUTOR=ray (and AIFORGE_RAY_ADDRESS) are set.
 
     \b
       aiforge predict --model income --input applicants.parquet --output scored.parquet --keep id
@@ -581,9 +582,10 @@ def predict(ctx: click.Context, name: str, version: int | None, input_file: Path
     from aiforge.cli._console import err, print_json
     from aiforge.registry import ModelRegistry
     from aiforge.serve._batch import score_file, scoring_version
-    from aiforge.workspace import Workspace
+    from aiforge.workspace import Executor, Workspace
 
-    registry = ModelRegistry(Workspace.open(_settings(ctx), create=False))
+    settings = _settings(ctx)
+    registry = ModelRegistry(Workspace.open(settings, create=False))
     v = scoring_version(registry, name, version)
 
     def shown(rows: int, chunks: int) -> None:
@@ -591,7 +593,7 @@ def predict(ctx: click.Context, name: str, version: int | None, input_file: Path
             err.print(f"  {rows:,} rows scored ({chunks} chunks)", highlight=False)
 
     result = score_file(registry, v, input_file, output, chunk_rows=chunk_rows, keep=list(keep), threads=threads,
-                        on_chunk=shown)
+                        on_chunk=shown, executor=Executor.choose(settings))
     if as_json:
         print_json(result.to_json())
     else:

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["SearchContext", "TrialRecord", "run_search"]
+    from aiforge.workspace import Executor
+
+__all__ = ["FoldResult", "SearchContext", "TrialRecord", "fit_fold", "run_search"]
 
 DEFAULT_TRIALS = 30
 REFIT_SHARE = 0.15
@@ -168,25 +170,22 @@ class SearchContext:
         try:
             method, fold_params = split_resample(params)
             for k, (train, valid) in enumerate(self.folds):
-                Xt, Xv, categorical, pre = self.encoded(type(learner), k)
-                Xt, yt = resample(method, Xt, self.y[train], categorical, self.seed)
-                estimator = learner.build(self.task, self.seed, self.threads_per_trial, categorical, dict(fold_params))
-                fitted = learner.fit(estimator, Xt, yt, categorical, eval_set=(Xv, self.y[valid]),
-                                     deadline=fold_deadline)
-                if fitted.rounds is not None:
-                    rounds.append(fitted.rounds)
-                if fitted.cut and learner.size_param is not None and fitted.rounds is not None:
+                fold = fit_fold(name, self.task, self.seed, self.threads_per_trial, self.encoded(type(learner), k),
+                                self.y[train], self.y[valid], method, fold_params, self.score, fold_deadline,
+                                keep_model=len(self.folds) == 1 and self.keep_oof > 0)
+                if fold.rounds is not None:
+                    rounds.append(fold.rounds)
+                if fold.cut:
                     # the deadline cut this fold: any later fold grows to the same size, so the folds agree
-                    fold_params[learner.size_param] = fitted.rounds
+                    assert learner.size_param is not None and fold.rounds is not None
+                    fold_params[learner.size_param] = fold.rounds
                     fold_deadline = None
-                predict_started = time.perf_counter()
-                out = estimator.predict(Xv) if self.task is TaskKind.REGRESSION else estimator.predict_proba(Xv)
-                predict_seconds += time.perf_counter() - predict_started
+                predict_seconds += fold.predict_seconds
                 predicted_rows += len(valid)
                 if predictions is None:
-                    predictions = np.full((len(self.y), *np.shape(out)[1:]), np.nan)
-                predictions[valid] = out
-                scores.append(float(self.score(self.y[valid], out)))
+                    predictions = np.full((len(self.y), *np.shape(fold.predictions)[1:]), np.nan)
+                predictions[valid] = fold.predictions
+                scores.append(fold.score)
                 last = k == len(self.folds) - 1
                 if not last and report is not None and report(self.signed(float(np.mean(scores))), k):
                     raise _Pruned("pruned: worse than other trials after the same folds")
@@ -198,24 +197,62 @@ class SearchContext:
         except Exception as exc:  # a configuration that fails is recorded, not fatal
             return TrialRecord(number, name, params, "failed", scores, None, time.perf_counter() - started,
                                None, f"{type(exc).__name__}: {exc}"[:500])
-        model = None
-        if len(self.folds) == 1:
-            from sklearn.pipeline import Pipeline
-
-            model = Pipeline([("prep", pre), ("model", estimator)])
-        self._keep(number, float(np.mean(scores)), predictions, model)
+        self._keep(number, float(np.mean(scores)), predictions, fold.model)
         return TrialRecord(number, name, params, "complete", scores, float(np.mean(scores)),
                            time.perf_counter() - started, int(statistics.median(rounds)) if rounds else None,
                            predict_ms=1000 * predict_seconds / max(1, predicted_rows))
 
 
+@dataclass(frozen=True)
+class FoldResult:
+    """One configuration trained on one fold's training rows and scored on its validation rows."""
+
+    score: float
+    predictions: Any  # the model's output on the validation rows
+    rounds: int | None  # boosting rounds early stopping kept, or the size a deadline cut the fit at
+    cut: bool  # whether ``deadline`` cut the fit (a learner that grows step by step)
+    predict_seconds: float
+    seconds: float = 0.0  # fitting and scoring, as the process that ran it measured
+    model: Any = None  # the fitted encoder and estimator (a Pipeline), when asked for
+
+
+def fit_fold(name: str, task: TaskKind, seed: int, threads: int, encoded: tuple[Any, Any, list[int], Any],
+             y_train: np.ndarray, y_valid: np.ndarray, method: str, params: dict[str, Any], score: Score,
+             deadline: float | None, *, keep_model: bool = False) -> FoldResult:
+    """Fit learner ``name`` with ``params`` on a fold's ``encoded`` inputs (training, validation, categorical
+    columns, encoder) and score it: the unit of work, the same in a thread here or in a Ray task elsewhere."""
+    started = time.perf_counter()
+    Xt, Xv, categorical, pre = encoded
+    learner = LEARNERS[name]()
+    Xt, yt = resample(method, Xt, y_train, categorical, seed)
+    estimator = learner.build(task, seed, threads, categorical, dict(params))
+    fitted = learner.fit(estimator, Xt, yt, categorical, eval_set=(Xv, y_valid), deadline=deadline)
+    predict_started = time.perf_counter()
+    out = estimator.predict(Xv) if task is TaskKind.REGRESSION else estimator.predict_proba(Xv)
+    predict_seconds = time.perf_counter() - predict_started
+    model = None
+    if keep_model:
+        from sklearn.pipeline import Pipeline
+
+        model = Pipeline([("prep", pre), ("model", estimator)])
+    cut = bool(fitted.cut and learner.size_param is not None and fitted.rounds is not None)
+    value = float(score(y_valid, out))
+    return FoldResult(value, out, fitted.rounds, cut, predict_seconds, time.perf_counter() - started, model)
+
+
 def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, parallel: int,
-               on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
-    """All trials of the search, in the order they were numbered."""
+               on_trial: Callable[[TrialRecord], None], executor: Executor | None = None) -> list[TrialRecord]:
+    """All trials of the search, in the order they were numbered: in ``parallel`` threads here, or as Ray
+    tasks when ``executor`` is the ray executor (aiforge.learn._ray_search)."""
     started = time.perf_counter()
     budget = spec.budget
     # the budget covers the search and the final refit: the search itself stops at REFIT_SHARE of it
     deadline = started + budget.seconds * (1 - REFIT_SHARE) if budget.seconds else None
+    if executor is not None and executor.is_ray:
+        from aiforge.learn._ray_search import run_search_on_ray
+
+        return run_search_on_ray(ctx, learners, spec, n_rows=n_rows, deadline=deadline, executor=executor,
+                                 on_trial=on_trial)
     if spec.strategy in ("defaults", "grid"):
         configs = _enumerated(ctx, learners, spec, n_rows)
         limit = budget.trials

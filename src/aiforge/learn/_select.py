@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from aiforge.workspace import Executor
+
 __all__ = ["CandidateResult", "Objective", "SelectionReport", "TrainingFailed", "make_folds", "select_and_fit"]
 
 StepCallback = Callable[[str], None]
@@ -163,11 +165,13 @@ def select_and_fit(
     threshold_goal: ThresholdGoal | None = None,
     on_step: StepCallback | None = None,
     on_trial: Callable[[TrialRecord], None] | None = None,
+    executor: Executor | None = None,
 ) -> tuple[TabularModel, SelectionReport]:
     """Search ``spec.learners`` by cross-validation on ``X``, then refit the best trial on all of ``X``.
 
     ``on_step`` gets a line of text per event; ``on_trial`` gets every finished trial as it ends
-    (from the search's worker threads), for faces that show a live leaderboard.
+    (from the search's worker threads), for faces that show a live leaderboard. ``executor`` runs the trials
+    on a Ray cluster (the refit of the winner stays here).
     """
 
     step = on_step or (lambda _msg: None)
@@ -203,7 +207,10 @@ def select_and_fit(
             on_trial(record)
 
     started = time.perf_counter()
-    trials = run_search(ctx, list(spec.learners), spec.search, n_rows=len(X), parallel=parallel, on_trial=trial_done)
+    if executor is not None and executor.is_ray:
+        step(f"trials run as Ray tasks ({executor.describe()})")
+    trials = run_search(ctx, list(spec.learners), spec.search, n_rows=len(X), parallel=parallel, on_trial=trial_done,
+                        executor=executor)
     search_seconds = time.perf_counter() - started
     complete = [t for t in trials if t.status == "complete"]
     if not complete:

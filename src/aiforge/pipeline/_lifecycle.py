@@ -45,7 +45,7 @@ from aiforge.pipeline._reference import reference_document
 from aiforge.pipeline._runner import Progress, RunRecorder, RunStatus
 from aiforge.registry import ModelRegistry, ModelVersion
 from aiforge.spec import ModelSpec, ProjectFile
-from aiforge.workspace import Workspace, WorkspaceSettings
+from aiforge.workspace import Executor, Workspace, WorkspaceSettings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -186,9 +186,12 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
 
         train_idx, _ = split.indices(store)
         data = labelled().iloc[train_idx]
+        where = spec.workspace  # the environment's AIFORGE_EXECUTOR / AIFORGE_RAY_ADDRESS over the project file's
+        executor = Executor.choose(ws.settings, where.executor, where.address, where.trials_in_flight,
+                                   where.cpus_per_task)
         model, selection = select_and_fit(data, data[target], pf.task, pf.features, spec.model,
                                           pf.objective.objective(), threshold_goal=threshold_goal(spec.model),
-                                          on_step=step, on_trial=on_trial)
+                                          on_step=step, on_trial=on_trial, executor=executor)
         buf = io.BytesIO()
         joblib.dump(model, buf)
         digest = store.put_bytes(buf.getvalue())

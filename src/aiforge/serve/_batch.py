@@ -2,7 +2,8 @@
 
 The input (Parquet or CSV) is read a chunk at a time and the output Parquet written a chunk at a
 time, so a file larger than memory scores in bounded memory. Chunks are scored by a pool of threads
-(LightGBM and NumPy release the GIL), at most ``2 x threads`` in flight, and written in input order.
+(LightGBM and NumPy release the GIL), at most ``2 x threads`` in flight, and written in input order; or,
+with the ray executor (``AIFORGE_EXECUTOR=ray``), by Ray Data on a cluster.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from aiforge.serve._models import served_version
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
+
+    from aiforge.workspace import Executor
 
 __all__ = ["BatchResult", "check_columns", "score_file", "score_frame", "scoring_version"]
 
@@ -64,17 +67,23 @@ def scoring_version(registry: ModelRegistry, name: str, version: int | None) -> 
 
 def score_file(registry: ModelRegistry, version: ModelVersion, source: Path, output: Path, *,
                chunk_rows: int = DEFAULT_CHUNK_ROWS, keep: list[str] | None = None, threads: int | None = None,
-               on_chunk: Callable[[int, int], None] | None = None) -> BatchResult:
+               on_chunk: Callable[[int, int], None] | None = None, executor: Executor | None = None) -> BatchResult:
     """Score every row of ``source`` (.parquet or .csv) with ``version`` into ``output`` (.parquet): the
     ``keep`` columns as they are, then ``prediction`` and, for classification, ``probability_<class>``.
     ``on_chunk(rows_done, chunks_done)`` follows progress. The output appears only when complete
-    (written to a temporary name, then renamed)."""
+    (written to a temporary name, then renamed). With the ray ``executor``, Ray Data reads and scores the
+    file on the cluster (aiforge.serve._ray_batch), to the same output."""
     import pyarrow.parquet as pq
 
     if chunk_rows < 1:
         raise DataError("chunk_rows must be at least 1", found=str(chunk_rows))
     model = registry.load_model(version)
     keep = list(keep or [])
+    if executor is not None and executor.is_ray:
+        from aiforge.serve._ray_batch import score_file_on_ray
+
+        return score_file_on_ray(model, version, source, output, executor=executor, chunk_rows=chunk_rows,
+                                 keep=keep, on_chunk=on_chunk)
     tmp = output.with_name(f".{output.name}.partial")
     started = time.perf_counter()
     rows = chunks = 0

@@ -69,6 +69,7 @@ from aiforge.spec._steps import (
     RenameStep,
     SelectStep,
 )
+from aiforge.spec._workspace import WorkspaceSpec
 
 __all__ = [
     "DEFAULT_KEY_ENV",
@@ -147,6 +148,7 @@ __all__ = [
     "TaskKind",
     "ThresholdSpec",
     "WebhookSink",
+    "WorkspaceSpec",
     "cron_problem",
     "load_project_file",
     "modeline",

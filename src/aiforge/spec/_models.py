@@ -22,6 +22,7 @@ from aiforge.spec._monitor import MonitorSpec
 from aiforge.spec._pii import KAnonymitySpec, PiiAction, PiiPolicy
 from aiforge.spec._sources import SourceSpec
 from aiforge.spec._steps import EtlStep, JoinStep
+from aiforge.spec._workspace import WorkspaceSpec
 
 __all__ = [
     "AdversarialSpec",
@@ -524,6 +525,8 @@ class ProjectSpec(_Strict):
     ci: CiSpec = Field(CiSpec(), description="aiforge ci: how the candidate is compared with production.")
     schedules: list[ScheduleSpec] = Field(default_factory=list, description="When the project runs by itself "
                                           "(aiforge monitor watch, or the system's cron: aiforge schedule crontab).")
+    workspace: WorkspaceSpec = Field(WorkspaceSpec(), description="Where the work runs: this machine or a Ray cluster "
+                                     "(docs/scaling.md); AIFORGE_EXECUTOR / AIFORGE_RAY_ADDRESS override it.")
 
     @field_validator("schedules")
     @classmethod

@@ -10,6 +10,7 @@ from aiforge.workspace._encryption import (
     encryption_status,
     rotate_encryption,
 )
+from aiforge.workspace._executor import Executor, ExecutorError, connect_ray
 from aiforge.workspace._keys import (
     ApiKey,
     ApiKeyError,
@@ -55,6 +56,8 @@ __all__ = [
     "EncryptionPass",
     "EncryptionState",
     "EncryptionStatus",
+    "Executor",
+    "ExecutorError",
     "InvalidKey",
     "KeyStore",
     "ModelVersionRow",
@@ -68,6 +71,7 @@ __all__ = [
     "WatchEventRow",
     "Workspace",
     "WorkspaceSettings",
+    "connect_ray",
     "enable_encryption",
     "encryption_status",
     "rotate_encryption",

@@ -4,7 +4,8 @@ Environment variables are read here and nowhere else:
 ``AIFORGE_WORKSPACE`` (folder, default ``./.aiforge``), ``AIFORGE_DB_URL``
 (any SQLAlchemy URL, default SQLite in WAL mode inside the workspace folder), and the data key that
 encrypts artifacts at rest: ``AIFORGE_ENCRYPTION_KEY`` (base64 of 32 bytes) or
-``AIFORGE_ENCRYPTION_KEY_FILE`` (a file holding it, not readable by other users);
+``AIFORGE_ENCRYPTION_KEY_FILE`` (a file holding it, not readable by other users); where the work runs:
+``AIFORGE_EXECUTOR`` (``local`` or ``ray``) and ``AIFORGE_RAY_ADDRESS``, over the project file's ``workspace:``;
 where artifacts live: ``AIFORGE_ARTIFACTS_URL`` (a folder or an fsspec URL such as ``s3://bucket/prefix``, default
 ``artifacts/`` in the workspace folder) and ``AIFORGE_S3_ENDPOINT_URL`` (an S3-compatible server; the credentials
 and region come from the standard ``AWS_*`` variables or profiles, read by botocore).
@@ -39,6 +40,8 @@ class WorkspaceSettings:
     db_url: str | None = None
     encryption_key: str | None = field(default=None, repr=False)  # base64 of the 32-byte data key
     encryption_key_file: Path | None = None
+    executor: str | None = None  # AIFORGE_EXECUTOR: local | ray, over the project file's workspace.executor
+    ray_address: str | None = None  # AIFORGE_RAY_ADDRESS, over workspace.address
     artifacts_url: str | None = None  # AIFORGE_ARTIFACTS_URL (or --artifacts): a folder or s3://bucket/prefix
     s3_endpoint_url: str | None = None  # AIFORGE_S3_ENDPOINT_URL: an S3-compatible server (MinIO, Ceph, moto)
 
@@ -52,6 +55,7 @@ class WorkspaceSettings:
         return cls(root=Path(chosen).expanduser().absolute(), db_url=env.get("AIFORGE_DB_URL") or None,
                    encryption_key=env.get("AIFORGE_ENCRYPTION_KEY") or None,
                    encryption_key_file=Path(key_file).expanduser().absolute() if key_file else None,
+                   executor=env.get("AIFORGE_EXECUTOR") or None, ray_address=env.get("AIFORGE_RAY_ADDRESS") or None,
                    artifacts_url=artifacts_url or env.get("AIFORGE_ARTIFACTS_URL") or None,
                    s3_endpoint_url=env.get("AIFORGE_S3_ENDPOINT_URL") or None)
 

@@ -1,0 +1,98 @@
+"""Batch scoring on a Ray cluster (Ray Data): the file read in blocks by the cluster, scored by a pool of
+actors that each hold the model (sent once, through the object store), written in input order.
+
+The rows scored and the columns written are those of ``aiforge.serve._batch.score_file`` (the same
+``score_frame`` runs in every actor); only where the work runs differs. The output is one Parquet file
+written by the driver, so every scored row passes through it: at the scale where that matters, write
+shards on the workers instead (docs/scaling.md).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiforge.errors import DataError
+from aiforge.serve._batch import BatchResult, check_columns, score_frame
+from aiforge.workspace import Executor, connect_ray
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from aiforge.registry import ModelVersion
+
+__all__ = ["score_file_on_ray"]
+
+
+class _Scorer:
+    """A Ray Data actor: the model, fetched once from the object store, scores every batch it is given."""
+
+    def __init__(self, model: Any, keep: list[str]) -> None:
+        import ray
+
+        self.model = ray.get(model) if isinstance(model, ray.ObjectRef) else model
+        self.keep = keep
+
+    def __call__(self, batch: Any) -> pa.Table:
+        return score_frame(self.model, batch, self.keep)
+
+
+def score_file_on_ray(model: Any, version: ModelVersion, source: Path, output: Path, *, executor: Executor,
+                      chunk_rows: int, keep: list[str],
+                      on_chunk: Callable[[int, int], None] | None = None) -> BatchResult:
+    """Score ``source`` (.parquet or .csv, a path every node can read) with ``model`` on the Ray cluster into
+    ``output`` (.parquet, written only when complete)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if not source.exists():
+        raise DataError(f"input file {source} does not exist", where=str(source))
+    suffix = source.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise DataError(f"cannot read {source}: unknown file type '{source.suffix}'", where=str(source),
+                        expected="a .parquet or .csv file")
+    connect_ray(executor.address)
+    import pyarrow.csv as csv
+    import ray
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True  # the output keeps the input's row order
+    context.enable_progress_bars = False
+    if suffix == ".parquet":
+        dataset = ray.data.read_parquet(str(source.absolute()))
+    else:
+        dataset = ray.data.read_csv(str(source.absolute()),
+                                    convert_options=csv.ConvertOptions(strings_can_be_null=True))
+    check_columns(pd.DataFrame(columns=dataset.schema().names), model.input_columns, keep, source)
+    actors = max(1, int(float(ray.cluster_resources().get("CPU", 1)) // executor.cpus_per_task))
+    scored = dataset.map_batches(_Scorer, fn_constructor_args=(ray.put(model), keep), batch_size=chunk_rows,
+                                 batch_format="pandas", concurrency=actors, num_cpus=executor.cpus_per_task)
+    tmp = output.with_name(f".{output.name}.partial")
+    started = time.perf_counter()
+    rows = chunks = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for block in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
+            table: pa.Table = block  # batch_format="pyarrow" gives tables
+            if table.num_rows == 0:
+                continue
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            rows, chunks = rows + table.num_rows, chunks + 1
+            if on_chunk is not None:
+                on_chunk(rows, chunks)
+        if writer is None:
+            raise DataError(f"{source} holds no rows to score", where=str(source), hint="pass a file with rows")
+        writer.close()
+        writer = None
+        os.replace(tmp, output)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    return BatchResult(version.name, version.version, rows, chunks, time.perf_counter() - started, str(output))
