@@ -25,6 +25,7 @@ from aiforge.data._reference import (
     ColumnReference,
     NumericReference,
     ReferenceProfile,
+    TextReference,
     bin_counts,
     category_counts,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "SnapshotLog",
     "SnapshotRecord",
     "Source",
+    "TextReference",
     "Violation",
     "bin_counts",
     "category_counts",

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Bins", "CategoricalReference", "ColumnReference", "NumericReference", "ReferenceProfile", "bin_counts",
-           "category_counts"]
+__all__ = ["Bins", "CategoricalReference", "ColumnReference", "NumericReference", "ReferenceProfile", "TextReference",
+           "bin_counts", "category_counts"]
 
 FINE_BINS = 100
 TOP_CATEGORIES = 50
@@ -71,13 +71,42 @@ class CategoricalReference:
         return dict(vars(self))
 
 
-ColumnReference = NumericReference | CategoricalReference
+@dataclass(frozen=True)
+class TextReference:
+    """A free-text column (``aiforge.nlp``): how long its values were (words), how many of their words fell
+    outside the ``vocabulary`` of training (per value, and ``oov_rate`` over all words; both measured on
+    training values the vocabulary was not built from), and how its values spread over the few dimensions
+    of a TF-IDF/SVD ``embedding``."""
+
+    name: str
+    count: int
+    missing: int
+    length: NumericReference
+    oov: NumericReference
+    vocabulary: list[str]
+    oov_rate: float
+    embedding: dict[str, Any] | None  # aiforge.nlp TextEmbedding.to_json(); None with too few words
+    components: list[NumericReference]  # the embedding's dimensions over the training values
+    kind: str = "text"
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(vars(self))
+        out["length"], out["oov"] = self.length.to_json(), self.oov.to_json()
+        out["components"] = [c.to_json() for c in self.components]
+        return out
+
+
+ColumnReference = NumericReference | CategoricalReference | TextReference
 
 
 def _column_from_json(data: dict[str, Any]) -> ColumnReference:
     fields = {k: v for k, v in data.items() if k != "kind"}
     if data["kind"] == "categorical":
         return CategoricalReference(**fields)
+    if data["kind"] == "text":
+        numeric = {"length": _column_from_json(fields["length"]), "oov": _column_from_json(fields["oov"]),
+                   "components": [_column_from_json(c) for c in fields["components"]]}
+        return TextReference(**{**fields, **numeric})
     numbers: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in fields.items()}
     return NumericReference(**numbers)
 
@@ -104,14 +133,16 @@ class ReferenceProfile:
 
     @classmethod
     def build(cls, frame: pd.DataFrame, *, categorical: list[str], prediction: Any = None,
-              prediction_kind: str = "numeric", meta: dict[str, Any] | None = None) -> ReferenceProfile:
-        """The reference of ``frame``'s columns (those in ``categorical`` as categories, the rest as
-        numbers) and of ``prediction`` (an array or series of model outputs)."""
+              prediction_kind: str = "numeric", meta: dict[str, Any] | None = None,
+              text: list[str] | tuple[str, ...] = ()) -> ReferenceProfile:
+        """The reference of ``frame``'s columns (those in ``categorical`` as categories, those in ``text`` as
+        free text, the rest as numbers) and of ``prediction`` (an array or series of model outputs)."""
         import pandas as pd
 
         columns: dict[str, ColumnReference] = {}
         for name in frame.columns:
             columns[str(name)] = (categorical_reference(str(name), frame[name]) if name in categorical
+                                  else text_reference(str(name), frame[name]) if name in text
                                   else numeric_reference(str(name), frame[name]))
         predicted = None
         if prediction is not None:
@@ -142,6 +173,36 @@ def numeric_reference(name: str, values: Any) -> NumericReference:
         below_mean=float(below.mean()) if len(below) else math.nan,
         above_mean=float(above.mean()) if len(above) else math.nan,
     )
+
+
+def text_reference(name: str, values: Any) -> TextReference:
+    """The reference of a free-text column: its words' vocabulary, and its length, out-of-vocabulary share
+    and embedding per value, as numbers (the vocabulary from a random half of the values, the
+    out-of-vocabulary shares from the other half)."""
+    import numpy as np
+
+    from aiforge.nlp._profile import fit_embedding, tokenized, vocabulary_of, word_statistics
+
+    tokens = tokenized(list(values))
+    # the vocabulary comes from a random half of the values, and the out-of-vocabulary shares of the other half:
+    # measured on the values it was built from, the shares would be too low, and any later sample would drift
+    half = np.random.default_rng(0).permutation(len(tokens)) % 2 == 0
+    vocabulary = vocabulary_of([t for t, own in zip(tokens, half, strict=True) if own])
+    held_out = [t for t, own in zip(tokens, half, strict=True) if not own]
+    lengths, _, _, _ = word_statistics(tokens, set())
+    _, shares, unknown, total = word_statistics(held_out, set(vocabulary))
+    embedding = fit_embedding(tokens)
+    components = []
+    if embedding is not None:
+        projected = embedding.transform(tokens)
+        components = [numeric_reference(f"{name}[embedding {i + 1}]", projected[:, i])
+                      for i in range(projected.shape[1])]
+    present = len(lengths)
+    return TextReference(name=name, count=present, missing=len(tokens) - present,
+                         length=numeric_reference(f"{name}[length]", lengths),
+                         oov=numeric_reference(f"{name}[out-of-vocabulary]", shares), vocabulary=vocabulary,
+                         oov_rate=round(unknown / total, 6) if total else 0.0,
+                         embedding=embedding.to_json() if embedding is not None else None, components=components)
 
 
 def categorical_reference(name: str, values: Any) -> CategoricalReference:

@@ -32,6 +32,7 @@ from aiforge.data import (
     CategoricalReference,
     NumericReference,
     ReferenceProfile,
+    TextReference,
     category_counts,
     jensen_shannon,
     psi,
@@ -204,7 +205,7 @@ class WindowCounts:
         self.reference = reference
         self.names = list(reference.columns) if names is None else list(names)
         self.rows = 0
-        self.columns: dict[str, _NumericCounts | _CategoricalCounts] = {
+        self.columns: dict[str, _NumericCounts | _CategoricalCounts | _TextCounts] = {
             name: _counts_for(reference.columns[name]) for name in self.names}
 
     def add(self, batch: Any, *, pool: Executor | None = None) -> None:
@@ -231,23 +232,104 @@ class WindowCounts:
     def report(self, settings: DriftSettings | None = None, *, prediction: Any = None) -> DriftReport:
         """The drift report of the counted window (and of ``prediction``, the window's model outputs)."""
         settings = settings or DriftSettings()
-        each = settings.for_columns(len(self.names))
-        columns = [self.columns[name].measure(each) for name in self.names]
+        # a text column is tested as several numbers (length, out-of-vocabulary share, embedding dimensions)
+        each = settings.for_columns(sum(getattr(self.columns[name], "width", 1) for name in self.names))
+        columns: list[ColumnDrift] = []
+        for name in self.names:
+            counted = self.columns[name]
+            columns += counted.measures(each) if isinstance(counted, _TextCounts) else [counted.measure(each)]
         predicted = None
         if prediction is not None and self.reference.prediction is not None:
             predicted = column_drift(self.reference.prediction, prediction, settings)
         return DriftReport(rows=self.rows, columns=columns, prediction=predicted, settings=settings)
 
 
-def column_drift(reference: NumericReference | CategoricalReference, values: Any,
+def column_drift(reference: NumericReference | CategoricalReference | TextReference, values: Any,
                  settings: DriftSettings) -> ColumnDrift:
     counts = _counts_for(reference)
     counts.add(values)
+    if isinstance(counts, _TextCounts):
+        raise TypeError("column_drift measures one number or category; a text column is several (WindowCounts)")
     return counts.measure(settings)
 
 
-def _counts_for(reference: NumericReference | CategoricalReference) -> _NumericCounts | _CategoricalCounts:
+def _counts_for(reference: NumericReference | CategoricalReference | TextReference
+                ) -> _NumericCounts | _CategoricalCounts | _TextCounts:
+    if isinstance(reference, TextReference):
+        return _TextCounts(reference)
     return _NumericCounts(reference) if isinstance(reference, NumericReference) else _CategoricalCounts(reference)
+
+
+class _TextCounts:
+    """A text column's values, as the numbers its reference keeps per value (length in words, share of words
+    outside the training vocabulary, embedding dimensions), each counted into that number's reference bins;
+    and the window's words outside the vocabulary, over all its words."""
+
+    def __init__(self, reference: TextReference) -> None:
+        from aiforge.nlp._profile import TextEmbedding
+
+        self.reference = reference
+        self.vocabulary = set(reference.vocabulary)
+        self.embedding = TextEmbedding.from_json(reference.embedding) if reference.embedding else None
+        self.length = _NumericCounts(reference.length)
+        self.oov = _NumericCounts(reference.oov)
+        self.components = [_NumericCounts(c) for c in reference.components]
+        self.unknown = self.words = 0
+        self.missing = 0
+
+    @property
+    def width(self) -> int:
+        return 2 + len(self.components)
+
+    def add(self, values: Any) -> None:
+        from aiforge.nlp._profile import tokenized, word_statistics
+
+        tokens = tokenized(_python_values(values))
+        lengths, shares, unknown, words = word_statistics(tokens, self.vocabulary)
+        self.missing += len(tokens) - len(lengths)
+        self.unknown += unknown
+        self.words += words
+        self.length.add(lengths)
+        self.oov.add(shares)
+        if self.embedding is not None and len(lengths):
+            projected = self.embedding.transform(tokens)
+            for i, counts in enumerate(self.components):
+                counts.add(projected[:, i])
+
+    def merge(self, other: _TextCounts) -> None:
+        for mine, theirs in zip([self.length, self.oov, *self.components],
+                                [other.length, other.oov, *other.components], strict=True):
+            mine.merge(theirs)
+        self.unknown += other.unknown
+        self.words += other.words
+        self.missing += other.missing
+
+    def measures(self, settings: DriftSettings) -> list[ColumnDrift]:
+        total = self.length.values + self.missing
+        missing: dict[str, Any] = {"missing_reference": round(self.reference.missing / max(1, self.reference.count
+                                                                            + self.reference.missing), 6),
+                   "missing_window": round(self.missing / total, 6) if total else 0.0}
+        out = [replace(self.length.measure(settings), kind="text", **missing),
+               self._oov(settings, missing)]
+        out += [replace(c.measure(settings), kind="text", **missing) for c in self.components]
+        return out
+
+
+    def _oov(self, settings: DriftSettings, missing: dict[str, Any]) -> ColumnDrift:
+        """The per-value out-of-vocabulary shares' drift; ``unseen_share`` is the window's share of words outside
+        the vocabulary (its histogram keeps the training rows' own share beside it)."""
+        drift = self.oov.measure(settings)
+        return replace(drift, kind="text", **missing,
+                       unseen_share=round(self.unknown / self.words, 6) if self.words else 0.0,
+                       histogram={**drift.histogram, "oov_rate_reference": self.reference.oov_rate})
+
+
+def _python_values(values: Any) -> list[Any]:
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values.to_pylist()
+    return list(values)
 
 
 class _NumericCounts:

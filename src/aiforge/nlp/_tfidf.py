@@ -43,7 +43,7 @@ class _TfidfLinear(BaseEstimator):
 
         if self.analyzer not in ("word", "char_wb", "both"):
             raise ValueError(f"analyzer must be word, char_wb or both, not {self.analyzer!r}")
-        stop = sorted(stop_word_set(self.stop_words))  # type: ignore[arg-type]
+        stop = sorted(stop_word_set(self.stop_words))
         common = {"lowercase": False, "min_df": self.min_df, "sublinear_tf": self.sublinear_tf,
                   "dtype": _float32()}
         out = []

@@ -31,8 +31,9 @@ def reference_document(model: Any, train: pd.DataFrame, test: pd.DataFrame, colu
         prediction, kind = model.predict(test), "numeric"
     else:
         prediction, kind = [str(v) for v in model.predict(test)], "categorical"
+    text = [c for c in columns if c in set(getattr(model.features, "text", ()))]
     profile = ReferenceProfile.build(train[columns], categorical=categorical, prediction=prediction,
-                                     prediction_kind=kind, meta=meta)
+                                     prediction_kind=kind, meta=meta, text=text)
     return json.dumps(profile.to_json(), allow_nan=False, default=_finite).encode()
 
 

@@ -28,6 +28,7 @@ _LARGEST = 1.7976931348623157e308  # an integer beyond a float's range cannot be
 class FieldKind(StrEnum):
     NUMBER = "number"  # JSON numbers; null is missing
     CATEGORY = "category"  # JSON strings (numbers and booleans are read as their text); null is missing
+    TEXT = "text"  # free text (the text learners' inputs): read as categories are, logged as text, monitored as text
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,13 @@ class InputSchema:
         tells integer from float columns, and the kind of a column outside the feature set."""
         numeric = set(model.features.numeric)
         categorical = set(model.features.categorical)
+        text = set(getattr(model.features, "text", ()))
         fields = []
         for name in model.input_columns:
             arrow_type = sample.field(name).type if sample is not None and name in sample.names else None
-            if name in numeric or (name not in categorical and _is_number(arrow_type)):
+            if name in text:
+                fields.append(InputField(name, FieldKind.TEXT, "BYTES"))
+            elif name in numeric or (name not in categorical and _is_number(arrow_type)):
                 integer = arrow_type is not None and _is_integer(arrow_type)
                 fields.append(InputField(name, FieldKind.NUMBER, "INT64" if integer else "FP64"))
             else:
