@@ -83,7 +83,8 @@ def _postgres_workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Tests never see the developer's workspace or database settings."""
-    for var in ("AIFORGE_WORKSPACE", "AIFORGE_DB_URL", "AIFORGE_ENCRYPTION_KEY", "AIFORGE_ENCRYPTION_KEY_FILE"):
+    for var in ("AIFORGE_WORKSPACE", "AIFORGE_DB_URL", "AIFORGE_ENCRYPTION_KEY", "AIFORGE_ENCRYPTION_KEY_FILE",
+                "AIFORGE_ARTIFACTS_URL", "AIFORGE_S3_ENDPOINT_URL"):
         monkeypatch.delenv(var, raising=False)
     if request.node.get_closest_marker("sqlite"):  # about SQLite itself (its file, WAL): never on PostgreSQL
         monkeypatch.delenv(workspace_databases.PREFIX_ENV, raising=False)

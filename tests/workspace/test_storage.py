@@ -217,6 +217,30 @@ def test_a_workspace_keeps_its_artifacts_in_the_bucket_and_encrypts_them(s3: Mot
         ws.close()
 
 
+def test_another_machine_opens_the_shared_bucket_with_the_key_alone(s3: MotoS3, tmp_path: Path) -> None:
+    bucket, key = s3.bucket(), EncryptionKey.generate()
+    ws = Workspace.open(_workspace_settings(s3, tmp_path / "one", bucket, AIFORGE_ENCRYPTION_KEY=key.to_text()))
+    try:
+        digest = ws.artifacts.put_bytes(PLAIN)
+    finally:
+        ws.close()
+
+    # a second folder (its metadata elsewhere, e.g. PostgreSQL) has no encryption state: the objects give it
+    ws = Workspace.open(_workspace_settings(s3, tmp_path / "two", bucket, AIFORGE_ENCRYPTION_KEY=key.to_text()))
+    try:
+        assert ws.encrypted and ws.artifacts.get_bytes(digest) == PLAIN
+    finally:
+        ws.close()
+    assert (tmp_path / "two" / "encryption.json").is_file()
+
+    wrong = _workspace_settings(s3, tmp_path / "three", bucket,
+                                AIFORGE_ENCRYPTION_KEY=EncryptionKey.generate().to_text())
+    with pytest.raises(EncryptionError, match="wrong encryption key") as err:
+        Workspace.open(wrong)
+    assert key.id in err.value.render()
+    assert not (tmp_path / "three" / "encryption.json").exists()
+
+
 def test_snapshots_go_to_the_bucket(s3: MotoS3, tmp_path: Path) -> None:
     from aiforge.data import file_snapshot
 

@@ -104,13 +104,24 @@ def open_cipher(root: Path, key: EncryptionKey | None, *, create: bool,
 
     A key given to a workspace with no artifacts yet encrypts it from the start; a key given to one
     whose artifacts are plaintext is refused (``aiforge encryption enable`` converts them). ``artifacts``: the
-    workspace's store (default: its ``artifacts`` folder).
+    workspace's store (default: its ``artifacts`` folder). A folder without the state whose store already holds
+    encrypted artifacts (object storage shared by several machines) takes the state from them: the key must be
+    the one they were sealed with.
     """
     state = read_state(root)
     if state is None:
         if key is None:
             return None
-        if any(_store(root, artifacts).digests()):
+        store = _store(root, artifacts)
+        first = next(store.digests(), None)
+        sealed_by = store.key_id(first) if first is not None else None
+        if sealed_by is not None:
+            state = EncryptionState(key_id=sealed_by, key_ids=(sealed_by,))
+            check_key(root, state, key)
+            if create:
+                write_state(root, state)
+            return ArtifactCipher(key)
+        if first is not None:
             raise EncryptionError(
                 "an encryption key is set, but this workspace's artifacts are stored unencrypted", where=str(root),
                 expected="an encrypted workspace", found="plaintext artifacts",
