@@ -55,9 +55,10 @@ def _stop(nodes: list[subprocess.Popen[bytes]]) -> None:
     for node in nodes:
         if node.poll() is None:
             os.killpg(node.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
     for node in nodes:
         try:
-            node.wait(timeout=8)
+            node.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             pass
         try:
@@ -144,24 +145,32 @@ def test_aiforge_run_and_predict_on_ray_match_the_local_executor(ray_cluster: st
                                    kpis="  - {metric: roc_auc, min: 0.5}")
     local_env = serve_env(tmp_path / "ws-local")
     ray_env = serve_env(tmp_path / "ws-ray") | {"AIFORGE_EXECUTOR": "ray", "AIFORGE_RAY_ADDRESS": ray_cluster}
+    from ray._private.state import jobs  # the drivers that joined the cluster (a debugging API of Ray's)
+
     models = []
     for env in (local_env, ray_env):
+        joined = len(jobs())
         proc = subprocess.run([str(EXE), "run", str(project), "--json"], capture_output=True, text=True, env=env,
                               cwd=tmp_path, timeout=300)
         assert proc.returncode == 0, proc.stderr
         models.append(json.loads(proc.stdout)["model"])
-    print(models)
+        assert len(jobs()) == joined + (env is ray_env)  # the ray run's driver joined the cluster, the local one not
+    same = ("artifact", "learner", "status")
+    assert [{k: m[k] for k in same} for m in models][0] == {k: models[1][k] for k in same}  # the same model bytes
+    assert models[0]["metrics"]["roc_auc"] == models[1]["metrics"]["roc_auc"]
     rows = pd.read_csv(tmp_path / "income" / "data" / "adult.csv").drop(columns="income")
     rows.insert(0, "id", range(len(rows)))
     source = tmp_path / "rows.parquet"
     rows.to_parquet(source, index=False)
     outputs = []
     for env, name in ((ray_env, "ray"), (ray_env | {"AIFORGE_EXECUTOR": "local"}, "local")):
+        joined = len(jobs())
         out = tmp_path / f"scored-{name}.parquet"
         proc = subprocess.run([str(EXE), "predict", "--model", "income", "--input", str(source), "--output", str(out),
                                "--keep", "id", "--chunk-rows", "150"], capture_output=True, text=True, env=env,
                               cwd=tmp_path, timeout=120)
         assert proc.returncode == 0, proc.stderr
+        assert len(jobs()) == joined + (name == "ray")
         outputs.append(pq.read_table(out))
     assert outputs[0].num_rows == len(rows) and outputs[0].column_names[:2] == ["id", "prediction"]
     assert outputs[0].equals(outputs[1])

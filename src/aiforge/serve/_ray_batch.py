@@ -1,5 +1,6 @@
-"""Batch scoring on a Ray cluster (Ray Data): the file read in blocks by the cluster, scored by a pool of
-actors that each hold the model (sent once, through the object store), written in input order.
+"""Batch scoring on a Ray cluster (Ray Data): the file read in blocks by the cluster, each block scored in the
+task that read it, by the model sent once through the object store (and kept by each worker process),
+written in input order.
 
 The rows scored and the columns written are those of ``aiforge.serve._batch.score_file`` (the same
 ``score_frame`` runs in every actor); only where the work runs differs. The output is one Parquet file
@@ -27,17 +28,20 @@ if TYPE_CHECKING:
 __all__ = ["score_file_on_ray"]
 
 
-class _Scorer:
-    """A Ray Data actor: the model, fetched once from the object store, scores every batch it is given."""
+_MODELS: dict[str, Any] = {}  # per Ray worker process: the model of each object id, deserialised once
 
-    def __init__(self, model: Any, keep: list[str]) -> None:
-        import ray
 
-        self.model = ray.get(model) if isinstance(model, ray.ObjectRef) else model
-        self.keep = keep
+def _score_batch(batch: Any, model: Any, keep: list[str]) -> pa.Table:
+    """A Ray Data task: score one block with the model, fetched from the object store once per worker process."""
+    import ray
 
-    def __call__(self, batch: Any) -> pa.Table:
-        return score_frame(self.model, batch, self.keep)
+    if isinstance(model, ray.ObjectRef):
+        key = model.hex()
+        if key not in _MODELS:
+            _MODELS.clear()
+            _MODELS[key] = ray.get(model)
+        model = _MODELS[key]
+    return score_frame(model, batch, keep)
 
 
 def score_file_on_ray(model: Any, version: ModelVersion, source: Path, output: Path, *, executor: Executor,
@@ -68,9 +72,10 @@ def score_file_on_ray(model: Any, version: ModelVersion, source: Path, output: P
         dataset = ray.data.read_csv(str(source.absolute()),
                                     convert_options=csv.ConvertOptions(strings_can_be_null=True))
     check_columns(pd.DataFrame(columns=dataset.schema().names), model.input_columns, keep, source)
-    actors = max(1, int(float(ray.cluster_resources().get("CPU", 1)) // executor.cpus_per_task))
-    scored = dataset.map_batches(_Scorer, fn_constructor_args=(ray.put(model), keep), batch_size=chunk_rows,
-                                 batch_format="pandas", concurrency=actors, num_cpus=executor.cpus_per_task)
+    # tasks, not actors: Ray Data fuses each block's read with its scoring, and no idle actor holds a CPU
+    # that a read would need
+    scored = dataset.map_batches(_score_batch, fn_kwargs={"model": ray.put(model), "keep": keep},  # type: ignore[arg-type]
+                                 batch_size=chunk_rows, batch_format="pandas", num_cpus=executor.cpus_per_task)
     tmp = output.with_name(f".{output.name}.partial")
     started = time.perf_counter()
     rows = chunks = 0
