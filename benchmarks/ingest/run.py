@@ -5,7 +5,7 @@ pyarrow engine, then ``to_parquet``), on the same generated files, alternating, 
 its peak memory is its own. Writes ``RESULTS.md`` beside this script.
 
     .venv/bin/python benchmarks/ingest/run.py                    # 1M and 10M rows, 3 rounds
-    .venv/bin/python benchmarks/ingest/run.py --rows 1000000 --rounds 1
+    .venv/bin/python benchmarks/ingest/run.py --rows 1000000 --rounds 1 --results /tmp/ingest.md
 """
 
 from __future__ import annotations
@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--child")
     parser.add_argument("--csv", type=Path)
     parser.add_argument("--work", type=Path)
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md",
+                        help="where the table goes (a trial run on a loaded machine: elsewhere than RESULTS.md)")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(one(args.child, args.csv, args.work)))
@@ -203,7 +205,7 @@ def report(args: argparse.Namespace, results: dict[int, dict[str, list[dict[str,
                                 f"{duck_cpu / cpu:.0%} by CPU time")
     lines += ["", "Goal (issue 7): aiforge at least 80% of plain DuckDB's throughput, with bounded memory. Measured: "
               + "; ".join(verdicts) + ".", ""]
-    (HERE / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+    args.results.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 
 

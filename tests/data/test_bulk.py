@@ -146,3 +146,33 @@ def test_csv_files_are_sniffed_once_and_read_with_what_the_sniffer_found(tmp_pat
     assert str(table.column("day").type) == "date32[day]"
     mixed = pq.read_table(io.BytesIO(store.get_bytes(file_snapshot([a, c], store).id)))
     assert mixed.column("id").to_pylist() == [1, 2, 4] and mixed.column("extra").to_pylist() == [None, None, "x"]
+
+
+def test_the_connection_is_released_before_the_arrow_checks_only_when_no_rule_needs_a_scan(tmp_path: Path) -> None:
+    """file_snapshot closes its DuckDB connection beside the Arrow checks when the writer's statistics and the
+    byte maps answer every aggregate (``release``); a rule that needs the SQL scan keeps it until the scan. The
+    release closes the connection here, so a check that still used it would fail."""
+    import duckdb
+
+    from aiforge.data._bulk import _check, _Stats
+
+    path = tmp_path / "rows.csv"
+    path.write_text("id,code,seen\n" + "".join(f"{i},c{i % 3},2026-01-0{1 + i % 5}T00:00:00\n" for i in range(300)),
+                    encoding="utf-8")
+    written = tmp_path / "rows.parquet"
+    row = duckdb.sql(f"COPY (SELECT * FROM read_csv('{path}')) TO '{written}' "
+                     "(FORMAT parquet, RETURN_STATS)").fetchall()
+    stats = _Stats(row[0][1], row[0][4])
+    answered = Contract.model_validate({"rows": {"min": 300}, "columns": {
+        "id": {"type": "integer", "unique": True, "nullable": False, "min": 0},
+        "code": {"allowed": ["c0", "c1"], "pattern": "c[0-9]"}}})
+    scanning = Contract.model_validate({"columns": {"code": {"unique": True}, "seen": {"freshness": "1h"}}})
+    for contract, scans in ((answered, False), (scanning, True)):
+        con, released = duckdb.connect(), []
+        report = _check(written, contract, con, stats,
+                        release=lambda c=con, r=released: (r.append(c), c.close()))
+        assert report == _check(written, contract, duckdb.connect())
+        assert released == ([] if scans else [con])
+    assert {v.rule: v.count for v in report.violations} == {"code.unique": 297, "seen.freshness": 300}
+    assert {v.rule: v.count for v in _check(written, answered, duckdb.connect(), stats).violations} == {
+        "code.allowed": 100}

@@ -62,6 +62,15 @@ def test_a_wrong_type_stops_the_column_s_other_rules() -> None:
     assert set(_check({"columns": {"sex": {"type": "integer", "min": 1}}})) == {"sex.type"}
 
 
+def test_patterns_and_allowed_values_hold_on_dictionary_coded_text_as_on_plain_text() -> None:
+    plain = pa.table({"code": ["c1", "x2", None, "c3", "x2"]})
+    coded = pa.table({"code": plain.column("code").dictionary_encode()})
+    contract = Contract.model_validate({"columns": {"code": {"pattern": "c[0-9]", "allowed": ["c1", "c3"]}}})
+    found = [{(v.rule, v.count, str(v.sample)) for v in check_contract(t, contract).violations} for t in (plain, coded)]
+    assert found[0] == found[1] and {rule for rule, _, _ in found[0]} == {"code.pattern", "code.allowed"}
+    assert {count for _, count, _ in found[0]} == {2}
+
+
 def test_the_error_shows_samples_of_the_offending_rows() -> None:
     report = check_contract(TABLE, Contract.model_validate({"columns": {"age": {"max": 100}}}), now=NOW)
     [violation] = report.violations

@@ -235,6 +235,21 @@ def test_move_file_renames_a_file_into_the_store_without_copying_it(store: Artif
     assert list(store.digests()) == [digest]  # the incoming folder is not an artifact
 
 
+def test_move_file_takes_a_digest_the_caller_computed_and_reads_still_verify_it(store: ArtifactStore) -> None:
+    source = store.incoming() / "snapshot.parquet"
+    source.write_bytes(b"hashed beside other work")
+    digest = hashlib.sha256(b"hashed beside other work").hexdigest()
+
+    assert store.move_file(source, digest=digest) == digest
+    assert not source.exists() and store.get_bytes(digest) == b"hashed beside other work"
+
+    wrong = store.incoming() / "wrong.parquet"
+    wrong.write_bytes(b"other bytes")
+    named = store.move_file(wrong, digest="0" * 64)  # a caller's mistake is caught where the blob is read
+    with pytest.raises(ArtifactError):
+        store.get_bytes(named)
+
+
 def test_move_file_of_bytes_already_stored_drops_the_source(store: ArtifactStore, tmp_path: Path) -> None:
     digest = store.put_bytes(b"same")
     source = tmp_path / "again"

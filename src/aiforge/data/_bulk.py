@@ -8,10 +8,11 @@ its sources into Arrow tables before the steps.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,24 +58,39 @@ def file_snapshot(paths: Sequence[Path], store: ArtifactStore, *, steps: Sequenc
     try:
         scan = Scan(_scan(files, sniff=bool(steps)), tuple(files))
         chain = _Chain(scan, {}, steps, memory_limit, work / "spill", threads, allow=[str(out)])
-        with chain:  # its connection may read ``out`` (``allow``): the contract is checked on it too
+        # its connection may read ``out`` (``allow``): the contract is checked on it too. ``side`` does the rest of
+        # the work on the file while the contract is checked: its hash and fsync, and closing the connection as
+        # soon as the check needs it no more (20 ms of freeing DuckDB's memory)
+        with chain, ThreadPoolExecutor(1) as side:
             try:
-                written = chain.connection.sql(f"COPY ({chain.final()}) TO '{out}' (FORMAT parquet, "
+                written = chain.connection.sql(f"COPY ({chain.final()}) TO {_literal(str(out))} (FORMAT parquet, "
                                                "COMPRESSION zstd, ROW_GROUP_SIZE 122880, RETURN_STATS)").fetchall()
             except duckdb.Error as exc:
                 raise DataError("the files cannot be read into a snapshot", where=", ".join(files),
                                 found=str(exc).splitlines()[0]) from exc
-            report = _check(out, contract or Contract(), chain.connection,
-                            _Stats(written[0][1], written[0][4] or {}))
+            sealed = side.submit(_sealed, out)
+            report = _check(out, contract or Contract(), chain.connection, _Stats(written[0][1], written[0][4] or {}),
+                            release=lambda: side.submit(chain.connection.close))
         if not report.passed:
             raise ContractError(report)
         size = out.stat().st_size
-        digest = store.move_file(out)
+        digest = store.move_file(out, digest=sealed.result())
         return FileSnapshot(digest, report.rows, size, report, time.perf_counter() - started)
     finally:
         for leftover in sorted(work.rglob("*"), reverse=True):
             leftover.unlink() if leftover.is_file() else leftover.rmdir()
         work.rmdir()
+
+
+def _sealed(path: Path) -> str:
+    """The file's SHA-256, the file flushed to disk: what moving it into the store takes, done while its contract
+    is checked (hashlib and fsync leave the GIL to the check's threads)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+        os.fsync(fh.fileno())
+    return digest.hexdigest()
 
 
 def _scan(files: list[str], sniff: bool) -> str:
@@ -154,25 +170,34 @@ class _Stats:
 BYTEMAP_CELLS = 1 << 28  # the most memory (bytes) the duplicate count of an integer column may take
 
 
-def _duplicates(path: Path, name: str, stats: _Stats, kind: str) -> int | None:
-    """``count(x) - count(DISTINCT x)`` for an integer column whose values span a range of at most eight cells a
-    value (and ``BYTEMAP_CELLS``): each value marks its cell of a byte map, read batch by batch, and the
-    duplicates are the values that marked no new cell. Ten times faster than DuckDB's hash of the values
-    (identifiers usually are such a column). None where it does not apply: the SQL aggregate answers."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def _bytemap(name: str, stats: _Stats, kind: str) -> range | None:
+    """The values a byte map of column ``name`` covers (empty: the column has no values), or None where the
+    statistics allow none: not integers, no exact range, or a range wider than eight cells a value (and
+    ``BYTEMAP_CELLS``)."""
     column = stats.columns.get('"' + name.replace('"', '""') + '"', {})
     if not _is(kind, "integer") or column.get("min_is_exact") != "true" or column.get("max_is_exact") != "true":
         return None
     values = stats.rows - int(column.get("null_count", stats.rows))
     if values == 0:
-        return 0
+        return range(0)
     low, high = int(column["min"]), int(column["max"])
-    if high - low + 1 > min(8 * values, BYTEMAP_CELLS):
-        return None
-    seen = np.zeros(high - low + 1, dtype=np.bool_)
+    return range(low, high + 1) if high - low + 1 <= min(8 * values, BYTEMAP_CELLS) else None
+
+
+def _duplicates(path: Path, name: str, stats: _Stats, kind: str) -> int | None:
+    """``count(x) - count(DISTINCT x)`` for an integer column that a byte map covers (``_bytemap``): each value
+    marks its cell, read batch by batch, and the duplicates are the values that marked no new cell. Ten times
+    faster than DuckDB's hash of the values (identifiers usually are such a column). None where it does not
+    apply: the SQL aggregate answers."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    span = _bytemap(name, stats, kind)
+    if span is None or not span:
+        return None if span is None else 0
+    low, values = span.start, stats.rows - int(stats.columns['"' + name.replace('"', '""') + '"']["null_count"])
+    seen = np.zeros(len(span), dtype=np.bool_)
     for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=[name]):
         kept = batch.column(0).drop_null()
         # the values' buffer as it is: Array.to_numpy would import pandas (0.3 s) in a process that has none
@@ -219,10 +244,12 @@ def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract,
     return totals
 
 
-def _check(path: Path, contract: Contract, con: Any, stats: _Stats | None = None) -> ContractReport:
+def _check(path: Path, contract: Contract, con: Any, stats: _Stats | None = None,
+           release: Callable[[], object] | None = None) -> ContractReport:
     """The contract's rules as SQL aggregates over the snapshot file (on DuckDB connection ``con``, which may
     read it), in one scan of the columns that need one: the row count, missing values and ranges that hold come
-    from ``stats`` (the writer's statistics) where given."""
+    from ``stats`` (the writer's statistics) where given. ``release`` is called once ``con`` is needed no more
+    (before the Arrow kernels and byte maps run, when no aggregate needs the scan)."""
     snap = f"read_parquet({_literal(str(path))})"
     columns = {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {snap}").fetchall()}
     aggregates: list[tuple[str, str, str]] = [("rows", "count", "count(*)")]
@@ -258,14 +285,21 @@ def _check(path: Path, contract: Contract, con: Any, stats: _Stats | None = None
             aggregates.append((name, "unique", f"count({q}) - count(DISTINCT {q})"))
         if rules.pattern is not None:
             rowwise.append((name, "pattern"))
+    # answered without a scan: by the statistics, or (unique integers) by a byte map
+    mapped = {name for name, rule, _ in aggregates
+              if rule == "unique" and stats is not None and _bytemap(name, stats, columns[name]) is not None}
+    known = [None if stats is None else stats.rows if rule == "count" else None if rule == "unique"
+             else stats.answer(name, rule, contract.columns[name]) for name, rule, _ in aggregates]
+    if release is not None and all(value is not None or (rule == "unique" and name in mapped)
+                                   for (name, rule, _), value in zip(aggregates, known, strict=True)):
+        release()
     # the byte maps of unique rules and the row groups of the Arrow rules share the cores
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         duplicates = {name: pool.submit(_duplicates, path, name, stats, columns[name])
-                      for name, rule, _ in aggregates if rule == "unique" and stats is not None}
+                      for name in mapped if stats is not None}
         counted = _rowwise(path, rowwise, contract, pool)
-        known = [None if stats is None else stats.rows if rule == "count"
-                 else duplicates[name].result() if rule == "unique"
-                 else stats.answer(name, rule, contract.columns[name]) for name, rule, _ in aggregates]
+        known = [duplicates[name].result() if rule == "unique" and name in mapped else value
+                 for (name, rule, _), value in zip(aggregates, known, strict=True)]
     scanned = [sql for (_, _, sql), value in zip(aggregates, known, strict=True) if value is None]
     found = iter(con.execute("SELECT " + ", ".join(scanned) + f" FROM {snap}").fetchone() or () if scanned else ())
     values = [next(found) if value is None else value for value in known]

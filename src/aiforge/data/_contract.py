@@ -173,6 +173,13 @@ def not_matching(column: Any, pattern: str) -> Any:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    if pa.types.is_dictionary(column.type):  # each distinct value is matched once, then looked up per row
+        chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+        coded = [not_matching(chunk.dictionary, pattern) for chunk in chunks]
+        if any(mask is None for mask in coded):
+            return None
+        masks = [pc.fill_null(pc.take(mask, chunk.indices), False) for mask, chunk in zip(coded, chunks, strict=True)]
+        return pa.chunked_array(masks, pa.bool_()) if isinstance(column, pa.ChunkedArray) else masks[0]
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         return None
     matches = pc.match_substring_regex(column, pattern=f"^(?:{pattern})$")

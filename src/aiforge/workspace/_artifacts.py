@@ -83,21 +83,24 @@ class ArtifactStore:
         """Copy a file into the store (streamed; read whole when encrypting), returning its digest."""
         return self._put_file(source, move=False)
 
-    def move_file(self, source: Path) -> str:
+    def move_file(self, source: Path, *, digest: str | None = None) -> str:
         """Move a file the caller wrote (and will not use again) into the store, returning its digest: hashed
         once, then renamed into place where ``source`` is on the store's file system (no copy), copied (or
-        uploaded) otherwise; encrypted like ``put_file`` with a cipher. ``source`` is gone afterwards."""
-        return self._put_file(source, move=True)
+        uploaded) otherwise; encrypted like ``put_file`` with a cipher. ``source`` is gone afterwards.
+        ``digest``: the SHA-256 of the file's bytes where the caller hashed it already (beside other work), so
+        that it is not read again; reads verify it as always."""
+        return self._put_file(source, move=True, digest=digest)
 
-    def _put_file(self, source: Path, *, move: bool) -> str:
+    def _put_file(self, source: Path, *, move: bool, digest: str | None = None) -> str:
         if self.cipher is not None:
             digest = self.put_bytes(source.read_bytes())
         else:
-            h = hashlib.sha256()
-            with open(source, "rb") as fh:
-                for chunk in iter(lambda: fh.read(_CHUNK), b""):
-                    h.update(chunk)
-            digest = h.hexdigest()
+            if digest is None:
+                h = hashlib.sha256()
+                with open(source, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(_CHUNK), b""):
+                        h.update(chunk)
+                digest = h.hexdigest()
             if not self.exists(digest):
                 self.storage.write_file(_name(digest), source, move=move)
         if move:
