@@ -407,7 +407,7 @@ REGISTRY_CASES = [
         edit("[linear, lightgbm]", "[linear, lightgmb]"),
         r"^unknown learner 'lightgmb'$", r"aiforge\.yaml:13 \(model\.learners\[1\]\)$",
         r"^one of cnn, dp_linear, extra_trees, hist_gradient_boosting, knn, lightgbm, linear, mlp, random_forest, "
-        r"tfidf, xgboost$",
+        r"tfidf, transformer, xgboost$",
         r"^did you mean 'lightgbm'\?$",
         id="unknown-learner",
     ),

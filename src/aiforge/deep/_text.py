@@ -12,7 +12,8 @@ Two modes:
   GPU. Each batch is cut to its longest text, so short texts cost little.
 
 ``X`` is text: a list or 1-D array of strings, or a table (DataFrame, 2-D array) whose columns are joined into
-one text per row with the tokenizer's separator. Missing values are empty text.
+one text per row with the tokenizer's separator; ``text_columns`` (positions) picks the text out of a wider table
+(the ``transformer`` learner's inputs: its other columns are left out). Missing values are empty text.
 
 A fitted frozen model keeps its head and the checkpoint's name (the serving machine needs the checkpoint: the
 ``transformers`` extra ships MiniLM); a fine-tuned one pickles the whole network's weights and needs only the
@@ -136,6 +137,7 @@ class _Text(_TorchEstimator):
     head_width: int
     dropout: float
     encoder_lr: float
+    text_columns: list[int] | None
 
     def _path(self) -> str:
         from aiforge.deep._checkpoints import resolve_checkpoint
@@ -147,6 +149,12 @@ class _Text(_TorchEstimator):
 
         tokenizer = cached_tokenizer(self._path())
         separator = f" {tokenizer.sep_token} " if getattr(tokenizer, "sep_token", None) else " | "
+        if self.text_columns is not None:  # a table whose other columns this learner leaves out
+            table = np.asarray(X.to_numpy(dtype=object) if hasattr(X, "to_numpy") else X, dtype=object)
+            if table.ndim != 2 or any(not 0 <= c < table.shape[1] for c in self.text_columns):
+                raise ValueError(f"text_columns {self.text_columns!r} must be column positions of X, whose shape "
+                                 f"is {table.shape}")
+            X = table[:, list(self.text_columns)]
         return np.asarray(as_texts(X, separator), dtype=object)
 
     def _fit_inputs(self, X: np.ndarray) -> None:
@@ -254,7 +262,8 @@ class TextClassifier(_Classification, ClassifierMixin, _Text):
     """
 
     def __init__(self, *, checkpoint: str = "minilm", mode: str = "frozen", max_length: int = 128,
-                 head_width: int = 0, dropout: float = 0.1, class_weight: Any = None, lr: float = 1e-3,
+                 text_columns: list[int] | None = None, head_width: int = 0, dropout: float = 0.1,
+                 class_weight: Any = None, lr: float = 1e-3,
                  encoder_lr: float = 5e-5, weight_decay: float = 1e-2, batch_size: int = 32, max_epochs: int = 30,
                  patience: int | None = 5, schedule: str = "cosine", warmup: float = 0.1,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
@@ -268,7 +277,8 @@ class TextRegressor(_Regression, RegressorMixin, _Text):
     """Text regression with a pretrained transformer encoder (MiniLM by default), frozen or fine-tuned."""
 
     def __init__(self, *, checkpoint: str = "minilm", mode: str = "frozen", max_length: int = 128,
-                 head_width: int = 0, dropout: float = 0.1, lr: float = 1e-3, encoder_lr: float = 5e-5,
+                 text_columns: list[int] | None = None, head_width: int = 0, dropout: float = 0.1, lr: float = 1e-3,
+                 encoder_lr: float = 5e-5,
                  weight_decay: float = 1e-2, batch_size: int = 32, max_epochs: int = 30, patience: int | None = 5,
                  schedule: str = "cosine", warmup: float = 0.1, clip_norm: float | None = 1.0,
                  validation_fraction: float = 0.1, amp: str = "auto", device: str = "auto",

@@ -1,6 +1,11 @@
 """Algorithm selection and training: task detection, the learner registry, cross-validated selection."""
 
-from aiforge.learn import _deep_learners, _image_learners, _text_learners  # noqa: F401  (registers learners)
+from aiforge.learn import (  # noqa: F401  (registers learners)
+    _deep_learners,
+    _image_learners,
+    _text_learners,
+    _transformer_learners,
+)
 from aiforge.learn._compiled import ONNX_PATH, CompiledModel, compile_model
 from aiforge.learn._compress import NotCompressible, compress_model
 from aiforge.learn._inference import InferencePlan, plan_inference

@@ -147,12 +147,12 @@ class DataSpec(_Strict):
     k_anonymity: KAnonymitySpec | None = Field(None, description="The quasi-identifiers, and the smallest group "
                                                "of rows their values may leave (checked after data.pii).")
     split: SplitSpec = Field(SplitSpec(), description="How the held-out test split is drawn.")
-
     text_columns: list[str] | None = Field(
         None, description="The input columns that hold free text, for the text learners (tfidf, transformer) and "
         "text monitoring. Unset: string columns whose values average >= 30 characters and >= 4 words, half of them "
         "distinct, are recognised as text (the run says why); [] turns recognition off.",
         examples=[["review"]])
+
     @model_validator(mode="after")
     def _names(self) -> DataSpec:
         columns = [a.column for a in self.pii]
@@ -308,6 +308,29 @@ class PrivacySpec(_Strict):
     )
 
 
+TransformerMode = Literal["frozen", "finetune"]
+
+
+def _transformer_modes() -> list[TransformerMode]:
+    return ["frozen", "finetune"]
+
+
+class TransformerSpec(_Strict):
+    """The transformer learner's checkpoint and how it is trained."""
+
+    checkpoint: str = Field("minilm", description="A local Hugging Face model folder (what save_pretrained writes; "
+                            "relative paths from where aiforge runs), or minilm: all-MiniLM-L6-v2 as the "
+                            "transformers extra packages it. Nothing is ever downloaded.",
+                            examples=["minilm", "models/my-bert"])
+    modes: list[TransformerMode] = Field(
+        default_factory=_transformer_modes, min_length=1,
+        description="The training modes the search tries, the first in the known-good configuration: frozen (a head "
+        "on cached sentence embeddings: seconds) and finetune (the whole encoder learns: minutes on a CPU).")
+    max_length: StrictInt = Field(128, ge=8, le=4096, description="Tokens per text at most (longer texts are cut).")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where it trains and predicts: auto takes "
+                                                   "a CUDA GPU when torch sees one.")
+
+
 class ModelSpec(_Strict):
     """Which learners compete, and how they are compared."""
 
@@ -315,7 +338,8 @@ class ModelSpec(_Strict):
         default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1,
         description="The candidate learners, by name: linear, random_forest, extra_trees, hist_gradient_boosting, "
         "lightgbm, knn, xgboost (the xgboost extra), dp_linear (differentially private), mlp (torch, the deep "
-        "extra); 'aiforge validate' checks the names.", examples=[["linear", "lightgbm"]],
+        "extra), tfidf and transformer (text columns; transformer: the transformers extra); 'aiforge validate' "
+        "checks the names.", examples=[["linear", "lightgbm"]],
     )
     search: SearchSpec = Field(SearchSpec(), description="How candidate configurations are found and compared.")
     ensemble: EnsembleSpec = Field(EnsembleSpec(), description="Greedy ensemble selection over the best trials.")
@@ -341,6 +365,8 @@ class ModelSpec(_Strict):
         "that the search tries: none, smote, adasyn, synthetic (rows drawn from a Gaussian copula fitted per "
         "class). Unset: none, smote and adasyn, searched when the rarest class has under a quarter of the "
         "commonest's rows.", examples=[["none", "smote", "synthetic"]])
+    transformer: TransformerSpec = Field(TransformerSpec(), description="The transformer learner (text columns): "
+                                         "its local checkpoint, the modes searched, the longest text, the device.")
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "

