@@ -53,8 +53,8 @@ def entities(texts: tuple[str, ...], model: str | None, as_json: bool) -> None:
     from aiforge.cli._console import out, print_json, table
     from aiforge.nlp import load_pipeline
 
-    pipeline = load_pipeline(model)
     given = _texts(texts)
+    pipeline = load_pipeline(model)
     found = pipeline.entities(given)
     if as_json:
         print_json({"model": pipeline.name, "documents": [{"text": t, "entities": [e.to_json() for e in ents]}
@@ -74,8 +74,8 @@ def pos(texts: tuple[str, ...], model: str | None, as_json: bool) -> None:
     from aiforge.cli._console import print_json
     from aiforge.nlp import load_pipeline
 
-    pipeline = load_pipeline(model)
     given = _texts(texts)
+    pipeline = load_pipeline(model)
     tagged = pipeline.pos(given)
     if as_json:
         print_json({"model": pipeline.name, "documents": [{"text": t, "tokens": [x.to_json() for x in tokens]}
