@@ -171,8 +171,9 @@ def report(args: argparse.Namespace, results: dict[int, dict[str, list[dict[str,
         "data contract (types, uniqueness of id, non-null, age range, allowed countries, email pattern, max "
         "missing) is checked on it — row count, missing values and ranges from the statistics DuckDB returns "
         "for the file it wrote, the id's duplicates on a byte map, allowed values and the pattern with Arrow "
-        "kernels over the file's row groups — and the file is hashed (SHA-256) and moved into the artifact "
-        "store. Memory is bounded by DuckDB's buffer manager, not by the file size.",
+        "kernels over the file's row groups, while the file is hashed (SHA-256) and synced and DuckDB's "
+        "connection closed beside the check — and only then moved into the artifact store. Memory is bounded "
+        "by DuckDB's buffer manager, not by the file size.",
         "- **aiforge-unchecked**: the same without a contract (the snapshot, its hash and the store only): the "
         "cost of aiforge's path itself, apart from the validation.",
         "- **DuckDB**: `COPY (SELECT * FROM read_csv(f)) TO p (FORMAT parquet)`, no validation, no hash.",

@@ -198,7 +198,7 @@ def _duplicates(path: Path, name: str, stats: _Stats, kind: str) -> int | None:
         return None if span is None else 0
     low, values = span.start, stats.rows - int(stats.columns['"' + name.replace('"', '""') + '"']["null_count"])
     seen = np.zeros(len(span), dtype=np.bool_)
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=[name]):
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=[name], use_threads=False):
         kept = batch.column(0).drop_null()
         # the values' buffer as it is: Array.to_numpy would import pandas (0.3 s) in a process that has none
         dtype = np.dtype(f"{'u' if pa.types.is_unsigned_integer(kept.type) else 'i'}{kept.type.bit_width // 8}")
@@ -226,7 +226,8 @@ def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract,
     coded = [name for name, rule in rules if rule == "allowed" and pa.types.is_string(schema.field(name).type)]
 
     def count(group: int) -> list[int | None]:
-        table = pq.ParquetFile(path, read_dictionary=coded).read_row_group(group, columns=names)
+        # one thread each: the pool already spreads the row groups over the cores
+        table = pq.ParquetFile(path, read_dictionary=coded).read_row_group(group, columns=names, use_threads=False)
         found: list[int | None] = []
         for name, rule in rules:
             column = table.column(name)
