@@ -165,6 +165,19 @@ def test_a_missing_bucket_is_a_clear_error(s3: MotoS3, tmp_path: Path) -> None:
     assert "AIFORGE_ARTIFACTS_URL" in (err.value.hint or "")
 
 
+def test_an_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    # one attempt (botocore's retries take ~6 s): options reach s3fs as they are
+    store = ArtifactStore.at("s3://bucket/artifacts", options={"endpoint_url": f"http://127.0.0.1:{free_port()}",
+                                                               "config_kwargs": {"retries": {"max_attempts": 1}}})
+
+    with pytest.raises(ArtifactError, match="cannot be reached") as err:
+        store.put_bytes(PLAIN)
+    assert "EndpointConnectionError" in (err.value.found or "")
+    assert (err.value.where or "").startswith("s3://bucket/artifacts/")
+
+
 def test_an_unknown_protocol_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WorkspaceError, match="unknown storage protocol"):
         ArtifactStore.at("nosuchfs://bucket/artifacts")
