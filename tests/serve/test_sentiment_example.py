@@ -35,6 +35,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     assert made.returncode == 0, made.stderr
     project = yaml.safe_load((EXAMPLE / "aiforge.yaml").read_text())  # the example's file, made small and fast
     project["kpis"] = [{"metric": "accuracy", "min": 0.5}, {"metric": "f1_macro", "min": 0.4}]
+    project["data"]["pii_policy"] = {"names": False}  # spaCy's name finder: slow, and not what this test is about
     project["model"]["search"] = {"strategy": "defaults", "cv_strategy": "holdout", "metric": "f1_macro"}
     project["checks"] = {**project["checks"], **yaml.safe_load(textwrap.dedent(FAST_CHECKS)),
                          "importance": {"enabled": False}}
