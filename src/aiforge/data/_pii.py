@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from aiforge.data._contract import ContractReport, Violation
-from aiforge.errors import DataError
+from aiforge.errors import DataError, MissingDependency
 from aiforge.spec import DataSpec, FieldPath, KAnonymitySpec, PiiAction
 
 if TYPE_CHECKING:
@@ -254,16 +254,16 @@ def _name_finder(names: NameFinder | None | bool) -> tuple[NameFinder | None, st
         return None, "names not looked for (data.pii_policy.names: false)"
     if callable(names):
         return names, "names looked for with the given finder"
-    try:
-        import spacy
+    from aiforge.nlp._spacy import load_pipeline
 
-        nlp = spacy.load(NAMES_MODEL, disable=["lemmatizer", "parser", "tagger", "attribute_ruler"])
-    except (ImportError, OSError):
+    try:
+        pipeline = load_pipeline(NAMES_MODEL)  # the one loader of aiforge.nlp: loaded once per process
+    except MissingDependency:
         return None, (f"names not looked for: spaCy's model {NAMES_MODEL} is not installed "
-                      "(pip install 'aiforge[pii-names]')")
+                      "(pip install 'aiforge[pii-names]' or 'aiforge[nlp]')")
 
     def spacy_names(texts: list[str]) -> list[list[str]]:
-        return [[e.text for e in doc.ents if e.label_ == "PERSON"] for doc in nlp.pipe(texts, batch_size=64)]
+        return [[e.text for e in found if e.label == "PERSON"] for found in pipeline.entities(texts, batch_size=64)]
 
     return spacy_names, f"names looked for with spaCy ({NAMES_MODEL})"
 
