@@ -205,6 +205,18 @@ def _workspace_settings(s3: MotoS3, root: Path, bucket: str, **extra: str) -> Wo
     return WorkspaceSettings.resolve(root, env)
 
 
+def test_the_store_is_chosen_by_flag_then_environment_then_the_workspace_folder(tmp_path: Path) -> None:
+    env = {"AIFORGE_ARTIFACTS_URL": "s3://from-env/p", "AIFORGE_S3_ENDPOINT_URL": "http://127.0.0.1:9"}
+
+    assert WorkspaceSettings.resolve(tmp_path, env, artifacts_url="s3://from-flag/p").artifacts_url == "s3://from-flag/p"
+    chosen = WorkspaceSettings.resolve(tmp_path, env)
+    assert (chosen.artifacts_url, chosen.s3_endpoint_url) == ("s3://from-env/p", "http://127.0.0.1:9")
+    assert chosen.artifact_store().location == "s3://from-env/p"
+    assert WorkspaceSettings.resolve(tmp_path, {}).artifact_store().root == tmp_path.absolute() / "artifacts"
+    assert WorkspaceSettings.resolve(tmp_path, {"AIFORGE_ARTIFACTS_URL": str(tmp_path / "shared")}
+                                     ).artifact_store().root == tmp_path / "shared"
+
+
 def test_a_workspace_keeps_its_artifacts_in_the_bucket_and_encrypts_them(s3: MotoS3, tmp_path: Path) -> None:
     bucket = s3.bucket()
     ws = Workspace.open(_workspace_settings(s3, tmp_path / "ws", bucket))
