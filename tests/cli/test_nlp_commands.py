@@ -83,3 +83,42 @@ def test_the_commands_print_and_refuse_as_documented(tmp_path: Path) -> None:
     missing = aiforge("entities", "--model", str(tmp_path / "nowhere"), "text")
     assert missing.returncode == 2 and "is not a saved spaCy pipeline" in missing.stderr
     assert aiforge("entities").returncode == 2  # no text: a usage error
+
+
+PROJECT = """name: invoices
+problem: {task: binary, target: paid, positive_class: "yes"}
+kpis:
+  - {metric: accuracy, min: 0.6}
+data:
+  sources:
+    - {name: inv, type: csv, path: invoices.csv}
+  text_columns: []
+  steps:
+    - nlp_features: {column: body, entities: [ORG, MONEY], pos: [VERB]}
+    - extract: {column: body, fields: {amount: money, due: date, vendor: LABEL}}
+  contract:
+    columns:
+      body_tokens: {type: integer, min: 10, nullable: false}
+      amount: {type: float, min: 100, max: 9000, nullable: false}
+      amount_currency: {allowed: [USD]}
+      due: {type: date, nullable: false}
+model:
+  learners: [linear]
+"""
+
+
+@pytest.mark.parametrize(("label", "code", "said"), [("ORG", 0, "is valid"), ("GADGET", 2, "does not predict GADGET")])
+def test_the_text_steps_run_in_a_project_and_feed_its_contract(tmp_path: Path, label: str, code: int,
+                                                               said: str) -> None:
+    rng = random.Random(0)
+    rows = ["id,body,paid"]
+    for i in range(40):
+        paid = i % 2 == 0
+        rows.append(f'{i},"Invoice INV-{1000 + i} from Acme Corporation: total ${rng.randint(100, 8999):,}.00 due '
+                    f'March {rng.randint(1, 28)}, 2025. {"Paid in full." if paid else "Payment is overdue."}",'
+                    f'{"yes" if paid else "no"}')
+    (tmp_path / "invoices.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "aiforge.yaml").write_text(PROJECT.replace("LABEL", label), encoding="utf-8")
+    checked = subprocess.run([str(EXE), "validate", str(tmp_path / "aiforge.yaml")], capture_output=True, text=True,
+                             env=serve_env(tmp_path / "ws"), cwd=tmp_path, timeout=300)
+    assert checked.returncode == code and said in checked.stdout + checked.stderr, checked.stderr
