@@ -150,7 +150,9 @@ def test_the_read_cache_is_checked_by_hash_and_by_the_object(s3: MotoS3, tmp_pat
     cached.write_bytes(b"a corrupted cache file")  # dropped, and the object read again
     assert store.get_bytes(digest) == PLAIN and cached.read_bytes() == PLAIN
 
+    assert list(store.digests()) == [digest]  # a listing, not kept: the next answers come from the bucket
     s3.client().delete_object(Bucket=bucket, Key=f"team/artifacts/{digest[:2]}/{digest[2:]}")  # erased elsewhere
+    assert not store.exists(digest)
     with pytest.raises(ArtifactError, match="missing"):
         store.get_bytes(digest)
     assert not cached.exists()

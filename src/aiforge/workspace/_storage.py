@@ -65,7 +65,8 @@ def blob_storage(location: str | Path, *, options: Mapping[str, Any] | None = No
     if not is_object_url(location):
         text = str(location)
         return LocalFolder(Path(text.removeprefix("file://")).expanduser().absolute())
-    return ObjectFolder(str(location), dict(options or {}), cache)
+    # listings never cached: other processes add and delete objects (a stale listing would say a deleted one exists)
+    return ObjectFolder(str(location), {"use_listings_cache": False, **(options or {})}, cache)
 
 
 class LocalFolder:
