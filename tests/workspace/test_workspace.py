@@ -191,3 +191,44 @@ def test_resolve_reads_os_environ_when_no_mapping_is_given(
 
     assert settings.root == tmp_path / "os-env"
     assert settings.url == "sqlite:////elsewhere/x.db"
+
+
+@pytest.mark.parametrize(("url", "message", "found"), [
+    ("notaurl", "the metadata database URL cannot be read", "notaurl"),
+    ("mysql://u:secret@db/x", "in SQLite or PostgreSQL, not mysql", "mysql://u:***@db/x"),
+    ("postgresql+asyncpg://u:secret@db/x", "driver 'asyncpg' is not installed", "No module named 'asyncpg'"),
+])
+def test_a_database_url_aiforge_cannot_use_is_a_workspace_error(tmp_path: Path, url: str, message: str,
+                                                                  found: str) -> None:
+    with pytest.raises(WorkspaceError, match=message) as info:
+        Workspace.open(WorkspaceSettings(root=tmp_path / ".aiforge", db_url=url))
+    assert found in (info.value.found or "") and "secret" not in info.value.render()
+
+
+def test_an_unreachable_database_server_is_a_workspace_error_without_the_password(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    from conftest import free_port
+
+    url = f"postgres://aiforge:secret@127.0.0.1:{free_port()}/aiforge"  # nothing listens there
+    with pytest.raises(WorkspaceError, match="cannot open the metadata database") as info:
+        Workspace.open(WorkspaceSettings(root=tmp_path / ".aiforge", db_url=url))
+    assert info.value.where == f"postgres://aiforge:***@{url.split('@')[1]}"  # as the user wrote it
+    assert "refused" in (info.value.found or "") and "secret" not in info.value.render()
+    assert "AIFORGE_DB_URL" in (info.value.hint or "")
+
+
+def test_non_finite_numbers_are_kept_by_sqlite_and_stored_as_null_by_postgresql(tmp_path: Path) -> None:
+    ws = Workspace.open(WorkspaceSettings.resolve(tmp_path / ".aiforge"))
+    try:
+        with ws.session() as s:
+            s.add(RunRow(id="nan", project="p", status="succeeded", spec_path="x", spec_hash="0" * 64, spec={},
+                         started_at=datetime.now(UTC), host="h", pid=1, code_version="t",
+                         summary={"auc": float("nan"), "scores": [1.5, float("inf")]}))
+        with ws.session() as s:
+            summary = s.get_one(RunRow, "nan").summary
+        if ws.engine.dialect.name == "postgresql":
+            assert summary == {"auc": None, "scores": [1.5, None]}
+        else:
+            assert summary["auc"] != summary["auc"] and summary["scores"] == [1.5, float("inf")]
+    finally:
+        ws.close()

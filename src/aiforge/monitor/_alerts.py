@@ -17,6 +17,7 @@ from aiforge.monitor._report import MonitorReport
 from aiforge.monitor._sinks import deliver
 from aiforge.spec import AlertRule, MonitorSpec
 from aiforge.workspace import AlertRow, Workspace
+from aiforge.workspace._locks import serialize
 
 __all__ = ["Alert", "AlertStore", "StoredAlert", "judge_rules", "raise_alerts"]
 
@@ -107,6 +108,7 @@ class AlertStore:
         (and so should be sent)."""
         now = now or datetime.now(UTC)
         with self.workspace.session() as s:
+            serialize(s, "alerts", alert.fingerprint)  # raised by two processes at once: one alert, counted twice
             recent = s.scalars(select(AlertRow).where(AlertRow.fingerprint == alert.fingerprint,
                                                       AlertRow.last_at >= now - dedupe)
                                .order_by(AlertRow.last_at.desc())).first()

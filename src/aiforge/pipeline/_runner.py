@@ -21,10 +21,12 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from aiforge.errors import AiforgeError
 from aiforge.spec import ProjectFile
 from aiforge.workspace import RunRow, StageCacheRow, StageRow, Workspace
+from aiforge.workspace._locks import serialize
 
 __all__ = ["Progress", "RunRecorder", "RunStatus", "SilentProgress", "StageStatus", "input_hash"]
 
@@ -107,14 +109,20 @@ class RunRecorder:
         progress: Progress | None = None,
     ) -> RunRecorder:
         mark_interrupted_runs(workspace)
-        run_id = new_run_id()
-        with workspace.session() as s:
-            s.add(RunRow(
-                id=run_id, project=project.spec.name, status=RunStatus.RUNNING.value,
-                spec_path=str(project.path.absolute()), spec_hash=project.sha256,
-                spec=project.spec.model_dump(mode="json"), started_at=_now(), host=socket.gethostname(),
-                pid=os.getpid(), code_version=code_version, summary={},
-            ))
+        for attempt in range(5):
+            run_id = new_run_id()
+            try:
+                with workspace.session() as s:
+                    s.add(RunRow(
+                        id=run_id, project=project.spec.name, status=RunStatus.RUNNING.value,
+                        spec_path=str(project.path.absolute()), spec_hash=project.sha256,
+                        spec=project.spec.model_dump(mode="json"), started_at=_now(), host=socket.gethostname(),
+                        pid=os.getpid(), code_version=code_version, summary={},
+                    ))
+                break
+            except IntegrityError:  # another process started a run in the same second with the same suffix
+                if attempt == 4:
+                    raise
         return cls(workspace, run_id, force=force, progress=progress or SilentProgress())
 
     def stage(
@@ -151,6 +159,7 @@ class RunRecorder:
                                             "rss_bytes": resident_bytes()}}
             if cacheable:
                 with self.workspace.session() as s:
+                    serialize(s, "stage_cache", digest)  # two runs of one project finish a stage at once
                     s.merge(StageCacheRow(key=digest, stage=name, outputs=outputs, run_id=self.run_id,
                                           created_at=_now()))
         self._finish_stage(stage_id, status, outputs, None)

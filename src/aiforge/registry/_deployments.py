@@ -33,6 +33,7 @@ from sqlalchemy import select, update
 from aiforge.errors import AiforgeError, RegistryError
 from aiforge.registry._registry import Alias, ModelVersion, VersionStatus, served_version
 from aiforge.workspace import AuditLog, DeploymentEventRow, DeploymentRow, ModelVersionRow, Workspace
+from aiforge.workspace._locks import serialize
 
 __all__ = [
     "GUARDRAIL_METRICS",
@@ -319,6 +320,7 @@ class DeploymentStore:
                                   hint="use --strategy ab, or leave --split out")
 
         with self.workspace.session() as s:
+            serialize(s, "model_versions", name)  # one active deployment per model, even when two start at once
             rows = list(s.scalars(select(ModelVersionRow).where(ModelVersionRow.name == name)))
             versions = [ModelVersion.from_row(r) for r in rows]
             if not versions:
@@ -429,6 +431,7 @@ class DeploymentStore:
     def _finish(self, deployment: Deployment, state: DeploymentState, reason: str, actor: str,
                 details: dict[str, Any]) -> Deployment | None:
         with self.workspace.session() as s:
+            serialize(s, "model_versions", deployment.name)  # the aliases move with no promotion in between
             if not self._bump(s, deployment, state=state.value, reason=reason):
                 return None
             winner = deployment.challenger if state is DeploymentState.PROMOTED else deployment.champion

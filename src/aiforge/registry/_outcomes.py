@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from aiforge.errors import AiforgeError
 from aiforge.workspace import OutcomeRow, Workspace
+from aiforge.workspace._locks import serialize
 
 __all__ = ["OutcomeStore"]
 
@@ -40,6 +41,7 @@ class OutcomeStore:
                                hint="send the 'id' of each prediction with a number, a boolean or a label")
         now = datetime.now(UTC)
         with self.workspace.session() as s:
+            serialize(s, "outcomes", model)  # the same prediction's outcome sent twice at once: one row
             for ident, value in outcomes:
                 s.merge(OutcomeRow(prediction_id=ident, model=model, outcome=value, at=now))
         return len(outcomes)

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from aiforge.errors import AiforgeError, RegistryError
 from aiforge.workspace import DeploymentRow, ModelVersionRow, Workspace
+from aiforge.workspace._locks import serialize
 
 __all__ = ["Alias", "ModelRegistry", "ModelVersion", "PromotionRefused", "VersionStatus", "served_version"]
 
@@ -129,6 +130,7 @@ class ModelRegistry:
         for attempt in range(20):
             try:
                 with self.workspace.session() as s:
+                    serialize(s, "model_versions", name)  # the same artifact twice, or the same number: never
                     existing = s.scalars(
                         select(ModelVersionRow).where(
                             ModelVersionRow.name == name, ModelVersionRow.artifact == artifact,
@@ -225,6 +227,7 @@ class ModelRegistry:
     def promote(self, name: str, version: int, to: Alias) -> ModelVersion:
         """Give ``version`` the alias ``to``; the previous staging/production holder is archived."""
         with self.workspace.session() as s:
+            serialize(s, "model_versions", name)  # two promotions at once leave one holder, not two
             row = self._row(s, name, version)
             rollout = s.scalars(select(DeploymentRow).where(DeploymentRow.name == name,
                                                             DeploymentRow.state == "active")).first()

@@ -13,6 +13,8 @@ and region come from the standard ``AWS_*`` variables or profiles, read by botoc
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aiforge.errors import WorkspaceError
@@ -128,7 +131,17 @@ class Workspace:
         cipher = open_cipher(settings.root, key, create=True, artifacts=settings.artifact_store())
         (settings.root / "reports").mkdir(exist_ok=True)
         engine = _engine(settings.url)
-        _migrate(engine)
+        try:
+            _migrate(engine)
+        except OperationalError as exc:  # the server is down, the password wrong, the database missing...
+            engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            raise WorkspaceError(
+                "cannot open the metadata database", where=_shown(settings.url),
+                found=reason[0] if reason else type(exc).__name__,
+                hint="check that the server runs and that the URL's host, port, user, password and database are "
+                "right (the database must exist; aiforge creates its tables): AIFORGE_DB_URL",
+            ) from exc
         return cls(settings, engine, cipher)
 
     @property
@@ -150,9 +163,56 @@ class Workspace:
         self.engine.dispose()
 
 
+_SUPPORTED = "sqlite:///PATH, or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def _shown(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.rpartition("@")[2]
+
+
+def _database_url(url: str) -> URL:
+    """``url`` checked: SQLite or PostgreSQL (``postgres://`` and a bare ``postgresql://`` mean psycopg 3)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise WorkspaceError("the metadata database URL cannot be read", where="AIFORGE_DB_URL",
+                             expected=_SUPPORTED, found=_shown(url)) from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgres", "postgresql"):
+        return parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
+    if backend != "sqlite":
+        raise WorkspaceError(f"aiforge keeps its metadata in SQLite or PostgreSQL, not {backend}",
+                             where="AIFORGE_DB_URL", expected=_SUPPORTED, found=_shown(url),
+                             hint="unset AIFORGE_DB_URL for SQLite in the workspace folder")
+    return parsed
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _strict_json(value: Any) -> str:
+    """JSON as PostgreSQL takes it: NaN and infinities (which SQLite keeps) are stored as null."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), allow_nan=False)
+
+
 def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+    parsed = _database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(parsed, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -171,7 +231,13 @@ def _engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10},
+                             json_serializer=_strict_json)
+    except ImportError as exc:
+        raise WorkspaceError(f"the PostgreSQL driver '{parsed.get_driver_name()}' is not installed",
+                             where=_shown(url), found=str(exc), expected=_SUPPORTED,
+                             hint="pip install 'aiforge[postgres]' (psycopg 3)") from exc
 
 
 def _migrate(engine: Engine) -> None:
@@ -185,6 +251,8 @@ def _migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # processes opening a new database at once migrate it one at a time
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(8215004310541297)")  # (SQLite: BEGIN IMMEDIATE)
         if MigrationContext.configure(conn).get_current_revision() == head:
             return
         config.attributes["connection"] = conn
