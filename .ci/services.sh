@@ -27,6 +27,10 @@ runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 5432 -d postgr
      CREATE ROLE aiforge LOGIN PASSWORD 'aiforge' CREATEDB; END IF; END \$\$;"
 runuser -u postgres -- psql -q -d postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'aiforge_test'" \
   | grep -q 1 || runuser -u postgres -- createdb -O aiforge aiforge_test
+# a throwaway server: no fsync. The suite runs on it (tests/postgres_site): a database per workspace, dropped at the
+# end, and DROP DATABASE forces a checkpoint (seconds each with fsync on a busy disk, ~0.1 s without)
+runuser -u postgres -- psql -q -d postgres -c "ALTER SYSTEM SET fsync = off" -c "ALTER SYSTEM SET full_page_writes = off" \
+  -c "ALTER SYSTEM SET synchronous_commit = off" -c "SELECT pg_reload_conf()" >/dev/null
 export AIFORGE_TEST_POSTGRES_URL="postgresql+psycopg://aiforge:aiforge@127.0.0.1:5432/aiforge_test"
 
 # redis-server: the redis (stream) source is tested against a real server, which the tests start themselves
