@@ -37,6 +37,7 @@ def registered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     project["kpis"] = [{"metric": "accuracy", "min": 0.5}, {"metric": "f1_macro", "min": 0.4}]
     project["data"]["pii_policy"] = {"names": False}  # spaCy's name finder: slow, and not what this test is about
     project["model"]["search"] = {"strategy": "defaults", "cv_strategy": "holdout", "metric": "f1_macro"}
+    project["model"]["learners"] = ["tfidf"]  # the transformer: tests/serve/test_transformer_serving.py
     project["checks"] = {**project["checks"], **yaml.safe_load(textwrap.dedent(FAST_CHECKS)),
                          "importance": {"enabled": False}}
     (root / "aiforge.yaml").write_text(yaml.safe_dump(project))
