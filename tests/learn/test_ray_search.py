@@ -187,6 +187,17 @@ def test_the_environment_chooses_the_executor_over_the_project_file() -> None:
     assert caught.value.where == "AIFORGE_EXECUTOR" and caught.value.code == "executor"
 
 
+@pytest.mark.parametrize("address", ["127.0.0.1:{port}", "ray://127.0.0.1:{port}", "no-port-here"])
+def test_an_unreachable_cluster_is_an_executor_error_at_once(address: str) -> None:
+    pytest.importorskip("ray")
+    from aiforge.workspace import connect_ray
+
+    started = time.monotonic()
+    with pytest.raises(ExecutorError, match="cannot reach the Ray cluster|is not a Ray address") as caught:
+        connect_ray(address.format(port=free_port()))
+    assert time.monotonic() - started < 10 and "ray start --head" in (caught.value.hint or "")
+
+
 def test_the_workspace_section_is_checked() -> None:
     text = "name: x\nproblem: {{task: binary, target: y}}\ndata: {{sources: [{{name: s, type: csv, path: a.csv}}]}}\n{}"
     spec = parse_project_text(text.format("workspace: {executor: ray, address: auto, trials_in_flight: 4}"), YAML)

@@ -8,6 +8,7 @@ runs on a laptop and on a cluster. Ray is imported only when the ray executor is
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -77,13 +78,33 @@ def connect_ray(address: str | None) -> Any:
                                 "or set workspace.executor: local") from exc
     if ray.is_initialized():
         return ray
+    _check_reachable(address)
     try:
         ray.init(address=None if address == "local" else address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ExecutorError(f"cannot reach the Ray cluster at {address}", where="workspace.address / "
-                            "AIFORGE_RAY_ADDRESS", expected="a running Ray head: host:port (its GCS port, 6379 by "
-                            "default), ray://host:10001, or auto", found=f"{type(exc).__name__}: {exc}"[:300],
-                            hint="start the head with 'ray start --head' (and workers with 'ray start --address "
-                            "HEAD:PORT'), or use executor: local") from exc
+        raise _unreachable(f"cannot reach the Ray cluster at {address}", f"{type(exc).__name__}: {exc}") from exc
     return ray
+
+
+def _unreachable(message: str, found: str) -> ExecutorError:
+    return ExecutorError(message, where="workspace.address / AIFORGE_RAY_ADDRESS",
+                         expected="a running Ray head: host:port (its GCS port, 6379 by default), ray://host:10001, "
+                         "or auto", found=found[:300],
+                         hint="start the head with 'ray start --head' (and workers with 'ray start --address "
+                         "HEAD:PORT'), or use executor: local")
+
+
+def _check_reachable(address: str | None) -> None:
+    """Fail at once when nothing listens at a host:port address (Ray itself retries for minutes)."""
+    if address is None or address in ("local", "auto"):
+        return
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise _unreachable(f"{address!r} is not a Ray address", address)
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as exc:
+        raise _unreachable(f"cannot reach the Ray cluster at {address}", f"{type(exc).__name__}: {exc}") from exc
