@@ -199,6 +199,7 @@ def test_tables_show_metrics_leaderboard_profile_and_lineage() -> None:
     best = r"<tr class=\"best\"><td>lightgbm ★</td><td>ok</td><td class=\"num\">0\.8500 ± 0\.0082"
     assert re.search(best, page)
     assert page.index("lightgbm ★") < page.index(">linear<")  # ranked by the objective
+    assert "fit s / fold" in page and "predict ms / row" in page  # each learner's costs beside its score
     assert "ValueError: bad &lt;input&gt;" in page and "time budget spent" in page
     assert "<td>6 / 2</td>" in page.replace("<dd>", "<td>").replace("</dd>", "</td>")
     assert re.search(r"<td>age</td><td>numeric</td><td>int64</td><td class=\"num\">12\.5%</td>", page)

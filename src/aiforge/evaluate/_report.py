@@ -342,6 +342,18 @@ def _local_explanations(rows: list[dict[str, Any]]) -> str:
             + _table(["row", "why shown", "predicted", "actual", "base", "output", "top contributions"], body, {4, 5}))
 
 
+def _costs(sel: SelectionReport, candidate: Any) -> list[str]:
+    """A learner's best trial's training seconds per fold (its energy's proxy) and prediction time per row (batched):
+    what a text transformer costs beside tfidf, and a forest beside a linear model."""
+    best = [t for t in sel.trials if t.learner == candidate.learner and t.status == "complete"
+            and t.score == candidate.mean]
+    if not best:
+        return [_DASH, _DASH]
+    trial = best[0]
+    fold = trial.seconds / max(1, len(trial.fold_scores))
+    return [f"{fold:.2f}", _DASH if trial.predict_ms is None else f"{trial.predict_ms:.3f}"]
+
+
 def _leaderboard(sel: SelectionReport) -> str:
     sign = 1.0 if sel.higher_is_better else -1.0
     order = sorted(sel.candidates, key=lambda c: (c.mean is None, -sign * (c.mean or 0.0)))
@@ -359,8 +371,10 @@ def _leaderboard(sel: SelectionReport) -> str:
             f"{sel.search_seconds:.1f} s. Objective <b>{_e(sel.objective)}</b> ({direction} is better), "
             f"{_validation_text(sel)} on the training split, seed {sel.seed}; "
             f"best refit in {sel.fit_seconds:.1f} s.</p>")
-    head = ["learner", "status", f"CV {sel.objective} (mean ± std)", "trials", "seconds", "error"]
-    rows = [(cls, [*cells[:3], str(c.trials), *cells[3:]]) for (cls, cells), c in zip(rows, order, strict=True)]
+    head = ["learner", "status", f"CV {sel.objective} (mean ± std)", "trials", "seconds", "fit s / fold",
+            "predict ms / row", "error"]
+    rows = [(cls, [*cells[:3], str(c.trials), cells[3], *_costs(sel, c), *cells[4:]])
+            for (cls, cells), c in zip(rows, order, strict=True)]
     features = _dl({k: sel.features.get(k, []) for k in ("numeric", "categorical", "ignored")})
     history = ""
     if any(t.status == "complete" for t in sel.trials) and len(sel.trials) > 1:
