@@ -45,6 +45,21 @@ def test_bad_schedules_in_the_project_file_are_located(tmp_path: Path, schedules
     assert f"aiforge.yaml:{3 + line}" in (caught.value.where or "")
 
 
+def test_crontab_lines_carry_the_artifact_store(tmp_path: Path) -> None:
+    from aiforge.monitor import crontab_lines
+
+    text = ("name: x\nproblem: {target: y}\ndata: {sources: [{name: s, type: csv, path: d.csv}]}\nschedules:\n"
+            '  - {name: nightly, cron: "0 3 * * *"}\n')
+    project = parse_project_text(text, tmp_path / "aiforge.yaml")
+    settings = WorkspaceSettings(root=tmp_path / "ws", artifacts_url="s3://team bucket/aiforge",
+                                 s3_endpoint_url="http://minio:9000")
+
+    (line,) = [x for x in crontab_lines(project, settings, "aiforge") if x.startswith("0 3")]
+
+    assert " AIFORGE_ARTIFACTS_URL='s3://team bucket/aiforge' AIFORGE_S3_ENDPOINT_URL=http://minio:9000 " in line
+    assert "AIFORGE_ARTIFACTS_URL" not in "".join(crontab_lines(project, WorkspaceSettings(root=tmp_path), "aiforge"))
+
+
 def _cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(EXE), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
 

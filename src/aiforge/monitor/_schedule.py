@@ -121,6 +121,10 @@ def crontab_lines(project: ProjectFile, settings: WorkspaceSettings, executable:
     env = f"AIFORGE_WORKSPACE={shlex.quote(str(settings.root.absolute()))}"
     if settings.db_url and not settings.db_url.startswith("sqlite"):
         env += " AIFORGE_DB_URL=\"$AIFORGE_DB_URL\""
+    if settings.artifacts_url:  # (the bucket's credentials: the AWS profile or role of the cron's user)
+        env += f" AIFORGE_ARTIFACTS_URL={shlex.quote(settings.artifacts_url)}"
+    if settings.s3_endpoint_url:
+        env += f" AIFORGE_S3_ENDPOINT_URL={shlex.quote(settings.s3_endpoint_url)}"
     lines = [f"# aiforge schedules of {project.spec.name} ({path}); cron expressions in UTC", "CRON_TZ=UTC"]
     for s in project.spec.schedules:
         lines.append(f"{s.cron} cd {shlex.quote(str(path.parent))} && {env} {shlex.quote(exe)} {s.action} "
