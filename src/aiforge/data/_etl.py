@@ -31,7 +31,7 @@ from aiforge.spec import (
     RenameStep,
     SelectStep,
 )
-from aiforge.spec._nlp_steps import ExtractStep, NlpFeaturesStep
+from aiforge.spec._nlp_steps import ExtractSpec, ExtractStep, NlpFeatures, NlpFeaturesStep
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -59,13 +59,14 @@ class EtlResult:
 
 
 def run_steps(data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], *, memory_limit: str | None = None,
-              temp_dir: Path | None = None, threads: int | None = None) -> EtlResult:
+              temp_dir: Path | None = None, threads: int | None = None, base_dir: Path | None = None) -> EtlResult:
     """``steps`` applied to ``data`` (an Arrow table or dataset, or the path of a Parquet or CSV file DuckDB
     scans itself); ``sides``: the other sources by name, for joins. The result in memory (see ``step_batches``
-    to stream it)."""
+    to stream it). ``base_dir``: the folder relative paths in steps are from (the project file's; default: the
+    working directory)."""
     import duckdb
 
-    with _Chain(data, sides, steps, memory_limit, temp_dir, threads) as chain:
+    with _Chain(data, sides, steps, memory_limit, temp_dir, threads, base_dir=base_dir) as chain:
         try:
             table = chain.connection.sql(chain.final()).to_arrow_table()
         except duckdb.Error as exc:
@@ -99,7 +100,8 @@ def _failed(exc: Exception) -> DataError:
 
 class _Chain:
     def __init__(self, data: Any, sides: Mapping[str, Any], steps: Sequence[EtlStep], memory_limit: str | None,
-                 temp_dir: Path | None, threads: int | None, allow: Sequence[str] = ()) -> None:
+                 temp_dir: Path | None, threads: int | None, allow: Sequence[str] = (),
+                 base_dir: Path | None = None) -> None:
         import duckdb
 
         config: dict[str, Any] = {"preserve_insertion_order": True}
@@ -111,6 +113,7 @@ class _Chain:
         if threads:
             config["threads"] = threads
         self.connection = duckdb.connect(config=config)
+        self.base_dir = base_dir
         self.trace: list[dict[str, Any]] = []
         con = self.connection
         files: list[str] = []
@@ -277,7 +280,7 @@ class _Chain:
         columns added (or replacing columns of the same name), and the chain goes on from that table."""
         import pyarrow as pa
 
-        spec = step.nlp_features if isinstance(step, NlpFeaturesStep) else step.extract
+        spec: NlpFeatures | ExtractSpec = step.nlp_features if isinstance(step, NlpFeaturesStep) else step.extract
         self._need([spec.column], where)
         table = self.connection.sql(f"SELECT * FROM {self.current}").to_arrow_table()
         column = table.column(spec.column)
@@ -285,20 +288,23 @@ class _Chain:
             raise DataError(f"column '{spec.column}' is not text", where=where, expected="a VARCHAR column",
                             found=str(column.type), hint="cast it first: {cast: {COLUMN: VARCHAR}}")
         texts = column.to_pylist()
+        if spec.model is not None and self.base_dir is not None:
+            from aiforge.nlp._spacy import resolve_pipeline
+
+            spec = spec.model_copy(update={"model": resolve_pipeline(spec.model, self.base_dir)})
         new: list[tuple[str, pa.Array]] = []
-        if isinstance(step, NlpFeaturesStep):
+        if isinstance(spec, NlpFeatures):
             from aiforge.nlp._features import text_features
 
-            f = step.nlp_features
-            prefix = f.prefix or f.column
-            features = text_features(texts, model=f.model, entities=f.entities, pos=f.pos, prefix=prefix)
+            prefix = spec.prefix or spec.column
+            features = text_features(texts, model=spec.model, entities=spec.entities, pos=spec.pos, prefix=prefix)
             new = [(name, pa.array(values, pa.float64() if name.startswith(f"{prefix}_pos_") else pa.int64()))
                    for name, values in features.items()]
         else:
             from aiforge.nlp._extract import extract_fields
 
             kinds = {"double": pa.float64(), "date32": pa.date32(), "string": pa.string()}
-            new = [(c.name, pa.array(c.values, kinds[c.kind])) for c in extract_fields(texts, step.extract)]
+            new = [(c.name, pa.array(c.values, kinds[c.kind])) for c in extract_fields(texts, spec)]
         for name, values in new:
             if name in table.column_names:
                 table = table.set_column(table.column_names.index(name), name, values)

@@ -136,12 +136,24 @@ def load_pipeline(model: str | Path | None = None) -> SpacyPipeline:
     return found
 
 
+def _is_path(name: str) -> bool:
+    return any(sep in name for sep in ("/", "\\")) or name.startswith(".") or Path(name).expanduser().exists()
+
+
+def resolve_pipeline(model: str, base_dir: Path) -> str:
+    """``model`` with a relative folder path made relative to ``base_dir`` (a package name as it is)."""
+    path = Path(model).expanduser()
+    if path.is_absolute() or not (any(sep in model for sep in ("/", "\\")) or model.startswith(".")):
+        return model
+    return str(base_dir / path)
+
+
 def check_pipeline(model: str | Path | None) -> Path | None:
     """The folder of ``model`` if it names one (a ``DataError`` unless it holds a saved pipeline), None for a
     package name; cheap (spaCy is not imported), so that a server can refuse a bad setting before it starts."""
     name = str(model) if model is not None else DEFAULT_MODEL
     path = Path(name).expanduser()
-    if not (any(sep in name for sep in ("/", "\\")) or name.startswith(".") or path.exists()):
+    if not _is_path(name):
         return None
     if not (path / "config.cfg").is_file():
         raise DataError(f"{name} is not a saved spaCy pipeline", where=str(path),

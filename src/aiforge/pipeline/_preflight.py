@@ -184,7 +184,8 @@ def _steps(project: ProjectFile, sources: Sequence[LoadedSource]) -> pa.Table:
         return table
     from aiforge.data import run_steps
 
-    return run_steps(table, {s.name: s.table for s in sources if s.name in joined}, steps).table
+    return run_steps(table, {s.name: s.table for s in sources if s.name in joined}, steps,
+                     base_dir=project.base_dir).table
 
 
 def _objective(project: ProjectFile, task: TaskInfo) -> Metric:
