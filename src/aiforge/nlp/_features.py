@@ -40,19 +40,22 @@ def text_features(texts: Sequence[str | None], *, model: str | Path | None = Non
     columns.update({f"{prefix}_ent_{lab.lower()}": [] for lab in labels})
     columns.update({f"{prefix}_pos_{tag.lower()}": [] for tag in pos})
     present = [t for t in texts if t]
-    docs = iter(pipeline.docs(present, entities=bool(labels), tags=bool(pos), batch_size=batch_size))
-    for text in texts:
-        if not text:
-            for values in columns.values():
-                values.append(None if text is None else 0)
-            continue
-        doc = next(docs)
-        tokens = [t for t in doc if not t.is_space]
-        columns[f"{prefix}_tokens"].append(len(tokens))
-        counts = Counter(e.label_ for e in doc.ents)
-        for lab in labels:
-            columns[f"{prefix}_ent_{lab.lower()}"].append(counts.get(lab, 0))
-        tags = Counter(t.pos_ for t in tokens)
-        for tag in pos:
-            columns[f"{prefix}_pos_{tag.lower()}"].append(tags.get(tag, 0) / len(tokens) if tokens else 0.0)
+    docs = pipeline.docs(present, entities=bool(labels), tags=bool(pos), batch_size=batch_size)
+    try:
+        for text in texts:
+            if not text:
+                for values in columns.values():
+                    values.append(None if text is None else 0)
+                continue
+            doc = next(docs)
+            tokens = [t for t in doc if not t.is_space]
+            columns[f"{prefix}_tokens"].append(len(tokens))
+            counts = Counter(e.label_ for e in doc.ents)
+            for lab in labels:
+                columns[f"{prefix}_ent_{lab.lower()}"].append(counts.get(lab, 0))
+            tags = Counter(t.pos_ for t in tokens)
+            for tag in pos:
+                columns[f"{prefix}_pos_{tag.lower()}"].append(tags.get(tag, 0) / len(tokens) if tokens else 0.0)
+    finally:
+        docs.close()  # the pipeline's lock is held while its generator is open
     return columns

@@ -10,7 +10,7 @@ tagger, tags need no entity recogniser).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,8 +99,9 @@ class SpacyPipeline:
         return sources
 
     def docs(self, texts: Iterable[str], *, entities: bool = True, tags: bool = False,
-             batch_size: int = BATCH_SIZE) -> Iterator[Doc]:
-        """The parsed texts, in order (``nlp.pipe``, one process, in batches)."""
+             batch_size: int = BATCH_SIZE) -> Generator[Doc, None, None]:
+        """The parsed texts, in order (``nlp.pipe``, one process, in batches). The pipeline is locked until the
+        generator is exhausted or closed."""
         if entities and "ner" not in self.nlp.pipe_names:
             raise DataError(f"the spaCy pipeline {self.name} has no entity recogniser (ner)",
                             expected="a pipeline with an ner component",
