@@ -223,13 +223,15 @@ def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract,
     if not rules:
         return {}
     names = list(dict.fromkeys(name for name, _ in rules))
-    schema = pq.read_schema(path)
+    meta = pq.read_metadata(path)  # the footer parsed once, not once per row group
+    schema = meta.schema.to_arrow_schema()
     # text read as its dictionary where the writer kept one: an allowed-values rule then tests each distinct value once
     coded = [name for name, rule in rules if rule == "allowed" and pa.types.is_string(schema.field(name).type)]
 
     def count(group: int) -> list[int | None]:
         # one thread each: the pool already spreads the row groups over the cores
-        table = pq.ParquetFile(path, read_dictionary=coded).read_row_group(group, columns=names, use_threads=False)
+        table = pq.ParquetFile(path, metadata=meta, read_dictionary=coded).read_row_group(group, columns=names,
+                                                                                        use_threads=False)
         found: list[int | None] = []
         for name, rule in rules:
             column = table.column(name)
@@ -239,7 +241,7 @@ def _rowwise(path: Path, rules: list[tuple[str, str]], contract: Contract,
                          0 if mask is None else int(pc.sum(mask).as_py() or 0))
         return found
 
-    parts = list(pool.map(count, range(pq.ParquetFile(path).metadata.num_row_groups)))
+    parts = list(pool.map(count, range(meta.num_row_groups)))
     totals: dict[tuple[str, str], int | None] = {}
     for i, key in enumerate(rules):
         each = [part[i] for part in parts]
