@@ -66,7 +66,7 @@ SHAPE_CASES = [
         VALID + "modle: {}\n",
         r"^unknown key 'modle'$", r"aiforge\.yaml:16 \(modle\)$",
         r"did you mean 'model'\?.*valid keys here: checks, ci, data, decision, deploy, kpis, model, monitor, name, "
-        r"problem, schedules$",
+        r"problem, schedules, workspace$",
         id="unknown-top-level-key",
     ),
     pytest.param(
@@ -91,7 +91,8 @@ SHAPE_CASES = [
     pytest.param(
         VALID + "serving: {}\n",
         r"^unknown key 'serving'$", r"aiforge\.yaml:16 \(serving\)$",
-        r"^valid keys here: checks, ci, data, decision, deploy, kpis, model, monitor, name, problem, schedules$",
+        r"^valid keys here: checks, ci, data, decision, deploy, kpis, model, monitor, name, problem, schedules, "
+        r"workspace$",
         id="unknown-key-without-close-match",
     ),
     pytest.param(
