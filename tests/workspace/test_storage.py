@@ -4,6 +4,7 @@ only object storage does: objects at the content address, a local read cache che
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto_s3 import CREDENTIALS, MotoS3, moto_s3
 
-from aiforge.errors import ArtifactError, WorkspaceError
+from aiforge.errors import ArtifactError, MissingDependency, WorkspaceError
 from aiforge.workspace import (
     ArtifactCipher,
     ArtifactStore,
@@ -178,6 +179,20 @@ def test_an_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
         store.put_bytes(PLAIN)
     assert "EndpointConnectionError" in (err.value.found or "")
     assert (err.value.where or "").startswith("s3://bucket/artifacts/")
+
+
+def test_a_missing_driver_names_what_to_install(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys; sys.modules['s3fs'] = None\n"  # as if the s3 extra were not installed
+             "from aiforge.workspace import ArtifactStore\n"
+             "try:\n    ArtifactStore.at('s3://bucket/artifacts')\nexcept Exception as exc:\n    print(exc.render())")
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
+    assert "error[dependency]" in shown and "pip install 'aiforge[s3]'" in shown
+    if importlib.util.find_spec("gcsfs") is None:  # no dependency of aiforge's
+        with pytest.raises(MissingDependency, match="driver for 'gs://'"):
+            ArtifactStore.at("gs://bucket/artifacts")
 
 
 def test_an_unknown_protocol_is_a_clear_error(tmp_path: Path) -> None:
