@@ -111,7 +111,10 @@ def _outside(space: dict[str, Domain], params: dict[str, Any]) -> dict[str, Any]
 # --- every available learner honours the learner contract ----------------------------------------
 
 def _tabular(cls: Any) -> bool:
-    """Whether the learner takes these tests' table columns (an image learner takes pixel columns only)."""
+    """Whether the learner takes these tests' table columns (an image learner takes pixel columns only, a text
+    learner needs text columns: tests/nlp/test_tfidf.py runs the tfidf learner's trials)."""
+    if cls.reads_text:
+        return False
     try:
         cls.input_params(["x1", "x2", "noise0", "noise1", "noise2", "colour"])
     except SpecError:
