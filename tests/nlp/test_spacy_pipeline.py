@@ -49,3 +49,14 @@ def test_a_folder_without_config_is_named(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="not a saved spaCy pipeline") as caught:
         load_pipeline(tmp_path)
     assert caught.value.found == "no config.cfg in it"
+
+
+def test_loading_spacy_does_not_load_torch() -> None:
+    """thinc imports torch whenever it is installed; aiforge.nlp keeps it out (seconds and hundreds of MB)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from aiforge.nlp import entities; entities(['Apple is in London.']); "
+             "import thinc.compat; print('torch' in sys.modules, thinc.compat.has_torch)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.split() == ["False", "False"], done.stderr

@@ -9,6 +9,8 @@ tagger, tags need no entity recogniser).
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 import threading
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -164,10 +166,39 @@ def check_pipeline(model: str | Path | None) -> Path | None:
     return path
 
 
+class _NoTorchForThinc(importlib.abc.MetaPathFinder):
+    """Refuses ``import torch`` to thinc's compatibility module only: thinc imports torch whenever it is
+    installed (seconds and hundreds of MB) to offer torch-backed layers, which the CNN pipelines used here never
+    need. Other imports of torch, in any thread, are left alone."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "torch" or fullname.startswith("torch."):
+            frame = sys._getframe(1)
+            while frame is not None:
+                if frame.f_globals.get("__name__") == "thinc.compat":
+                    raise ImportError("torch is not loaded for spaCy's pipelines (aiforge.nlp)")
+                frame = frame.f_back  # type: ignore[assignment]
+        return None
+
+
+def _import_spacy() -> Any:
+    if "spacy" in sys.modules or "torch" in sys.modules:  # torch already paid for: thinc may as well see it
+        import spacy
+
+        return spacy
+    finder = _NoTorchForThinc()
+    sys.meta_path.insert(0, finder)
+    try:
+        import spacy
+    finally:
+        sys.meta_path.remove(finder)
+    return spacy
+
+
 def _load(name: str) -> Language:
     path = check_pipeline(name)
     try:
-        import spacy
+        spacy = _import_spacy()
     except ImportError as exc:
         raise MissingDependency("spaCy is not installed", expected="the nlp extra", hint=INSTALL_HINT) from exc
     if path is not None:
