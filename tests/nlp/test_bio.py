@@ -60,6 +60,14 @@ def test_scores_are_entity_level_per_label_micro_and_macro(tmp_path: Path) -> No
     assert only.micro == only.per_label["GPE"] and only.micro.recall == 1.0
 
 
+def test_bioes_tags_give_the_same_entities_as_bio(tmp_path: Path) -> None:
+    bio, bioes = tmp_path / "a.bio", tmp_path / "b.bio"
+    bio.write_text("Angela B-PERSON\nMerkel I-PERSON\nvisited O\nParis B-GPE\n. O\n", encoding="utf-8")
+    bioes.write_text("Angela B-PERSON\nMerkel E-PERSON\nvisited O\nParis S-GPE\n. O\n", encoding="utf-8")
+    assert evaluate_ner(bio) == evaluate_ner(bioes)
+    assert evaluate_ner(bioes).per_label["GPE"].support == 1 and evaluate_ner(bioes).per_label["PERSON"].support == 1
+
+
 @pytest.mark.parametrize(("text", "message", "where"), [
     ("Bob B-PERSON\nlikes\n", "not a BIO line", ":2"),
     ("Bob X-PERSON\n", "not a BIO line", ":1"),

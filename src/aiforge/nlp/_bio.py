@@ -1,10 +1,10 @@
 """Named entities against BIO-tagged data: entity-level scores, and fine-tuning for new entity labels.
 
 A BIO file is CoNLL-style text: one token per line, its tag in the last column (``O``, ``B-ORG``, ``I-ORG``;
-an ``I-`` tag after ``O`` starts an entity, as in IOB1), a blank line between sentences; ``-DOCSTART-`` lines
-are skipped. Scores are entity-level (a predicted entity counts only with the exact span and label), computed
-by spaCy's own ``Scorer`` over ``Example`` pairs: per label, micro (over all entities) and macro (the mean over
-the labels of the gold data).
+an ``I-`` tag after ``O`` starts an entity, as in IOB1; BIOES and BILUO tags are read too), a blank line between
+sentences; ``-DOCSTART-`` lines are skipped. Scores are entity-level (a predicted entity counts only with the
+exact span and label), computed by spaCy's own ``Scorer`` over ``Example`` pairs: per label, micro (over all
+entities) and macro (the mean over the labels of the gold data).
 
 Fine-tuning adds the new labels to the pipeline's entity recogniser, trains only it (dropout, shuffled
 mini-batches), scores the dev data after each epoch and keeps the best epoch; training stops when the dev F1
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["BioSentence", "LabelScore", "NerScores", "NerTraining", "evaluate_ner", "read_bio", "train_ner"]
 
 TRAINING_RECORD = "aiforge-ner-training.json"  # written beside the pipeline by train_ner
+_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
 
 
 @dataclass(frozen=True)
@@ -110,9 +111,10 @@ def read_bio(path: str | Path) -> list[BioSentence]:
             continue
         parts = line.split()
         tag = parts[-1]
-        if len(parts) < 2 or not (tag == "O" or (tag[:2] in ("B-", "I-") and len(tag) > 2)):
+        if len(parts) < 2 or not (tag == "O" or (tag[:2] in _PREFIXES and len(tag) > 2)):
             raise DataError("not a BIO line", where=f"{path}:{number}", expected="TOKEN TAG, the tag O, B-LABEL or "
-                            "I-LABEL (whitespace between; a blank line between sentences)", found=repr(raw[:80]))
+                            "I-LABEL (or E-/S-, L-/U- of BIOES and BILUO; whitespace between; a blank line between "
+                            "sentences)", found=repr(raw[:80]))
         if not tokens:
             start = number
         tokens.append(parts[0])
@@ -124,6 +126,13 @@ def read_bio(path: str | Path) -> list[BioSentence]:
     return sentences
 
 
+def _biluo(tags: list[str], iob_to_biluo: Any) -> list[str]:
+    """BILUO tags from IOB (IOB1 or IOB2) or BIOES (E- is L-, S- is U-) tags."""
+    if any(t[:2] in ("E-", "S-", "L-", "U-") for t in tags):
+        return [{"E-": "L-", "S-": "U-"}.get(t[:2], t[:2]) + t[2:] if t != "O" else t for t in tags]
+    return list(iob_to_biluo(tags))
+
+
 def _examples(nlp: Language, sentences: Sequence[BioSentence]) -> list[Example]:
     """Gold ``Example``s: each sentence's tokens as a Doc (no prediction yet) and its entities as reference."""
     from spacy.tokens import Doc
@@ -132,7 +141,7 @@ def _examples(nlp: Language, sentences: Sequence[BioSentence]) -> list[Example]:
     examples = []
     for s in sentences:
         reference = Doc(nlp.vocab, words=list(s.tokens))
-        reference.ents = biluo_tags_to_spans(reference, iob_to_biluo(list(s.tags)))
+        reference.ents = biluo_tags_to_spans(reference, _biluo(list(s.tags), iob_to_biluo))
         examples.append(Example(Doc(nlp.vocab, words=list(s.tokens)), reference))
     return examples
 
