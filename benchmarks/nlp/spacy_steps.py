@@ -38,13 +38,15 @@ def texts(rows: int) -> list[str]:
                                        n2=r.randint(100, 999), d=r.randint(1, 28)) for _ in range(rows)]
 
 
-def bio(path: Path, sentences: int, seed: int) -> Path:
+def bio(path: Path, sentences: int, seed: int, gadgets: slice = slice(None)) -> Path:
+    """BIO data as the tests write it; ``gadgets``: which of their gadget names may appear."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bio_data", Path(__file__).parents[2] / "tests/nlp/test_bio.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.GADGETS = module.GADGETS[gadgets]
     return Path(module.write_bio(path, sentences, seed))
 
 
@@ -76,7 +78,12 @@ def main() -> None:
         train, dev = bio(Path(folder) / "train.bio", 40, 1), bio(Path(folder) / "dev.bio", 20, 2)
         base = evaluate_ner(dev)
         tuned = train_ner(train, dev, Path(folder) / "model", epochs=12, patience=4, seed=0)
-    for name, scores in (("ner_base", base), ("ner_tuned", tuned.best_scores)):
+        # gadget names never seen in training: the 40 training sentences use 6 names, the dev sentences 4 others
+        seen, unseen = bio(Path(folder) / "seen.bio", 40, 1, slice(0, 6)), bio(Path(folder) / "unseen.bio", 20, 2,
+                                                                               slice(6, None))
+        held_out = train_ner(seen, unseen, Path(folder) / "held_out", epochs=12, patience=4, seed=0)
+    for name, scores in (("ner_base", base), ("ner_tuned", tuned.best_scores),
+                         ("ner_unseen_base", held_out.base_scores), ("ner_unseen_tuned", held_out.best_scores)):
         result[name] = {"micro": vars(scores.micro), "macro": vars(scores.macro),
                         "per_label": {k: vars(v) for k, v in scores.per_label.items() if v.support}}
     result["ner_training"] = {"best_epoch": tuned.best_epoch, "epochs": len(tuned.epochs), "seconds": tuned.seconds}
