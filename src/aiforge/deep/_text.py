@@ -147,7 +147,7 @@ class _Text(_TorchEstimator):
     def _array(self, X: Any) -> np.ndarray:
         from aiforge.deep._checkpoints import cached_tokenizer
 
-        tokenizer = cached_tokenizer(self._path())
+        tokenizer = cached_tokenizer(getattr(self, "checkpoint_path_", None) or self._path())  # fitted: found once
         separator = f" {tokenizer.sep_token} " if getattr(tokenizer, "sep_token", None) else " | "
         if self.text_columns is not None:  # a table whose other columns this learner leaves out
             table = np.asarray(X.to_numpy(dtype=object) if hasattr(X, "to_numpy") else X, dtype=object)
