@@ -96,3 +96,22 @@ def test_fine_tuning_learns_a_new_label_and_beats_the_base_model(tmp_path: Path)
     assert again.micro.f1 == best.micro.f1
     found = entities(["Tom lent his Krizzle to Emma Brown in Rome ."], model=str(tmp_path / "gadgets"))[0]
     assert ("Krizzle", "GADGET") in {(e.text, e.label) for e in found}
+
+
+def test_rehearsal_keeps_the_labels_a_file_with_new_labels_only_does_not_annotate(tmp_path: Path) -> None:
+    """Trained on GADGET alone (people and cities tagged O), the recogniser unlearns PERSON and GPE: no epoch beats
+    the base, which is kept (epoch 0). Rehearsing the base pipeline's own entities keeps them and learns GADGET."""
+    from aiforge.nlp import BioSentence
+
+    full = read_bio(write_bio(tmp_path / "train.bio", 40, seed=1))
+    gadgets_only = [BioSentence(s.tokens, tuple(t if t.endswith("-GADGET") else "O" for t in s.tags), s.line)
+                    for s in full]
+    dev = write_bio(tmp_path / "dev.bio", 20, seed=2)
+    forgetful = train_ner(gadgets_only, dev, tmp_path / "plain", epochs=8, patience=3)
+    assert forgetful.best_epoch == 0 and forgetful.stopped_early and forgetful.rehearsed == 0
+    assert forgetful.best_scores == forgetful.base_scores and forgetful.epochs[0]["f1"] < forgetful.base_scores.micro.f1
+    kept = train_ner(gadgets_only, dev, tmp_path / "rehearsed", epochs=8, patience=3, rehearse=True)
+    assert kept.rehearsed >= 40 and kept.best_epoch > 0
+    scores = kept.best_scores.per_label
+    assert scores["PERSON"].f1 >= 0.9 and scores["GPE"].f1 >= 0.9 and scores["GADGET"].f1 >= 0.5
+    assert evaluate_ner(dev, model=tmp_path / "rehearsed").micro == kept.best_scores.micro

@@ -121,21 +121,26 @@ def evaluate(bio_file: Path, model: str | None, labels: str | None, as_json: boo
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(1), help="Sentences per update.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--labels", default=None, metavar="L1,L2", help="Early-stop on the F1 of these labels only.")
+@click.option("--rehearse", is_flag=True, help="Also train on the entities the base pipeline finds in the training "
+              "sentences, of labels the BIO data does not use: a file annotated with new labels only then does not "
+              "make the recogniser forget the old ones.")
 @json_option
 @handles_errors
 def train_ner(train_file: Path, dev_file: Path, out: Path, base: str | None, epochs: int, patience: int,
-              dropout: float, batch_size: int, seed: int, labels: str | None, as_json: bool) -> None:
+              dropout: float, batch_size: int, seed: int, labels: str | None, rehearse: bool, as_json: bool) -> None:
     """Fine-tune the entity recogniser for new (or better) labels from BIO data, early stopped on the dev F1."""
     from aiforge.cli._console import err, print_json
     from aiforge.cli._console import out as console
     from aiforge.nlp import train_ner as train
 
     result = train(train_file, dev_file, out, base=base, epochs=epochs, patience=patience, dropout=dropout,
-                   batch_size=batch_size, seed=seed, labels=_labels(labels))
+                   batch_size=batch_size, seed=seed, labels=_labels(labels), rehearse=rehearse)
     if as_json:
         print_json(result.to_json())
         return
     added = ", ".join(result.added_labels) or "none"
+    if rehearse:
+        click.echo(f"rehearsed: {result.rehearsed} entities of the base pipeline added to the training sentences")
     click.echo(f"labels added: {added}; best epoch {result.best_epoch} of {len(result.epochs)}"
                f"{' (stopped early)' if result.stopped_early else ''}; dev micro F1 "
                f"{result.base_scores.micro.f1:.3f} (base) -> {result.best_scores.micro.f1:.3f}")

@@ -7,8 +7,8 @@ exact span and label), computed by spaCy's own ``Scorer`` over ``Example`` pairs
 entities) and macro (the mean over the labels of the gold data).
 
 Fine-tuning adds the new labels to the pipeline's entity recogniser, trains only it (dropout, shuffled
-mini-batches), scores the dev data after each epoch and keeps the best epoch; training stops when the dev F1
-has not improved for ``patience`` epochs. The result is a spaCy pipeline folder that every face of aiforge
+mini-batches), scores the dev data after each epoch and keeps the best epoch (epoch 0, the base pipeline, when
+none beats it); training stops when the dev F1 has not improved for ``patience`` epochs. The result is a spaCy pipeline folder that every face of aiforge
 loads by path (``--model DIR``, ``nlp_features.model``, ``aiforge serve --nlp-model DIR``).
 """
 
@@ -82,6 +82,7 @@ class NerTraining:
     epochs: list[dict[str, float]] = field(default_factory=list)  # epoch, loss, dev p, r, f1
     stopped_early: bool = False
     seconds: float = 0.0
+    rehearsed: int = 0  # base-pipeline entities added to the training sentences (rehearse=True)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +154,7 @@ def _score(pipeline: SpacyPipeline, examples: Sequence[Example], labels: Sequenc
 
     # fresh Docs each time: the recogniser keeps entities a Doc already has, so a Doc is predicted once
     fresh = (Doc(pipeline.nlp.vocab, words=[t.text for t in e.reference]) for e in examples)
-    predicted = list(pipeline.docs(fresh, entities=True, tags=False))  # type: ignore[arg-type]
+    predicted = list(pipeline.docs(fresh, entities=True, tags=False))
     scored = [Example(p, e.reference) for p, e in zip(predicted, examples, strict=True)]
     wanted = set(labels) if labels else None
 
@@ -178,6 +179,25 @@ def _score(pipeline: SpacyPipeline, examples: Sequence[Example], labels: Sequenc
                      sorted(labels) if labels else None)
 
 
+def _rehearse(pipeline: SpacyPipeline, examples: list[Example], gold_labels: set[str]) -> int:
+    """Adds to each example's reference the base pipeline's entities of labels outside ``gold_labels`` that
+    overlap none of its gold entities; returns how many were added."""
+    from spacy.tokens import Doc
+
+    fresh = (Doc(pipeline.nlp.vocab, words=[t.text for t in e.reference]) for e in examples)
+    added = 0
+    for example, predicted in zip(examples, pipeline.docs(fresh, entities=True, tags=False), strict=True):
+        reference = example.reference
+        gold = list(reference.ents)
+        extra = [reference.char_span(e.start_char, e.end_char, label=e.label_) for e in predicted.ents
+                 if e.label_ not in gold_labels and not any(e.start < g.end and g.start < e.end for g in gold)]
+        keep = [span for span in extra if span is not None]
+        if keep:
+            reference.ents = sorted([*gold, *keep], key=lambda span: span.start)
+            added += len(keep)
+    return added
+
+
 def evaluate_ner(bio: str | Path | Sequence[BioSentence], *, model: str | Path | None = None,
                  labels: Sequence[str] | None = None) -> NerScores:
     """Entity-level precision, recall and F1 of ``model`` on BIO data (a file or read sentences); ``labels``:
@@ -189,10 +209,13 @@ def evaluate_ner(bio: str | Path | Sequence[BioSentence], *, model: str | Path |
 
 def train_ner(train: str | Path | Sequence[BioSentence], dev: str | Path | Sequence[BioSentence], out: str | Path,
               *, base: str | Path | None = None, epochs: int = 30, patience: int = 5, dropout: float = 0.2,
-              batch_size: int = 8, seed: int = 0, labels: Sequence[str] | None = None) -> NerTraining:
+              batch_size: int = 8, seed: int = 0, labels: Sequence[str] | None = None,
+              rehearse: bool = False) -> NerTraining:
     """Fine-tune the entity recogniser of ``base`` (default: ``DEFAULT_MODEL``) on BIO ``train`` data, early
     stopped on the entity-level F1 on ``dev`` (scored over ``labels``, default: every label), and save the
-    best epoch's pipeline to the folder ``out``."""
+    best epoch's pipeline to the folder ``out``. ``rehearse``: the training sentences also teach the entities the
+    base pipeline finds in them of labels the BIO data never uses (where they overlap no gold entity), so that a
+    file annotated with new labels only does not make the recogniser forget the old ones."""
     import spacy
     from spacy.util import fix_random_seed, minibatch
 
@@ -212,17 +235,18 @@ def train_ner(train: str | Path | Sequence[BioSentence], dev: str | Path | Seque
     wanted = sorted({t[2:] for s in train_sentences for t in s.tags if t != "O"})
     added = [label for label in wanted if label not in ner.labels]
     dev_examples = _examples(nlp, dev_sentences)
-    base_scores = _score(pipeline, dev_examples, labels)
+    train_examples = _examples(nlp, train_sentences)
+    rehearsed = _rehearse(pipeline, train_examples, set(wanted)) if rehearse else 0  # by the base, before any update
     for label in added:
         ner.add_label(label)
-    train_examples = _examples(nlp, train_sentences)
+    base_scores = _score(pipeline, dev_examples, labels)  # epoch 0: what is saved if no epoch does better
     trained = ["ner", *pipeline._sources("ner")]
     optimizer = nlp.resume_training()
     order = random.Random(seed)
-    best = base_scores
+    best = base_scores  # epoch 0: the base pipeline (its new labels never predicted) until an epoch beats it
     best_epoch = 0
     history: list[dict[str, float]] = []
-    best_bytes: bytes | None = None
+    best_bytes = ner.to_bytes()
     stopped_early = False
     for epoch in range(1, epochs + 1):
         order.shuffle(train_examples)
@@ -233,16 +257,16 @@ def train_ner(train: str | Path | Sequence[BioSentence], dev: str | Path | Seque
         scores = _score(pipeline, dev_examples, labels)
         history.append({"epoch": epoch, "loss": round(float(losses.get("ner", 0.0)), 4),
                         "precision": scores.micro.precision, "recall": scores.micro.recall, "f1": scores.micro.f1})
-        if best_bytes is None or scores.micro.f1 > best.micro.f1:
+        if scores.micro.f1 > best.micro.f1:
             best, best_epoch, best_bytes = scores, epoch, ner.to_bytes()
         elif epoch - best_epoch >= patience and epoch < epochs:
             stopped_early = True
             break
-    if best_bytes is not None:
-        ner.from_bytes(best_bytes)
+    ner.from_bytes(best_bytes)
     out.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(out)
     record = NerTraining(str(out), base_name, added, len(train_sentences), len(dev_sentences), base_scores,
-                         best, best_epoch, history, stopped_early, round(time.perf_counter() - started, 2))
+                         best, best_epoch, history, stopped_early, round(time.perf_counter() - started, 2),
+                         rehearsed)
     (out / TRAINING_RECORD).write_text(json.dumps(record.to_json(), indent=2) + "\n", encoding="utf-8")
     return record

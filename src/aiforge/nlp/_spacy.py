@@ -100,7 +100,7 @@ class SpacyPipeline:
                 sources.append(other)
         return sources
 
-    def docs(self, texts: Iterable[str], *, entities: bool = True, tags: bool = False,
+    def docs(self, texts: Iterable[str] | Iterable[Doc], *, entities: bool = True, tags: bool = False,
              batch_size: int = BATCH_SIZE) -> Generator[Doc, None, None]:
         """The parsed texts, in order (``nlp.pipe``, one process, in batches). The pipeline is locked until the
         generator is exhausted or closed."""
