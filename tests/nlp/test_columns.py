@@ -41,3 +41,10 @@ def test_choose_features_recognises_declares_and_switches_off_text() -> None:
     assert "review" in declared.ignored  # [] or a list: no recognition, the review is an identifier-like column
     off = choose_features(table, "y", text=[])
     assert off.text == () and "review" in off.ignored
+
+
+def test_the_snapshot_profile_calls_free_text_text() -> None:
+    from aiforge.data import profile_table
+
+    table = pa.table({"review": REVIEWS, "shop": ["a", "b"] * 30})
+    assert [c.kind for c in profile_table(table)] == ["text", "categorical"]

@@ -27,7 +27,7 @@ class ColumnProfile:
 
     name: str
     dtype: str
-    kind: str  # numeric | categorical | boolean | datetime | other
+    kind: str  # numeric | categorical | text (free text: aiforge.nlp's rule) | boolean | datetime | other
     missing_rate: float
     distinct: int
     min: float | None = None
@@ -118,6 +118,8 @@ def profile_table(table: pa.Table) -> list[ColumnProfile]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from aiforge.nlp._columns import text_reason
+
     out = []
     n = max(table.num_rows, 1)
     for name in table.column_names:
@@ -145,7 +147,7 @@ def profile_table(table: pa.Table) -> list[ColumnProfile]:
             counts = pc.value_counts(col.drop_null()).to_pylist()
             counts.sort(key=lambda d: (-d["counts"], str(d["values"])))
             top = [(str(d["values"]), int(d["counts"])) for d in counts[:10]]
-            kind = "boolean" if pa.types.is_boolean(t) else "categorical"
+            kind = "boolean" if pa.types.is_boolean(t) else "text" if text_reason(col) else "categorical"
             out.append(ColumnProfile(name, str(t), kind, missing, distinct, top_values=top))
         elif pa.types.is_temporal(t):
             out.append(ColumnProfile(name, str(t), "datetime", missing, distinct))
