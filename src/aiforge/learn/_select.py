@@ -303,7 +303,8 @@ def select_and_fit(
     report = SelectionReport(
         objective=objective.name, higher_is_better=objective.higher_is_better, cv_folds=len(folds),
         seed=spec.seed, best=name, candidates=_leaderboard(trials, list(spec.learners), ctx),
-        features={"numeric": features.numeric, "categorical": features.categorical, "ignored": features.ignored},
+        features={"numeric": features.numeric, "categorical": features.categorical, "ignored": features.ignored,
+                  "text": list(features.text)},
         fit_seconds=time.perf_counter() - t0, strategy=spec.search.strategy, cv_strategy=cv_strategy,
         best_params=params, best_score=score, search_seconds=search_seconds, trials=trials, ensemble=ensemble,
         threshold=tuned, validation=validation, frugal=frugal,
