@@ -263,7 +263,7 @@ def test_a_classifier_speaks_the_users_labels(kind: TaskKind, labels: list[str])
     assert report.best == model.learner
     assert report.best in ("linear", "hist_gradient_boosting")
     assert (report.objective, report.cv_folds, report.seed) == ("accuracy", 3, 5)
-    assert report.features == {"numeric": ["x1", "x2"], "categorical": ["colour"], "ignored": {}}
+    assert report.features == {"numeric": ["x1", "x2"], "categorical": ["colour"], "ignored": {}, "text": []}
     assert f"refit {report.best} on the whole training split" in steps
     assert steps[0].startswith("trial 1: hist_gradient_boosting accuracy")  # boosting goes first
 
