@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import workspace_databases
 from conftest import EXE, free_port, http_server, serve_env
 
 from aiforge.data import SnapshotLog
@@ -174,7 +175,8 @@ def _state(root: Path) -> State:
 @pytest.fixture
 def copy(base: Path, api: Api, tmp_path: Path) -> Iterator[Path]:
     root = tmp_path / "copy"
-    shutil.copytree(base, root)
+    shutil.copytree(base, root, ignore=shutil.ignore_patterns("ws"))
+    workspace_databases.copy_workspace(base / "ws", root / "ws")  # its database too, on PostgreSQL
     yield root
     api.records, api.status = _rows(240, 60), 200
 

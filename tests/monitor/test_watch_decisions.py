@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import workspace_databases
 from stream_project import stream_project, stream_rows
 
 from aiforge.monitor import Comparison, PredictionLog, WatchJournal, watch_once
@@ -59,7 +60,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def copy(base: Path, tmp_path: Path) -> Path:
-    shutil.copytree(base, tmp_path / "copy")
+    shutil.copytree(base, tmp_path / "copy", ignore=shutil.ignore_patterns("ws"))
+    workspace_databases.copy_workspace(base / "ws", tmp_path / "copy" / "ws")  # its database too, on PostgreSQL
     return tmp_path / "copy"
 
 

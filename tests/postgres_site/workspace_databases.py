@@ -123,6 +123,23 @@ def ensure_database(url: str, migrate: Callable[[str], None]) -> None:
     _created.add(name)
 
 
+def copy_workspace(source: Path, target: Path) -> None:
+    """Copy the workspace folder ``source`` to ``target`` and, on PostgreSQL, its database to ``target``'s (a
+    copy of a folder is a copy of its ``aiforge.db`` on SQLite). No process may have ``source`` open."""
+    import shutil
+
+    shutil.copytree(source, target)
+    if not active():
+        return
+    from sqlalchemy.engine import make_url
+
+    old, new = (make_url(url_for(root) or "").database for root in (source, target))
+    with _admin() as conn:
+        if _exists(conn, str(old)):
+            conn.execute(f'CREATE DATABASE "{new}" TEMPLATE "{old}"')
+            _created.add(str(new))
+
+
 def drop_databases(prefix: str) -> int:
     """Drop the databases of one worker (``<prefix>_...``); returns how many."""
     with _admin() as conn:
@@ -207,5 +224,5 @@ def install() -> None:
         sys.meta_path.insert(0, _PatchOnImport())
 
 
-__all__ = ["PREFIX_ENV", "SERVER_ENV", "active", "connections", "drop_databases", "ensure_database", "install",
-           "patch", "ping", "template_name", "url_for"]
+__all__ = ["PREFIX_ENV", "SERVER_ENV", "active", "connections", "copy_workspace", "drop_databases", "ensure_database",
+           "install", "patch", "ping", "template_name", "url_for"]

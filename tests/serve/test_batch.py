@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,16 @@ from aiforge.workspace import Workspace, WorkspaceSettings
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModelRegistry]:
     root = tmp_path_factory.mktemp("batch")
     project = write_income_project(root / "income", rows=1500, learners="[lightgbm]",
                                    checks="  robustness: {enabled: false}\n  label_noise: {enabled: false}\n"
                                           "  explain: {enabled: false}")
     settings = WorkspaceSettings.resolve(root / "ws")
     run_project(load_project(project), settings)
-    return ModelRegistry(Workspace.open(settings))
+    workspace = Workspace.open(settings)
+    yield ModelRegistry(workspace)
+    workspace.close()  # (on PostgreSQL an engine left open holds connections, and warns when collected)
 
 
 @pytest.fixture(scope="module")

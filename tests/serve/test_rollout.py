@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import subprocess
 import time
@@ -90,7 +91,8 @@ def _register_faulty(workspace: Path) -> None:
 @pytest.fixture(scope="module")
 def rollout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rollout]:
     root = tmp_path_factory.mktemp("rollout")
-    env = serve_env(root / "ws") | {"PYTHONPATH": str(Path(__file__).parent)}
+    env = serve_env(root / "ws")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).parent), env.get("PYTHONPATH")) if p)
     project = write_income_project(root / "income", rows=1200, learners="[lightgbm]", checks=FAST_CHECKS,
                                    kpis="  - {metric: roc_auc, min: 0.5}")
     proc = subprocess.run([str(EXE), "run", str(project)], capture_output=True, text=True, env=env, cwd=root,
