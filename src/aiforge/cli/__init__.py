@@ -111,12 +111,12 @@ def validate(ctx: click.Context, project_file: Path, no_data: bool, accept_schem
     if not no_data:
         click.echo(f"  task: {info['task']} ({info['task_reason']})")
         click.echo(f"  data: {info['rows']} rows, {len(info['features'])} input columns")
+        for col, why in info["text_columns"].items():
+            click.echo(f"  text column '{col}': {why}")
         for col, why in info["ignored_columns"].items():
             click.echo(f"  ignored column '{col}': {why}")
         if checked.pii is not None:
             for finding in checked.pii.findings:
-        for col, why in info["text_columns"].items():
-            click.echo(f"  text column '{col}': {why}")
                 kinds = ", ".join(f"{k} in {share:.0%}" for k, share in finding.kinds.items())
                 done = f"data.pii: {finding.action}" if finding.action else "no data.pii action: kept as it is"
                 click.echo(f"  {'' if finding.action else 'warning: '}personal data in '{finding.column}': {kinds} "
