@@ -79,3 +79,7 @@ def test_tweets_are_trained_gated_served_logged_and_monitored_as_text(
     assert {"text[length]", "text[out-of-vocabulary]", "text[embedding 1]", "topic"} <= set(columns)
     assert columns["text[out-of-vocabulary]"]["kind"] == "text"
     assert 0 < columns["text[out-of-vocabulary]"]["unseen_share"] < 1
+    shown = subprocess.run([str(EXE), "monitor", "report", "sentiment", "--output", str(root / "m.html")],
+                           capture_output=True, text=True, env=env, cwd=root, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "text[out-of-vocabulary]" in shown.stdout  # the table prints it as it is, not as markup
