@@ -8,8 +8,9 @@ entities) and macro (the mean over the labels of the gold data).
 
 Fine-tuning adds the new labels to the pipeline's entity recogniser, trains only it (dropout, shuffled
 mini-batches), scores the dev data after each epoch and keeps the best epoch (epoch 0, the base pipeline, when
-none beats it); training stops when the dev F1 has not improved for ``patience`` epochs. The result is a spaCy pipeline folder that every face of aiforge
-loads by path (``--model DIR``, ``nlp_features.model``, ``aiforge serve --nlp-model DIR``).
+none beats it); training stops when the dev F1 has not improved for ``patience`` epochs. The result is a spaCy
+pipeline folder that every face of aiforge loads by path (``--model DIR``, ``nlp_features.model``,
+``aiforge serve --nlp-model DIR``).
 """
 
 from __future__ import annotations
