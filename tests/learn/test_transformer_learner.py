@@ -71,15 +71,17 @@ def test_the_modes_are_searched_from_the_project_file() -> None:
 
 
 def test_a_budget_too_small_for_the_transformer_skips_it_and_tfidf_wins() -> None:
-    frame = tweets(200, seed=2)
+    frame = tweets(400, seed=2)
     estimator = LEARNERS["transformer"]().build(TaskKind.BINARY, 0, 1, [0], {"mode": "finetune"})
     X = frame[["text"]].to_numpy(dtype=object)
-    with pytest.raises(TooCostly, match=r"skipped: one epoch of fine-tuning on 200 rows needs ~\d+ s"):
+    with pytest.raises(TooCostly, match=r"skipped: one epoch of fine-tuning on 400 rows needs ~\d+ s"):
         check_cost(estimator, X, None, deadline=time.perf_counter() + 0.01)
     model, report = select(frame, ["tfidf", "transformer"], SearchSpec(strategy="defaults", cv=2,
                                                                       budget=Budget(seconds=1.5)),
                            modes=["finetune"], max_length=32)
     assert report.best == "tfidf"
     by_name = {c.learner: c for c in report.candidates}
-    assert by_name["transformer"].status == "failed", by_name["transformer"]
-    assert "TooCostly: skipped: one epoch of fine-tuning" in str(by_name["transformer"].error)
+    transformer = by_name["transformer"]
+    # skipped by its own cost check, or, on a fast machine that affords the first fold's epoch, by the budget
+    assert (transformer.status == "failed" and "TooCostly: skipped: one epoch of fine-tuning" in str(transformer.error)
+            or transformer.status == "skipped"), transformer
