@@ -64,9 +64,10 @@ def _postgres_workspaces(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
         pytest.fail(f"{workspace_databases.SERVER_ENV} is set but the server does not answer: {exc}")
     seed = f"{tmp_path_factory.getbasetemp()}:{os.getpid()}:{time.time_ns()}"
     prefix = "aift_" + hashlib.sha1(seed.encode()).hexdigest()[:10]
-    saved = {k: os.environ.get(k) for k in (workspace_databases.PREFIX_ENV, "PYTHONPATH")}
+    saved = {k: os.environ.get(k) for k in (workspace_databases.PREFIX_ENV, workspace_databases.URL_ENV, "PYTHONPATH")}
     site = str(Path(workspace_databases.__file__).parent)
     os.environ[workspace_databases.PREFIX_ENV] = prefix
+    os.environ[workspace_databases.URL_ENV] = os.environ[workspace_databases.SERVER_ENV]
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (site, saved["PYTHONPATH"]) if p)
     workspace_databases.install()
     try:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from conftest import write_income_project
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
 from aiforge.evaluate import CHECK_METRICS
+from aiforge.workspace import WorkspaceSettings
 
 CACHEABLE = ["ingest", "validate", "split", "train", "evaluate", "checks"]
 
@@ -111,14 +114,20 @@ def test_init_scaffolds_a_project_that_validates_and_runs(aiforge, tmp_path: Pat
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
 
 
-def _train_running(db: Path) -> bool:
-    if not db.exists():
+def _train_running(workspace: Path) -> bool:
+    """Whether the run in ``workspace`` is training now (read-only: the run makes the database; SQLite or
+    PostgreSQL, as the suite runs)."""
+    url = WorkspaceSettings(root=workspace).url
+    if url.startswith("sqlite") and not (workspace / "aiforge.db").exists():
         return False
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            row = conn.execute("SELECT status FROM stages WHERE name = 'train'").fetchone()
-    except sqlite3.OperationalError:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT status FROM stages WHERE name = 'train'")).fetchone()
+    except DBAPIError:  # not made yet, or locked for a moment
         return False
+    finally:
+        engine.dispose()
     return row is not None and row[0] == "running"
 
 
@@ -129,8 +138,7 @@ def test_sigkill_mid_training_leaves_no_model_and_the_next_run_resumes(aiforge, 
     victim = subprocess.Popen([str(exe), "run", str(project)], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    db = aiforge.workspace / "aiforge.db"
-    while not _train_running(db):
+    while not _train_running(aiforge.workspace):
         assert victim.poll() is None, "the run ended before training started"
         assert time.monotonic() < deadline, "training never started"
         time.sleep(0.1)

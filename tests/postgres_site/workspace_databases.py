@@ -7,7 +7,7 @@ use from a template database that holds the migrated schema (``CREATE DATABASE .
 process installs this in ``tests/conftest.py``; the CLI and server processes the tests start load it from this
 folder's ``sitecustomize.py`` (conftest puts the folder on ``PYTHONPATH``), so a test and the processes it starts
 agree on the database of each workspace, whatever the fixture scope and however the process finds its workspace
-(``--workspace``, ``AIFORGE_WORKSPACE``, ``./.aiforge``). ``AIFORGE_TEST_POSTGRES_PREFIX`` (one per pytest worker)
+(``--workspace``, ``AIFORGE_WORKSPACE``, ``./.aiforge``). ``WORKSPACE_DATABASES_PREFIX`` (one per pytest worker)
 switches it on; a test marked ``sqlite`` unsets it, and the worker drops its databases when its session ends.
 
 Nothing here is imported by aiforge itself: it only fills in the settings' default, the way a team sets
@@ -27,7 +27,9 @@ from types import ModuleType
 from typing import Any
 
 SERVER_ENV = "AIFORGE_TEST_POSTGRES_URL"  # the server, by the URL of a database the role may connect to
-PREFIX_ENV = "AIFORGE_TEST_POSTGRES_PREFIX"  # the databases of one pytest worker: set by conftest, inherited
+# set by conftest and inherited by the processes tests start; not AIFORGE_*, which some tests strip from those
+URL_ENV = "WORKSPACE_DATABASES_URL"  # SERVER_ENV's value
+PREFIX_ENV = "WORKSPACE_DATABASES_PREFIX"  # the databases of one pytest worker
 _MODULE = "aiforge.workspace._workspace"
 _MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "aiforge" / "workspace" / "migrations" / "versions"
 _created: set[str] = set()
@@ -35,11 +37,11 @@ _template_ready: set[str] = set()
 
 
 def active() -> bool:
-    return bool(os.environ.get(SERVER_ENV) and os.environ.get(PREFIX_ENV))
+    return bool(os.environ.get(URL_ENV) and os.environ.get(PREFIX_ENV))
 
 
 def server_url() -> str:
-    return os.environ[SERVER_ENV]
+    return os.environ.get(URL_ENV) or os.environ[SERVER_ENV]
 
 
 def url_for(root: Path) -> str | None:
@@ -224,5 +226,5 @@ def install() -> None:
         sys.meta_path.insert(0, _PatchOnImport())
 
 
-__all__ = ["PREFIX_ENV", "SERVER_ENV", "active", "connections", "copy_workspace", "drop_databases", "ensure_database",
-           "install", "patch", "ping", "template_name", "url_for"]
+__all__ = ["PREFIX_ENV", "SERVER_ENV", "URL_ENV", "active", "connections", "copy_workspace", "drop_databases",
+           "ensure_database", "install", "patch", "ping", "template_name", "url_for"]
