@@ -31,9 +31,8 @@ from aiforge.learn._search import (
     _completed,
     _enumerated,
     _late,
-    _pruner,
     fit_fold,
-    warm_start,
+    new_study,
 )
 from aiforge.spec import SearchSpec, TaskKind
 from aiforge.workspace import Executor, connect_ray
@@ -213,19 +212,7 @@ def _optuna(cluster: _Cluster, learners: list[str], spec: SearchSpec, n_rows: in
     import optuna
     from optuna.trial import TrialState
 
-    ctx = cluster.ctx
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if spec.strategy == "random":
-            sampler: Any = optuna.samplers.RandomSampler(seed=ctx.seed)
-        else:
-            sampler = optuna.samplers.TPESampler(seed=ctx.seed, multivariate=True, group=True,
-                                                 n_startup_trials=max(5, len(learners)), constant_liar=wave > 1)
-        study = optuna.create_study(direction="maximize", sampler=sampler, pruner=_pruner(spec, len(ctx.folds)))
-    spaces = {name: ctx.space(name, n_rows) for name in learners}
-    for name, params in warm_start(ctx, learners, n_rows, spaces):
-        study.enqueue_trial({"learner": name, **{f"{name}.{p}": v for p, v in params.items()}})
+    study, spaces = new_study(cluster.ctx, learners, spec, n_rows=n_rows, parallel=wave)
     records: list[TrialRecord] = []
     asked = 0
     while (n_trials is None or asked < n_trials) and not _late(cluster.deadline, records):
@@ -253,5 +240,5 @@ def _optuna(cluster: _Cluster, learners: list[str], spec: SearchSpec, n_rows: in
                 study.tell(trial, float("-inf"))
             else:
                 assert record.score is not None
-                study.tell(trial, ctx.signed(record.score))
+                study.tell(trial, cluster.ctx.signed(record.score))
     return sorted(records, key=lambda r: r.number)

@@ -23,7 +23,7 @@ from aiforge.learn._learners import LEARNERS, Learner, by_priority
 from aiforge.learn._model import FeatureSet, build_preprocessor
 from aiforge.learn._portfolio import portfolio_configs
 from aiforge.learn._resample import is_imbalanced, resample, split_resample
-from aiforge.learn._space import Choice
+from aiforge.learn._space import Choice, SearchSpace
 from aiforge.spec import SearchSpec, TaskKind
 
 if TYPE_CHECKING:
@@ -337,8 +337,11 @@ def _late(deadline: float | None, records: list[TrialRecord]) -> bool:
     return deadline is not None and time.perf_counter() > deadline and _completed(records)
 
 
-def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, n_trials: int | None,
-                deadline: float | None, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
+def new_study(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int,
+              parallel: int) -> tuple[Any, dict[str, SearchSpace]]:
+    """The Optuna study of a random or Bayesian search (seeded sampler, the spec's pruner, the warm-start
+    configurations enqueued first) and each learner's search space; ``parallel`` > 1 makes TPE lie about
+    running trials so that concurrent asks spread out. The local and the Ray executors share it."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -353,6 +356,14 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
     spaces = {name: ctx.space(name, n_rows) for name in learners}
     for name, params in warm_start(ctx, learners, n_rows, spaces):
         study.enqueue_trial({"learner": name, **{f"{name}.{p}": v for p, v in params.items()}})
+    return study, spaces
+
+
+def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, n_trials: int | None,
+                deadline: float | None, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
+    import optuna
+
+    study, spaces = new_study(ctx, learners, spec, n_rows=n_rows, parallel=parallel)
     records: list[TrialRecord] = []
     lock = threading.Lock()
 
