@@ -146,8 +146,10 @@ def test_a_healthy_canary_advances_survives_a_restart_and_is_promoted(rollout: R
     rollout.aiforge("deploy", "income", "--version", "4", "--steps", "20,50,100", "--guardrail", "error_rate<0.2",
                     "--guardrail", "p99_latency_ms<1000", "--min-requests", "10")
     time.sleep(0.5)
-    for _ in range(20):  # until the first window (10 challenger requests at 20%) has advanced the canary
-        assert all(a.status_code == 200 for a in rollout.predict(20, workers=4))
+    # until the first window (10 challenger requests at 20%) has advanced the canary; in batches of 5, which cannot
+    # also fill the next step's window (10 challenger requests) before the step is looked at
+    for _ in range(80):
+        assert all(a.status_code == 200 for a in rollout.predict(5, workers=4))
         if rollout.show()["step"] >= 1:
             break
     shown = rollout.show()
