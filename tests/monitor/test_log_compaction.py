@@ -147,6 +147,8 @@ def test_the_log_compacts_its_folders_in_the_background(tmp_path: Path) -> None:
         clock.set(NOW - timedelta(days=1) + timedelta(minutes=k))
         _append(log, [f"y{k}"], _rows(k, 1))
         log.flush()
+    if log._compactor is not None:  # the first flush's compaction (a thread) has ended: the next one may start
+        log._compactor.join()
     clock.set(NOW)
     _append(log, ["t0"], _rows(0, 1))
     log.flush()  # an hour later: yesterday's folder is merged
