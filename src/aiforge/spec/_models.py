@@ -367,6 +367,11 @@ class ModelSpec(_Strict):
         "commonest's rows.", examples=[["none", "smote", "synthetic"]])
     transformer: TransformerSpec = Field(TransformerSpec(), description="The transformer learner (text columns): "
                                          "its local checkpoint, the modes searched, the longest text, the device.")
+    compare: bool = Field(
+        False, description="Measure every learner's best trial on the test split beside the chosen model: each "
+        "is refit from scratch on the training split (one more fit per learner, cold caches), then the report "
+        "tables its test metrics, one-row latency (p50, p99), batch time per row, training energy and energy "
+        "per 1000 predictions. For choosing knowingly between, e.g., tfidf and a transformer.")
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
