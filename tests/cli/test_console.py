@@ -123,3 +123,17 @@ def test_piped_output_gets_the_finished_stage_lines_alone() -> None:
         progress.stage_finished(name, "succeeded" if name == "train" else "cached", 0.25, "ok")
 
     assert stream.getvalue() == "↺ split       0.25s (cached)  ok\n✓ train       0.25s  ok\n"
+
+
+def test_table_shows_its_title_headers_and_cells_literally() -> None:
+    """Square brackets in names (a drift feature ``text[length]``, a fairness group ``[topic]``) are text, not
+    rich markup: nothing is swallowed or styled."""
+    from aiforge.cli._console import table
+
+    console = Console(file=io.StringIO(), width=160, color_system=None)
+    console.print(table("drift of [model] v1", ["column", "[bold]kind[/]"],
+                        [["text[length]", "numeric"], ["accuracy[topic]", "[topic]"], ["[red]n[/]", None]]))
+    shown = console.file.getvalue()  # type: ignore[attr-defined]
+    for literal in ("drift of [model] v1", "[bold]kind[/]", "text[length]", "accuracy[topic]", "[topic]",
+                    "[red]n[/]", "—"):
+        assert literal in shown

@@ -152,9 +152,11 @@ def kpi_table(results: list[dict[str, Any]]) -> Table:
 
 
 def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    t = Table(title=title, title_justify="left")
+    """A table whose title, headers and cells are shown as they are: no rich markup is read in them, so a
+    column named ``text[length]`` or a group ``[topic]`` is printed, not taken for a style tag."""
+    t = Table(title=Text(title), title_justify="left")
     for col in columns:
-        t.add_column(col)
+        t.add_column(Text(col))
     for row in rows:
-        t.add_row(*("—" if v is None else str(v) for v in row))
+        t.add_row(*(Text("—" if v is None else str(v)) for v in row))
     return t

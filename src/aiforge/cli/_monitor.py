@@ -71,12 +71,10 @@ def monitor_report(ctx: click.Context, name: str, period: str | None, last: int 
     if as_json:
         print_json({**report.to_json(), "report": str(path)})
         return
-    from rich.markup import escape
-
     d = report.drift
     out.print(table(f"drift of {name} v{report.version.version}: {len(report.window)} predictions",
                     ["column", "kind", "PSI", "JS", "KS", "W/σ", "p", "drift"],
-                    [[escape(c.name), c.kind, f"{c.psi:.3f}", f"{c.jensen_shannon:.3f}",  # names: text[length]...
+                    [[c.name, c.kind, f"{c.psi:.3f}", f"{c.jensen_shannon:.3f}",
                       "" if c.ks is None else f"{c.ks:.3f}", "" if c.wasserstein is None else f"{c.wasserstein:.3f}",
                       f"{c.p_value:.2g}",
                       "DRIFT" if c.drifted else ""] for c in [*d.columns, *([d.prediction] if d.prediction else [])]]))
