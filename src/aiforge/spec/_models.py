@@ -58,10 +58,15 @@ class TaskKind(StrEnum):
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
     AUTO = "auto"
+    TEXT_GENERATION = "text_generation"  # text in, text out (model.seq2seq): never detected, the user names it
 
     @property
     def is_classification(self) -> bool:
         return self in (TaskKind.BINARY, TaskKind.MULTICLASS)
+
+    @property
+    def is_generation(self) -> bool:
+        return self is TaskKind.TEXT_GENERATION
 
 
 class _Strict(BaseModel):
@@ -72,7 +77,8 @@ class ProblemSpec(_Strict):
     """What is predicted, from which column, and why."""
 
     task: TaskKind = Field(
-        TaskKind.AUTO, description="binary | multiclass | regression | auto (detected from the target)"
+        TaskKind.AUTO, description="binary | multiclass | regression | auto (detected from the target) | "
+        "text_generation (a text target generated from data.text_columns by the seq2seq learner; never detected)"
     )
     target: str = Field(min_length=1, description="The column to predict.", examples=["income", "churned"])
     positive_class: str | int | bool | None = Field(
@@ -331,6 +337,20 @@ class TransformerSpec(_Strict):
                                                    "a CUDA GPU when torch sees one.")
 
 
+class Seq2SeqSpec(_Strict):
+    """The seq2seq learner (problem.task: text_generation): a local sequence-to-sequence checkpoint."""
+
+    checkpoint: str = Field(min_length=1, description="A local Hugging Face seq2seq model folder (T5, BART, "
+                            "Marian...: what save_pretrained writes; relative paths from where aiforge runs). "
+                            "Nothing is ever downloaded.", examples=["models/opus-mt-en-de"])
+    max_source_length: StrictInt = Field(128, ge=4, le=4096, description="Source tokens per text at most "
+                                         "(longer texts are cut).")
+    max_target_length: StrictInt = Field(64, ge=1, le=4096, description="Tokens generated per text at most.")
+    num_beams: StrictInt = Field(1, ge=1, le=32, description="Beam search width when generating; 1: greedy.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where it trains and generates: auto "
+                                                   "takes a CUDA GPU when torch sees one.")
+
+
 class ModelSpec(_Strict):
     """Which learners compete, and how they are compared."""
 
@@ -338,7 +358,8 @@ class ModelSpec(_Strict):
         default_factory=lambda: list(DEFAULT_LEARNERS), min_length=1,
         description="The candidate learners, by name: linear, random_forest, extra_trees, hist_gradient_boosting, "
         "lightgbm, knn, xgboost (the xgboost extra), dp_linear (differentially private), mlp (torch, the deep "
-        "extra), tfidf and transformer (text columns; transformer: the transformers extra); 'aiforge validate' "
+        "extra), tfidf and transformer (text columns; transformer: the transformers extra), seq2seq (problem.task: "
+        "text_generation only; the transformers extra); 'aiforge validate' "
         "checks the names.", examples=[["linear", "lightgbm"]],
     )
     search: SearchSpec = Field(SearchSpec(), description="How candidate configurations are found and compared.")
@@ -367,6 +388,9 @@ class ModelSpec(_Strict):
         "commonest's rows.", examples=[["none", "smote", "synthetic"]])
     transformer: TransformerSpec = Field(TransformerSpec(), description="The transformer learner (text columns): "
                                          "its local checkpoint, the modes searched, the longest text, the device.")
+    seq2seq: Seq2SeqSpec | None = Field(None, description="The seq2seq learner (problem.task: text_generation, "
+                                        "required there): its local checkpoint, the longest source and generated "
+                                        "texts, the beam width, the device.")
     compare: bool = Field(
         False, description="Measure every learner's best trial on the test split beside the chosen model: each "
         "is refit from scratch on the training split (one more fit per learner, cold caches), then the report "
