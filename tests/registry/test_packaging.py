@@ -337,3 +337,28 @@ def test_a_scikit_learn_mlflow_model_is_imported_and_served(tmp_path: Path) -> N
             import_mlflow(registry, tmp_path / "other", name="x")
     finally:
         ws.close()
+
+
+def test_the_bundle_schema_names_free_text_columns_text(tmp_path: Path) -> None:
+    """A text learner's input is ``text`` in schema.json (as the served model's metadata has it), not ``category``."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aiforge.learn import TabularModel, choose_features
+    from aiforge.registry._bundle import input_schema
+    from aiforge.spec import TaskKind
+
+    reviews = [f"review {i}: the plot was slow but the acting carried it {'well' if i % 2 else 'badly'}"
+               for i in range(60)]
+    rows = pa.table({"review": reviews, "stars": [i % 5 for i in range(60)], "shop": ["ab"[i % 2] for i in range(60)],
+                     "liked": [i % 2 for i in range(60)]})
+    features = choose_features(rows, "liked")
+    assert features.text == ("review",)
+    model = TabularModel(None, TaskKind.BINARY, [0, 1], features, "tfidf", "liked")
+    background = io.BytesIO()
+    pq.write_table(rows.drop(["liked"]), background)
+    schema = input_schema(model, background.getvalue())
+    assert {c["name"]: (c["kind"], c["type"]) for c in schema["columns"]} == {
+        "stars": ("number", "int64"), "shop": ("category", "string"), "review": ("text", "string")}

@@ -214,8 +214,8 @@ def import_bundle(registry: ModelRegistry, bundle: Bundle, *, to: Alias | None =
 
 
 def input_schema(model: Any, background: bytes | None) -> dict[str, Any]:
-    """The model's input columns in order, each with its kind (number or category) and, from the stored
-    training rows, its Arrow type."""
+    """The model's input columns in order, each with its kind (number, category or text, as the model's
+    ``FeatureSet`` has it) and, from the stored training rows, its Arrow type."""
     types: dict[str, str] = {}
     if background is not None:
         import pyarrow.parquet as pq
@@ -223,8 +223,9 @@ def input_schema(model: Any, background: bytes | None) -> dict[str, Any]:
         types = {f.name: str(f.type) for f in pq.read_schema(io.BytesIO(background))}
     features = getattr(model, "features", None)
     numeric = set(getattr(features, "numeric", []))
-    columns = [{"name": c, "kind": "number" if c in numeric else "category", "type": types.get(c)}
-               for c in model.input_columns]
+    text = set(getattr(features, "text", ()))
+    columns = [{"name": c, "kind": "number" if c in numeric else "text" if c in text else "category",
+                "type": types.get(c)} for c in model.input_columns]
     return {"columns": columns, "target": getattr(model, "target", None),
             "task": getattr(getattr(model, "task", None), "value", None),
             "classes": [str(c) for c in getattr(model, "classes", []) or []]}

@@ -113,7 +113,7 @@ class InputSchema:
 
     @cached_property
     def kinds(self) -> dict[str, str]:
-        """Per input ``number`` or ``category``: how the prediction log stores its column."""
+        """Per input ``number``, ``category`` or ``text``: how the prediction log stores its column."""
         return {f.name: f.kind.value for f in self.fields}
 
     def columns_from_records(self, records: list[Any], *, max_records: int) -> dict[str, list[Any]]:
