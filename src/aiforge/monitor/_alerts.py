@@ -16,8 +16,7 @@ from sqlalchemy import select
 from aiforge.monitor._report import MonitorReport
 from aiforge.monitor._sinks import deliver
 from aiforge.spec import AlertRule, MonitorSpec
-from aiforge.workspace import AlertRow, Workspace
-from aiforge.workspace._locks import serialize
+from aiforge.workspace import AlertRow, Workspace, serialize
 
 __all__ = ["Alert", "AlertStore", "StoredAlert", "judge_rules", "raise_alerts"]
 

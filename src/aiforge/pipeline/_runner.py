@@ -25,8 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from aiforge.errors import AiforgeError
 from aiforge.spec import ProjectFile
-from aiforge.workspace import RunRow, StageCacheRow, StageRow, Workspace
-from aiforge.workspace._locks import serialize
+from aiforge.workspace import RunRow, StageCacheRow, StageRow, Workspace, serialize
 
 __all__ = ["Progress", "RunRecorder", "RunStatus", "SilentProgress", "StageStatus", "input_hash"]
 

@@ -32,8 +32,7 @@ from sqlalchemy import select, update
 
 from aiforge.errors import AiforgeError, RegistryError
 from aiforge.registry._registry import Alias, ModelVersion, VersionStatus, served_version
-from aiforge.workspace import AuditLog, DeploymentEventRow, DeploymentRow, ModelVersionRow, Workspace
-from aiforge.workspace._locks import serialize
+from aiforge.workspace import AuditLog, DeploymentEventRow, DeploymentRow, ModelVersionRow, Workspace, serialize
 
 __all__ = [
     "GUARDRAIL_METRICS",

@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy import select
 
 from aiforge.errors import AiforgeError
-from aiforge.workspace import OutcomeRow, Workspace
-from aiforge.workspace._locks import serialize
+from aiforge.workspace import OutcomeRow, Workspace, serialize
 
 __all__ = ["OutcomeStore"]
 

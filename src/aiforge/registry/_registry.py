@@ -19,8 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from aiforge.errors import AiforgeError, RegistryError
-from aiforge.workspace import DeploymentRow, ModelVersionRow, Workspace
-from aiforge.workspace._locks import serialize
+from aiforge.workspace import DeploymentRow, ModelVersionRow, Workspace, serialize
 
 __all__ = ["Alias", "ModelRegistry", "ModelVersion", "PromotionRefused", "VersionStatus", "served_version"]
 

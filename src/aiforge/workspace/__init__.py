@@ -22,6 +22,7 @@ from aiforge.workspace._keys import (
     Role,
     UnknownApiKey,
 )
+from aiforge.workspace._locks import serialize
 from aiforge.workspace._schema import (
     AlertRow,
     ApiKeyRow,
@@ -75,4 +76,5 @@ __all__ = [
     "enable_encryption",
     "encryption_status",
     "rotate_encryption",
+    "serialize",
 ]
