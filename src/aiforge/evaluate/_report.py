@@ -61,6 +61,7 @@ class ReportInput:
     lineage: dict[str, Any]
     checks: dict[str, CheckResult] = field(default_factory=dict)
     mitigation: dict[str, Any] | None = None
+    comparison: dict[str, Any] | None = None  # model.compare: a LearnerComparison as JSON
 
 
 def render_report(inp: ReportInput) -> str:
@@ -68,7 +69,8 @@ def render_report(inp: ReportInput) -> str:
     sections = [
         _header(inp), gate_section(inp.verdict), _metrics(inp.evaluation), _plots(inp),
         _importance(inp.evaluation), *_checks(inp), _decisions(inp.lineage.get("decision")),
-        _leaderboard(inp.selection), _data(inp), _lineage({k: v for k, v in inp.lineage.items() if k != "decision"}),
+        _leaderboard(inp.selection), _comparison(inp.comparison), _data(inp),
+        _lineage({k: v for k, v in inp.lineage.items() if k != "decision"}),
     ]
     title = f"{inp.project} · run {inp.run_id}"
     return (
@@ -84,6 +86,12 @@ def render_report(inp: ReportInput) -> str:
 
 
 # -- sections -----------------------------------------------------------------------------------
+
+
+def _comparison(data: dict[str, Any] | None) -> str:
+    from aiforge.evaluate._comparison import LearnerComparison, comparison_section
+
+    return comparison_section(LearnerComparison.from_json(data)) if data else ""
 
 
 def _header(inp: ReportInput) -> str:

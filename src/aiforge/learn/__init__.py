@@ -19,6 +19,8 @@ from aiforge.learn._select import (
     Objective,
     SelectionReport,
     TrainingFailed,
+    cold_caches,
+    refit_trial,
     select_and_fit,
 )
 from aiforge.learn._space import Choice, FloatRange, IntRange
@@ -46,11 +48,13 @@ __all__ = [
     "TrainingFailed",
     "TrialRecord",
     "choose_features",
+    "cold_caches",
     "compile_model",
     "compress_model",
     "mitigate",
     "onnx_versions",
     "plan_inference",
+    "refit_trial",
     "register",
     "resolve_task",
     "select_and_fit",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 
     from aiforge.workspace import Executor
 
-__all__ = ["CandidateResult", "Objective", "SelectionReport", "TrainingFailed", "make_folds", "select_and_fit"]
+__all__ = ["CandidateResult", "Objective", "SelectionReport", "TrainingFailed", "cold_caches", "make_folds",
+           "refit_trial", "select_and_fit"]
 
 StepCallback = Callable[[str], None]
 
@@ -310,6 +313,35 @@ def select_and_fit(
         threshold=tuned, validation=validation, frugal=frugal,
     )
     return model, report
+
+
+def refit_trial(learner: str, selection: SelectionReport, X: pd.DataFrame, y: pd.Series, task: TaskInfo,
+                features: FeatureSet, spec: ModelSpec) -> TabularModel:
+    """``learner``'s best complete trial of the search that ``selection`` reports, refit on all of ``X`` as the
+    winner is (its size grown to what its folds chose), for serving beside the chosen model. The decision
+    threshold is 0.5: a tuned one belongs to the chosen model."""
+    complete = [t for t in selection.trials if t.learner == learner and t.status == "complete"]
+    if not complete:
+        raise ValueError(f"learner {learner!r} has no complete trial in this search; "
+                         f"those with one: {sorted({t.learner for t in selection.trials if t.status == 'complete'})}")
+    sign = 1.0 if selection.higher_is_better else -1.0
+    best = max(complete, key=lambda t: (sign * (t.score or 0.0), -t.number))
+    y_enc = y.to_numpy(dtype=float) if task.kind is TaskKind.REGRESSION else encode_labels(y, task.classes)
+    estimator = _fit_pipeline(learner, task.kind, features, spec.seed, resolve_n_jobs(spec.n_jobs),
+                              _refit_params(best, selection.cv_folds), X, y_enc)
+    return TabularModel(estimator, task.kind, task.classes, features, learner, target=str(y.name))
+
+
+@contextmanager
+def cold_caches() -> Iterator[None]:
+    """Within it, fits reuse nothing another fit of this process computed (a frozen text encoder's sentence
+    embeddings): what they cost is what a fit from scratch costs."""
+    checkpoints = sys.modules.get("aiforge.deep._checkpoints")  # not imported: nothing was cached
+    if checkpoints is None:
+        yield
+        return
+    with checkpoints.fresh_embeddings():
+        yield
 
 
 def trial_cost(trial: TrialRecord) -> dict[str, float | None]:

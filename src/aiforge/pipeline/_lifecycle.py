@@ -272,6 +272,8 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         "evaluate", eval_key, evaluate,
         note=lambda o: ", ".join(f"{k} {v:.4f}" for k, v in list(o["evaluation"]["metrics"].items())[:3]))
     evaluation = Evaluation.from_json(evaluated["evaluation"])
+    compared = _compare(pf, rec, store, served, trained["model"], selection, split, labelled) \
+        if spec.model.compare else None
     decided_bundle = _decide(pf, rec, store, served, split, labelled) if spec.decision is not None else None
     costs = {name: out["_cost"] for name, out in (("ingest", ingested), ("train", trained), ("compress", compressed),
                                                    ("mitigate", mitigated), ("evaluate", evaluated))
@@ -357,6 +359,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
             started_at=f"{version.created_at:%Y-%m-%d %H:%M:%S} UTC", target=target, task=pf.task,
             snapshot=snap, split=split, selection=selection, evaluation=evaluation, verdict=verdict,
             model=registered, lineage=lineage, checks=checks, mitigation=mitigated,
+            comparison=compared["comparison"] if compared else None,
         )).encode()
         digest = store.put_bytes(html)
         path = ws.reports_dir / f"{rec.run_id}.html"
@@ -373,6 +376,27 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
     })
     return RunResult(rec.run_id, status, pf.task, selection, evaluation, verdict, version,
                      Path(reported["path"]), checks)
+
+
+def _compare(pf: Preflight, rec: RunRecorder, store: Any, served: str, trained: str, selection: SelectionReport,
+             split: DataSplit, labelled: Callable[[], pd.DataFrame]) -> dict[str, Any]:
+    """The ``compare`` stage (``model.compare``): every learner's best trial refit and measured beside the rest."""
+    from aiforge.pipeline._comparison import compare_stage, comparison_note
+
+    spec, target = pf.project.spec, pf.project.spec.problem.target
+
+    def compare(step: Any) -> dict[str, Any]:
+        train_idx, test_idx = split.indices(store)
+        data = labelled()
+        return compare_stage(spec, selection, store.get_bytes(served),
+                             served == trained and selection.best in spec.model.learners,
+                             data.iloc[train_idx], data.iloc[test_idx], target, pf.task, pf.features, pf.objective,
+                             step)
+
+    key = {"model": served, "trained": trained, "split": split.artifact, "objective": pf.objective.name,
+           "energy": spec.checks.energy.model_dump(mode="json"), "libraries": library_versions(),
+           "code": code_version()}
+    return rec.stage("compare", key, compare, note=comparison_note)
 
 
 def _decide(pf: Preflight, rec: RunRecorder, store: Any, served: str, split: DataSplit,
