@@ -8,6 +8,7 @@ Without the nlp extra they answer 501 with the command that installs it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -64,36 +65,34 @@ class PosResponse(BaseModel):
 def nlp_router(model: str | None, max_batch: int, dependencies: list[Any],
                responses: dict[int | str, dict[str, Any]]) -> APIRouter:
     """The text routes over the spaCy pipeline ``model`` (None: the default), limited to ``max_batch`` texts."""
-    from aiforge.nlp._spacy import check_pipeline, load_pipeline
+    from aiforge.nlp._spacy import SpacyPipeline, check_pipeline, load_pipeline
 
     check_pipeline(model)  # a folder that holds no pipeline stops the server now, not at the first request
     router = APIRouter(tags=["nlp"], dependencies=dependencies)
     answers = {**responses, 501: {"description": "spaCy or its model is not installed (the nlp extra)."}}
 
+    async def analysed(texts: list[str], key: str,
+                       analyse: Callable[[SpacyPipeline, list[str]], Sequence[Sequence[Any]]]) -> dict[str, Any]:
+        """``analyse`` run over ``texts`` off the event loop: the pipeline's name and, per text, under ``key``
+        what was found in it."""
+        check_batch_size(len(texts), max_batch, "texts")
+
+        def work() -> dict[str, Any]:
+            pipeline = load_pipeline(model)
+            return {"model": pipeline.name,
+                    "documents": [{key: [x.to_json() for x in found]} for found in analyse(pipeline, texts)]}
+
+        return await run_in_threadpool(work)
+
     @router.post("/v1/nlp/entities", response_model=EntitiesResponse, responses=answers)
     async def named_entities(body: TextsRequest) -> dict[str, Any]:
         """The named entities of each text (people, organisations, places, amounts, dates, ...), with their
         character offsets."""
-        check_batch_size(len(body.texts), max_batch, "texts")
-
-        def work() -> dict[str, Any]:
-            pipeline = load_pipeline(model)
-            found = pipeline.entities(body.texts)
-            return {"model": pipeline.name,
-                    "documents": [{"entities": [e.to_json() for e in ents]} for ents in found]}
-
-        return await run_in_threadpool(work)
+        return await analysed(body.texts, "entities", SpacyPipeline.entities)
 
     @router.post("/v1/nlp/pos", response_model=PosResponse, responses=answers)
     async def parts_of_speech(body: TextsRequest) -> dict[str, Any]:
         """The tokens of each text with their part-of-speech tags."""
-        check_batch_size(len(body.texts), max_batch, "texts")
-
-        def work() -> dict[str, Any]:
-            pipeline = load_pipeline(model)
-            return {"model": pipeline.name,
-                    "documents": [{"tokens": [t.to_json() for t in tokens]} for tokens in pipeline.pos(body.texts)]}
-
-        return await run_in_threadpool(work)
+        return await analysed(body.texts, "tokens", SpacyPipeline.pos)
 
     return router
