@@ -4,8 +4,9 @@ fine-tuning of the entity recogniser for new labels (a thin face over ``aiforge.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from aiforge.nlp import NerScores
+    from aiforge.nlp._spacy import SpacyPipeline
 
 __all__ = ["nlp"]
 
@@ -50,18 +52,15 @@ def nlp() -> None:
 @handles_errors
 def entities(texts: tuple[str, ...], model: str | None, as_json: bool) -> None:
     """The named entities of each TEXT ('-': one text per line of standard input)."""
-    from aiforge.cli._console import out, print_json, table
-    from aiforge.nlp import load_pipeline
+    from aiforge.nlp._spacy import Entity, SpacyPipeline
 
-    given = _texts(texts)
-    pipeline = load_pipeline(model)
-    found = pipeline.entities(given)
-    if as_json:
-        print_json({"model": pipeline.name, "documents": [{"text": t, "entities": [e.to_json() for e in ents]}
-                                                          for t, ents in zip(given, found, strict=True)]})
-        return
-    rows = [[str(i + 1), e.text, e.label, f"{e.start}-{e.end}"] for i, ents in enumerate(found) for e in ents]
-    out.print(table(f"entities ({pipeline.name})", ["text #", "entity", "label", "chars"], rows))
+    def show(name: str, found: list[list[Entity]]) -> None:
+        from aiforge.cli._console import out, table
+
+        rows = [[str(i + 1), e.text, e.label, f"{e.start}-{e.end}"] for i, ents in enumerate(found) for e in ents]
+        out.print(table(f"entities ({name})", ["text #", "entity", "label", "chars"], rows))
+
+    _analyse(texts, model, SpacyPipeline.entities, as_json=as_json, key="entities", show=show)
 
 
 @nlp.command()
@@ -71,18 +70,37 @@ def entities(texts: tuple[str, ...], model: str | None, as_json: bool) -> None:
 @handles_errors
 def pos(texts: tuple[str, ...], model: str | None, as_json: bool) -> None:
     """The tokens of each TEXT with their part-of-speech tags ('-': one text per line of standard input)."""
+    from aiforge.nlp._spacy import SpacyPipeline, TaggedToken
+
+    def show(name: str, tagged: list[list[TaggedToken]]) -> None:
+        for tokens in tagged:
+            click.echo(" ".join(f"{t.text}/{t.pos}" for t in tokens))
+
+    _analyse(texts, model, SpacyPipeline.pos, as_json=as_json, key="tokens", show=show)
+
+
+class _Found(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+_F = TypeVar("_F", bound=_Found)
+
+
+def _analyse(texts: tuple[str, ...], model: str | None, analyse: Callable[[SpacyPipeline, list[str]], list[list[_F]]],
+             *, as_json: bool, key: str, show: Callable[[str, list[list[_F]]], None]) -> None:
+    """Run ``analyse`` over the TEXTS with the pipeline ``model``; print, with ``--json``, each text beside what was
+    found in it (under ``key``), or else ``show`` the pipeline's name and what was found per text."""
     from aiforge.cli._console import print_json
     from aiforge.nlp import load_pipeline
 
     given = _texts(texts)
     pipeline = load_pipeline(model)
-    tagged = pipeline.pos(given)
+    found = analyse(pipeline, given)
     if as_json:
-        print_json({"model": pipeline.name, "documents": [{"text": t, "tokens": [x.to_json() for x in tokens]}
-                                                          for t, tokens in zip(given, tagged, strict=True)]})
-        return
-    for tokens in tagged:
-        click.echo(" ".join(f"{t.text}/{t.pos}" for t in tokens))
+        print_json({"model": pipeline.name, "documents": [{"text": t, key: [x.to_json() for x in items]}
+                                                          for t, items in zip(given, found, strict=True)]})
+    else:
+        show(pipeline.name, found)
 
 
 @nlp.command()
