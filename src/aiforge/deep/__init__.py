@@ -7,8 +7,7 @@ Names are imported on first use: importing this package loads neither torch nor 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from aiforge._lazy import lazy_exports
 
 _EXPORTS = {
     "CNNClassifier": "_estimators",
@@ -42,15 +41,4 @@ _EXPORTS = {
     "require_torch": "_runtime",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aiforge.deep' has no attribute {name!r}")
-    return getattr(import_module(f"aiforge.deep.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

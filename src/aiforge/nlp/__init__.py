@@ -6,8 +6,7 @@ Names are imported on first use: importing this package loads neither scikit-lea
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from aiforge._lazy import lazy_exports
 
 _EXPORTS = {
     "ENGLISH_STOP_WORDS": "_preprocess",
@@ -38,15 +37,4 @@ _EXPORTS = {
     "train_ner": "_bio",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aiforge.nlp' has no attribute {name!r}")
-    return getattr(import_module(f"aiforge.nlp.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,7 @@ or training libraries.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from aiforge._lazy import lazy_exports
 
 _EXPORTS = {
     "load_project": "_project",
@@ -42,15 +41,4 @@ _EXPORTS = {
     "run_ci": "_ci",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'aiforge.pipeline' has no attribute {name!r}")
-    return getattr(import_module(f"aiforge.pipeline.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
