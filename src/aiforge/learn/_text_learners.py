@@ -13,18 +13,31 @@ from aiforge.learn._learners import Learner, register
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.spec import TaskKind
 
-__all__ = ["Tfidf"]
+__all__ = ["TextLearner", "Tfidf"]
+
+
+class TextLearner(Learner):
+    """What the learners over the text columns share: the text encoding (``learn._text_encode``: the text columns
+    as they are, the others one-hot encoded and scaled), and ``build`` given the text columns' positions as
+    ``categorical``, of which there must be one at least."""
+
+    encoding = "text"
+    scale = True
+    reads_text = True
+
+    @classmethod
+    def text_positions(cls, categorical: list[int]) -> list[int]:
+        if not categorical:
+            raise ValueError(f"the {cls.name} learner needs a text column: name it in data.text_columns")
+        return list(categorical)
 
 
 @register
-class Tfidf(Learner):
+class Tfidf(TextLearner):
     name = "tfidf"
     priority = 15  # on text, the cheapest strong baseline: a few seconds for tens of thousands of rows
     description = ("TF-IDF n-grams of the text columns + logistic regression (classification) or ridge "
                    "(regression); other columns one-hot encoded and scaled")
-    encoding = "text"
-    scale = True
-    reads_text = True
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -57,8 +70,7 @@ class Tfidf(Learner):
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         from aiforge.nlp._tfidf import TfidfClassifier, TfidfRegressor
 
-        if not categorical:
-            raise ValueError("the tfidf learner needs a text column: name it in data.text_columns")
+        text = self.text_positions(categorical)
         if task is TaskKind.REGRESSION:
-            return TfidfRegressor(text_positions=categorical, **params)
-        return TfidfClassifier(text_positions=categorical, random_state=seed, **params)
+            return TfidfRegressor(text_positions=text, **params)
+        return TfidfClassifier(text_positions=text, random_state=seed, **params)

@@ -19,6 +19,7 @@ from typing import Any
 from aiforge.learn._deep_learners import TorchLearner
 from aiforge.learn._learners import Fitted, register
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
+from aiforge.learn._text_learners import TextLearner
 from aiforge.spec import ModelSpec, TaskKind
 
 __all__ = ["PROBE_ROWS", "TooCostly", "Transformer"]
@@ -33,7 +34,7 @@ class TooCostly(RuntimeError):
 
 
 @register
-class Transformer(TorchLearner):
+class Transformer(TextLearner, TorchLearner):
     name = "transformer"
     priority = 80  # minutes where tfidf takes seconds: tried after it under a tight budget
     description = ("pretrained transformer encoder on the text columns (MiniLM, or the local checkpoint "
@@ -41,9 +42,6 @@ class Transformer(TorchLearner):
                    "(optional: pip install 'aiforge[transformers]')")
     requires = "transformers"
     extra = "transformers"
-    encoding = "text"
-    scale = True
-    reads_text = True
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -77,8 +75,7 @@ class Transformer(TorchLearner):
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         if not self.available():
             raise self.missing_message()
-        if not categorical:
-            raise ValueError("the transformer learner needs a text column: name it in data.text_columns")
+        text = self.text_positions(categorical)
         from aiforge.deep import TextClassifier, TextRegressor
 
         params = dict(params)
@@ -87,7 +84,7 @@ class Transformer(TorchLearner):
         else:
             params.pop("encoder_lr", None)
         cls = TextRegressor if task is TaskKind.REGRESSION else TextClassifier
-        return cls(text_columns=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
+        return cls(text_columns=text, random_state=seed, n_jobs=n_jobs, **params)
 
     def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
             eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
