@@ -15,11 +15,11 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
+from tiny_seq2seq import WORDS, phrases, save_tiny_t5, translated  # noqa: E402
+
 from aiforge.deep import Seq2SeqGenerator  # noqa: E402
 from aiforge.deep._runtime import torch_threads  # noqa: E402
 from aiforge.errors import SpecError  # noqa: E402
-
-WORDS = ["red", "green", "blue", "cat", "dog", "bird", "big", "small"]
 
 
 @pytest.fixture(autouse=True)
@@ -30,32 +30,7 @@ def _one_thread() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def tiny_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A T5 with 32-wide layers and a 12-token vocabulary, saved as save_pretrained writes a checkpoint."""
-    folder = tmp_path_factory.mktemp("tiny-t5")
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{w: i + 3 for i, w in enumerate(WORDS)}}
-    core = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    core.post_processor = tokenizers.processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    tokenizer = transformers.PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="</s>",
-                                                     unk_token="<unk>")
-    tokenizer.save_pretrained(folder)
-    config = transformers.T5Config(vocab_size=len(vocab), d_model=32, d_ff=64, d_kv=16, num_layers=1,
-                                   num_decoder_layers=1, num_heads=2, pad_token_id=0, eos_token_id=1,
-                                   decoder_start_token_id=0, dropout_rate=0.0)
-    torch.manual_seed(0)
-    transformers.T5ForConditionalGeneration(config).save_pretrained(folder)
-    return folder
-
-
-TRANSLATION = dict(zip(WORDS, WORDS[3:] + WORDS[:3], strict=True))  # a word-for-word "language"
-
-
-def phrases(rows: int, seed: int) -> list[str]:
-    return np.random.default_rng(seed).choice(WORDS, size=rows).tolist()
-
-
-def translated(texts: list[str]) -> list[str]:
-    return [" ".join(TRANSLATION[w] for w in text.split()) for text in texts]
+    return save_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
 
 
 def test_wrapped_as_it_is_generates_from_the_vocabulary(tiny_t5: Path) -> None:

@@ -72,8 +72,8 @@ SHAPE_CASES = [
     pytest.param(
         edit("  seed: 7\n", "  sed: 7\n"),
         r"^unknown key 'sed'$", r"aiforge\.yaml:15 \(model\.sed\)$",
-        r"did you mean 'seed'\?.*valid keys here: adversarial, augment, compress, ensemble, learners, n_jobs, privacy, "
-        r"resample, search, seed, threshold, transformer$",
+        r"did you mean 'seed'\?.*valid keys here: adversarial, augment, compare, compress, ensemble, learners, n_jobs, "
+        r"privacy, resample, search, seed, seq2seq, threshold, transformer$",
         id="unknown-nested-key",
     ),
     pytest.param(
@@ -408,7 +408,7 @@ REGISTRY_CASES = [
         edit("[linear, lightgbm]", "[linear, lightgmb]"),
         r"^unknown learner 'lightgmb'$", r"aiforge\.yaml:13 \(model\.learners\[1\]\)$",
         r"^one of cnn, dp_linear, extra_trees, hist_gradient_boosting, knn, lightgbm, linear, mlp, random_forest, "
-        r"tfidf, transformer, xgboost$",
+        r"seq2seq, tfidf, transformer, xgboost$",
         r"^did you mean 'lightgbm'\?$",
         id="unknown-learner",
     ),

@@ -50,7 +50,7 @@ class Seq2SeqGenerator(BaseEstimator):
                  max_epochs: int = 3, patience: int | None = 2, schedule: str = "cosine", warmup: float = 0.1,
                  clip_norm: float | None = 1.0, validation_fraction: float = 0.1, amp: str = "auto",
                  device: str = "auto", n_jobs: int | None = None, random_state: int = 0,
-                 time_budget: float | None = None) -> None:
+                 time_budget: float | None = None, text_columns: list[int] | None = None) -> None:
         self.checkpoint = checkpoint
         self.max_source_length = max_source_length
         self.max_target_length = max_target_length
@@ -69,6 +69,7 @@ class Seq2SeqGenerator(BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.time_budget = time_budget
+        self.text_columns = text_columns
 
     def fit(self, X: Any, y: Any, *, eval_set: tuple[Any, Any] | None = None,
             deadline: float | None = None) -> Seq2SeqGenerator:
@@ -86,7 +87,7 @@ class Seq2SeqGenerator(BaseEstimator):
         started = time.perf_counter()
         if self.time_budget is not None:
             deadline = min(deadline if deadline is not None else math.inf, started + self.time_budget)
-        sources, targets = as_texts(X), as_texts(y)
+        sources, targets = self._sources(X), as_texts(y)
         if len(sources) != len(targets):
             raise ValueError(f"y must be one target text per source text ({len(sources)}), got {len(targets)}")
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -96,7 +97,7 @@ class Seq2SeqGenerator(BaseEstimator):
         device = choose_device(self.device)
         if self.max_epochs > 0:
             if eval_set is not None:
-                valid_sources, valid_targets = as_texts(eval_set[0]), as_texts(eval_set[1])
+                valid_sources, valid_targets = self._sources(eval_set[0]), as_texts(eval_set[1])
             else:
                 sources, targets, valid_sources, valid_targets = self._holdout(sources, targets)
             config = TrainConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=int(self.batch_size),
@@ -116,6 +117,16 @@ class Seq2SeqGenerator(BaseEstimator):
         model.eval()
         self.device_ = str(device)
         return self
+
+    def _sources(self, X: Any) -> list[str]:
+        """One source text per row: ``X``'s texts, or its ``text_columns`` (positions) joined, from a wider table."""
+        if self.text_columns is None:
+            return as_texts(X)
+        table = np.asarray(X, dtype=object)
+        if table.ndim != 2 or any(not 0 <= c < table.shape[1] for c in self.text_columns):
+            raise ValueError(f"text_columns {self.text_columns!r} must be column positions of X, whose shape is "
+                             f"{table.shape}")
+        return as_texts(table[:, list(self.text_columns)])
 
     def _holdout(self, sources: list[str], targets: list[str]) -> tuple[list[str], ...]:
         held = int(round(len(sources) * self.validation_fraction))
@@ -142,7 +153,7 @@ class Seq2SeqGenerator(BaseEstimator):
         if not hasattr(self, "model_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit first")
         torch = require_torch(type(self).__name__)
-        sources = as_texts(X)
+        sources = self._sources(X)
         out: list[str] = []
         device = next(self.model_.parameters()).device
         with torch_threads(self.n_jobs), torch.inference_mode():

@@ -100,6 +100,17 @@ class CheckMetric:
     timed: bool = False  # a measure of time or energy: it varies from run to run with the machine's load
 
 
+# the checks that measure decisions, probabilities or numeric inputs, and why a text generator has none of them
+NOT_FOR_GENERATION = {
+    "robustness": "its attacks perturb numeric inputs and count flipped decisions; a generator reads text and "
+                  "decides no class",
+    "label_noise": "it flips training labels; a generator's targets are texts, not labels",
+    "privacy": "its membership inference reads the confidence of class decisions; a generator makes none",
+    "explain": "its attributions explain a score or a class per input column; a generator reads its source "
+               "text whole",
+    "fairness": "its gaps compare decision rates and errors between groups; a generator decides no class",
+}
+
 CheckFn = Callable[[CheckContext], CheckResult]
 CHECKS: dict[str, CheckFn] = {}
 CHECK_METRICS: dict[str, CheckMetric] = {}
@@ -128,6 +139,10 @@ def run_checks(ctx: CheckContext, names: list[str] | None = None,
         section = getattr(ctx.checks, name, None)
         if section is not None and not getattr(section, "enabled", True):
             out[name] = CheckResult(name, "skipped", reason=f"disabled in the project file (checks.{name}.enabled)")
+            continue
+        if ctx.task.is_generation and name in NOT_FOR_GENERATION:
+            out[name] = CheckResult(name, "skipped", reason=f"does not apply to text generation: "
+                                    f"{NOT_FOR_GENERATION[name]}")
             continue
         step(f"check {name}")
         started = time.perf_counter()

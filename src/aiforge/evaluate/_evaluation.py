@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["Evaluation", "evaluate_model"]
+__all__ = ["Evaluation", "evaluate_model", "source_texts"]
 
 _CURVE_POINTS = 200
 _RESIDUAL_SAMPLE = 2000
@@ -32,6 +32,7 @@ class Evaluation:
     residuals: dict[str, list[float]] | None = None
     importance: list[dict[str, Any]] = field(default_factory=list)
     importance_metric: str | None = None
+    samples: list[dict[str, str]] | None = None  # text generation: a few (source, reference, generated) rows
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +56,8 @@ def evaluate_model(
 
     y = model.encode_target(y_test)
     output = model.raw_output(X_test)
+    if model.task.is_generation:
+        return _generation(model, X_test, y, output, seed)
     threshold = getattr(model, "threshold", 0.5)
     metrics = compute_metrics(model.task, y, output, threshold)
     baseline = compute_metrics(model.task, y, _baseline_output(model, y_train, len(y)))
@@ -75,6 +78,36 @@ def evaluate_model(
         curves=curves or {}, residuals=residuals, importance=ranked,
         importance_metric=primary.name if importance.enabled else None,
     )
+
+
+SAMPLES = 8  # generated texts shown in the report
+
+
+def source_texts(model: TabularModel, X: pd.DataFrame) -> np.ndarray:
+    """The source text of each row as a generator reads it: its text columns joined (``aiforge.deep``'s rule)."""
+    import numpy as np
+
+    from aiforge.learn._text_encode import SourceTextEncoder
+
+    columns = list(model.features.text)
+    table = SourceTextEncoder(columns).fit(X).transform(X)
+    return np.asarray([" | ".join(t for t in row if t) for row in table], dtype=object)
+
+
+def _generation(model: TabularModel, X: pd.DataFrame, y: np.ndarray, output: np.ndarray, seed: int) -> Evaluation:
+    """Generated texts scored against the references; the baseline copies the source text (what a generator
+    that learned nothing but to echo would score); a seeded sample of rows for the report. Permutation
+    importance is not computed: a generator reads its source text whole."""
+    import numpy as np
+
+    from aiforge.evaluate._metrics import compute_metrics
+
+    sources = source_texts(model, X)
+    metrics = compute_metrics(model.task, y, output)
+    baseline = compute_metrics(model.task, y, sources)
+    take = np.sort(np.random.default_rng(seed).choice(len(y), size=min(len(y), SAMPLES), replace=False))
+    samples = [{"source": str(sources[i]), "reference": str(y[i]), "generated": str(output[i])} for i in take]
+    return Evaluation(task=model.task.value, n_test=len(y), metrics=metrics, baseline=baseline, samples=samples)
 
 
 def _baseline_output(model: TabularModel, y_train: pd.Series, n: int) -> np.ndarray:

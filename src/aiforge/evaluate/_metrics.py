@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["METRICS", "Metric", "compute_metrics", "decided", "default_metric", "metrics_for"]
 
-B, M, R = TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION
+B, M, R, G = TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION, TaskKind.TEXT_GENERATION
 Score = Callable[["np.ndarray", "np.ndarray"], float]
 
 
@@ -153,7 +153,32 @@ def _r2(y: np.ndarray, v: np.ndarray) -> float:
     return r2_score(y, v)
 
 
-_DEFAULTS = {B: "roc_auc", M: "accuracy", R: "rmse"}
+@_metric("chrf", {G}, True, "chrF (sacrebleu): character 6-gram F-score, recall weighted by beta 2, 0-100")
+def _chrf(y: np.ndarray, texts: np.ndarray) -> float:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF(char_order=6, word_order=0, beta=2).corpus_score(_texts(texts), [_texts(y)]).score
+
+
+@_metric("bleu", {G}, True, "corpus BLEU (sacrebleu, 13a tokenisation): word 1-4-gram precision, 0-100")
+def _bleu(y: np.ndarray, texts: np.ndarray) -> float:
+    from sacrebleu.metrics import BLEU
+
+    return BLEU().corpus_score(_texts(texts), [_texts(y)]).score
+
+
+@_metric("exact_match", {G}, True, "share of generated texts equal to the reference (surrounding spaces apart)")
+def _exact_match(y: np.ndarray, texts: np.ndarray) -> float:
+    import numpy as np
+
+    return float(np.mean([a == b for a, b in zip(_texts(y), _texts(texts), strict=True)])) if len(y) else 0.0
+
+
+def _texts(values: np.ndarray) -> list[str]:
+    return ["" if v is None else str(v).strip() for v in values]
+
+
+_DEFAULTS = {B: "roc_auc", M: "accuracy", R: "rmse", G: "chrf"}
 
 
 def metrics_for(task: TaskKind) -> list[Metric]:

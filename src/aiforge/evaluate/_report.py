@@ -142,7 +142,8 @@ def _metrics(ev: Evaluation) -> str:
         arrow = "" if metric is None else (" ↑" if metric.higher_is_better else " ↓")
         rows.append(("", [_e(name) + arrow, _num(ev.metrics.get(name)), _num(ev.baseline.get(name))]))
     note = (f"<p class=\"muted\">{ev.n_test} held-out rows; the baseline predicts class priors "
-            "(classification) or the training mean (regression). ↑ higher is better, ↓ lower is better.</p>")
+            "(classification), the training mean (regression) or copies the source text (text generation). "
+            "↑ higher is better, ↓ lower is better.</p>")
     return _section("metrics", "Test metrics", note + _table(["metric", "model", "baseline"], rows, {1, 2}))
 
 
@@ -160,6 +161,10 @@ def figures_table(figures: dict[str, float]) -> str:
 
 def _plots(inp: ReportInput) -> str:
     ev, kind = inp.evaluation, inp.task.kind
+    if kind.is_generation and ev.samples:  # texts, where a classifier shows its confusion matrix
+        rows = [("", [_e(r["source"]), _e(r["reference"]), _e(r["generated"])]) for r in ev.samples]
+        return _section("plots", "Generated texts", f"<p class=\"muted\">{len(rows)} held-out rows drawn at "
+                        f"random</p>" + _table(["source", "reference", "generated"], rows, set()))
     figures: list[tuple[str, str]] = []
     if kind is TaskKind.BINARY and "roc" in ev.curves:
         figures.append(("ROC curve", _roc_svg(ev)))

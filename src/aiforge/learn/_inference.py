@@ -53,6 +53,9 @@ def plan_inference(model: Any, rows: pd.DataFrame, *, seconds: float = 1.0,
     import numpy as np
 
     native = compile_model(model)
+    if getattr(model, "task", None) is TaskKind.TEXT_GENERATION:  # texts, no numbers to compare: itself serves
+        return InferencePlan({"path": native.path, "parity_rows": 0, "reason": f"{native.path}: a text "
+                              "generator serves itself (no ONNX conversion of generation)"}, None)
     columns = {c: rows[c].tolist() for c in model.input_columns}
     reference = np.asarray(model.raw_output(rows), dtype=float)
     if tolerance is None:

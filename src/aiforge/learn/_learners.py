@@ -19,7 +19,7 @@ from aiforge.spec import ModelSpec, TaskKind
 
 __all__ = ["LEARNERS", "Fitted", "Learner", "by_priority", "register"]
 
-Encoding = Literal["onehot", "ordinal", "text"]  # text: see learn._text_encode
+Encoding = Literal["onehot", "ordinal", "text", "source"]  # text, source: see learn._text_encode
 ALL_TASKS = frozenset({TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION})
 EARLY_STOPPING_ROUNDS = 50
 MAX_BOOSTING_ROUNDS = 3000

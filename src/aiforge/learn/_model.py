@@ -89,6 +89,10 @@ def build_preprocessor(features: FeatureSet, *, encoding: str, scale: bool) -> t
     ``encoding="text"``, of the text columns)."""
     from aiforge.learn._encode import TabularEncoder
 
+    if encoding == "source":  # a generator: the text columns as they are (no normalisation), nothing else
+        from aiforge.learn._text_encode import SourceTextEncoder
+
+        return SourceTextEncoder(text=list(features.text)), list(range(len(features.text)))
     if encoding == "text":  # text learners: normalised text first (its positions), then one-hot and scaled
         from aiforge.learn._text_encode import TextTableEncoder
 
@@ -153,30 +157,40 @@ class TabularModel:
         out = self.pipeline.predict(self._frame(X))
         if self.task is TaskKind.REGRESSION:
             return np.asarray(out, dtype=float)
+        if self.task.is_generation:
+            return np.asarray(out, dtype=object)
         return np.asarray(self.classes, dtype=object)[np.asarray(out, dtype=int)]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        if self.task is TaskKind.REGRESSION:
-            raise TypeError("predict_proba is not defined for a regression model")
+        if not self.task.is_classification:
+            raise TypeError(f"predict_proba is not defined for a {self.task.value} model")
         return self.pipeline.predict_proba(self._frame(X))
 
     def raw_output(self, X: pd.DataFrame) -> np.ndarray:
-        """Probabilities (classification) or values (regression): what metrics score."""
+        """Probabilities (classification), values (regression) or generated texts: what metrics score."""
         import numpy as np
 
+        if self.task.is_generation:
+            return self.predict(X)
         if self.task is TaskKind.REGRESSION:
             return np.asarray(self.pipeline.predict(self._frame(X)), dtype=float)
         return self.predict_proba(X)
 
     def encode_target(self, y: pd.Series) -> np.ndarray:
-        """Labels -> 0..k-1 in ``classes`` order (classification) or floats (regression)."""
-
-        if self.task is TaskKind.REGRESSION:
-            return y.to_numpy(dtype=float)
-        return encode_labels(y, self.classes)
+        """Labels -> 0..k-1 in ``classes`` order (classification), floats (regression), texts as they are."""
+        return target_values(y, self.task, self.classes)
 
     def __repr__(self) -> str:
         return f"TabularModel(learner={self.learner!r}, task={self.task.value!r}, target={self.target!r})"
+
+
+def target_values(y: pd.Series, task: TaskKind, classes: list[Any]) -> np.ndarray:
+    """The target as models learn it: class indices in ``classes`` order, floats, or texts (generation)."""
+    if task is TaskKind.REGRESSION:
+        return y.to_numpy(dtype=float)
+    if task.is_generation:
+        return y.astype(str).to_numpy(dtype=object)
+    return encode_labels(y, classes)
 
 
 def encode_labels(y: pd.Series, classes: list[Any]) -> np.ndarray:

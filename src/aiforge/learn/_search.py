@@ -183,7 +183,8 @@ class SearchContext:
                 predict_seconds += fold.predict_seconds
                 predicted_rows += len(valid)
                 if predictions is None:
-                    predictions = np.full((len(self.y), *np.shape(fold.predictions)[1:]), np.nan)
+                    predictions = np.full((len(self.y), *np.shape(fold.predictions)[1:]), np.nan,
+                                          dtype=object if self.task.is_generation else float)
                 predictions[valid] = fold.predictions
                 scores.append(fold.score)
                 last = k == len(self.folds) - 1
@@ -228,7 +229,7 @@ def fit_fold(name: str, task: TaskKind, seed: int, threads: int, encoded: tuple[
     estimator = learner.build(task, seed, threads, categorical, dict(params))
     fitted = learner.fit(estimator, Xt, yt, categorical, eval_set=(Xv, y_valid), deadline=deadline)
     predict_started = time.perf_counter()
-    out = estimator.predict(Xv) if task is TaskKind.REGRESSION else estimator.predict_proba(Xv)
+    out = estimator.predict_proba(Xv) if task.is_classification else estimator.predict(Xv)
     predict_seconds = time.perf_counter() - predict_started
     model = None
     if keep_model:

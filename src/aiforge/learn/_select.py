@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aiforge.errors import AiforgeError
 from aiforge.learn._ensemble import WeightedEnsemble, select_ensemble
 from aiforge.learn._learners import FIRST_TREES, LEARNERS
-from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, encode_labels
+from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, target_values
 from aiforge.learn._resample import resample, split_resample
 from aiforge.learn._search import SearchContext, TrialRecord, run_search
 from aiforge.learn._task import TaskInfo
@@ -179,7 +179,7 @@ def select_and_fit(
 
     step = on_step or (lambda _msg: None)
     cores = resolve_n_jobs(spec.n_jobs)
-    y_enc = y.to_numpy(dtype=float) if task.kind is TaskKind.REGRESSION else encode_labels(y, task.classes)
+    y_enc = target_values(y, task.kind, task.classes)
     cv_strategy, folds = make_folds(X, y_enc, task.kind, spec, len(features.columns))
     validation = plan_validation(spec.search, len(X), len(features.columns), task.kind)[2]
     if spec.search.cv == "auto":
@@ -326,7 +326,7 @@ def refit_trial(learner: str, selection: SelectionReport, X: pd.DataFrame, y: pd
                          f"those with one: {sorted({t.learner for t in selection.trials if t.status == 'complete'})}")
     sign = 1.0 if selection.higher_is_better else -1.0
     best = max(complete, key=lambda t: (sign * (t.score or 0.0), -t.number))
-    y_enc = y.to_numpy(dtype=float) if task.kind is TaskKind.REGRESSION else encode_labels(y, task.classes)
+    y_enc = target_values(y, task.kind, task.classes)
     estimator = _fit_pipeline(learner, task.kind, features, spec.seed, resolve_n_jobs(spec.n_jobs),
                               _refit_params(best, selection.cv_folds), X, y_enc)
     return TabularModel(estimator, task.kind, task.classes, features, learner, target=str(y.name))

@@ -100,6 +100,14 @@ def resolve_task(problem: ProblemSpec, table: pa.Table, *, where: str) -> TaskIn
             where=where, found=f"{reason}; positive_class {problem.positive_class!r}",
             hint="remove positive_class, or set task: binary with a two-valued target",
         )
+    if task is TaskKind.TEXT_GENERATION:
+        if numeric or pa.types.is_boolean(y.type):
+            raise DataError(
+                f"text_generation needs a text target, but '{target}' holds {y.type}",
+                where=where, found=f"values such as {pc.unique(y).to_pylist()[:3]}",
+                hint="pick the column of target texts, or set task: auto for a label or a number",
+            )
+        return TaskInfo(task, reason, [], dropped)
     if task is TaskKind.REGRESSION:
         if not numeric:
             raise DataError(

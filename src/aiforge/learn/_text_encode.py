@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["TextTableEncoder"]
+__all__ = ["SourceTextEncoder", "TextTableEncoder"]
 
 
 class TextTableEncoder(TransformerMixin, BaseEstimator):
@@ -70,3 +70,35 @@ class TextTableEncoder(TransformerMixin, BaseEstimator):
         import numpy as np
 
         return np.array([*(self.text or []), *self.table_.get_feature_names_out()], dtype=object)
+
+
+class SourceTextEncoder(TransformerMixin, BaseEstimator):
+    """The text columns as they are (a generator reads case, digits and links: nothing is normalised), missing
+    values empty, as an object matrix; the other columns are left out."""
+
+    def __init__(self, text: list[str] | None = None) -> None:
+        self.text = text
+
+    def fit(self, X: pd.DataFrame, y: Any = None) -> SourceTextEncoder:
+        self.n_features_in_ = len(self.text or [])
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        return self.transform_columns({name: X[name].tolist() for name in self.text or []}, len(X))
+
+    def transform_columns(self, columns: Mapping[str, Sequence[Any]], rows: int) -> np.ndarray:
+        import numpy as np
+        import pandas as pd
+
+        out = np.empty((rows, len(self.text or [])), dtype=object)
+        for i, name in enumerate(self.text or []):
+            out[:, i] = ["" if pd.isna(v) else str(v) for v in columns[name]]
+        return out
+
+    def output_sources(self) -> list[str]:
+        return list(self.text or [])
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        import numpy as np
+
+        return np.array(list(self.text or []), dtype=object)

@@ -17,12 +17,12 @@ import time
 from typing import Any
 
 from aiforge.learn._deep_learners import TorchLearner
-from aiforge.learn._learners import Fitted, register
+from aiforge.learn._learners import Fitted, Learner, register
 from aiforge.learn._space import Choice, FloatRange, IntRange, SearchSpace
 from aiforge.learn._text_learners import TextLearner
 from aiforge.spec import ModelSpec, TaskKind
 
-__all__ = ["PROBE_ROWS", "TooCostly", "Transformer"]
+__all__ = ["PROBE_ROWS", "Seq2Seq", "TooCostly", "Transformer"]
 
 PROBE_ROWS = 32  # rows embedded and timed before a fit under a deadline
 FINETUNE_COST = 3.0  # a fine-tuning step costs about this many forward passes (forward, backward, update)
@@ -91,6 +91,68 @@ class Transformer(TextLearner, TorchLearner):
         if deadline is not None:
             check_cost(estimator, X, eval_set[0] if eval_set is not None else None, deadline)
         return super().fit(estimator, X, y, categorical, eval_set=eval_set, deadline=deadline)
+
+
+@register
+class Seq2Seq(Learner):
+    """Text generation (``problem.task: text_generation``): the local seq2seq checkpoint ``model.seq2seq`` names
+    (``aiforge.deep.Seq2SeqGenerator``) generates the target text from the text columns, joined as the
+    transformer learner joins them; as it is (``max_epochs`` 0) or fine-tuned a few epochs, early stopping on the
+    fold's validation rows, cut by the search's deadline after a step."""
+
+    name = "seq2seq"
+    priority = 80
+    description = ("text generation with a local seq2seq checkpoint (T5, BART, Marian: model.seq2seq), as it is "
+                   "or fine-tuned; problem.task: text_generation only (optional: pip install "
+                   "'aiforge[transformers]')")
+    requires = "transformers"
+    extra = "transformers"
+    encoding = "source"
+    reads_text = True
+    tasks = frozenset({TaskKind.TEXT_GENERATION})
+    size_param = "max_epochs"
+
+    @classmethod
+    def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
+        return {
+            "lr": FloatRange(1e-5, 1e-3, log=True),  # AdamW on a pretrained seq2seq network
+            "max_epochs": Choice((0, 1, 3, 8)),  # 0: the checkpoint as it is, which a fine-tuning must beat
+            "batch_size": Choice((8, 16, 32)),
+        }
+
+    @classmethod
+    def init_config(cls, n_rows: int, task: TaskKind) -> dict[str, Any]:
+        # a few epochs at 3e-4, early stopping on the validation rows: the usual fine-tuning of a T5-small
+        return {"lr": 3e-4, "max_epochs": 3, "batch_size": 16}
+
+    @classmethod
+    def fixed_params(cls, model: ModelSpec, task: TaskKind) -> dict[str, Any]:
+        spec = model.seq2seq
+        if spec is None:
+            return {}
+        return {"checkpoint": spec.checkpoint, "max_source_length": spec.max_source_length,
+                "max_target_length": spec.max_target_length, "num_beams": spec.num_beams, "device": spec.device}
+
+    def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
+        if not self.available():
+            raise self.missing_message()
+        if not categorical:
+            raise ValueError("the seq2seq learner needs a source text column: name it in data.text_columns")
+        from aiforge.deep import Seq2SeqGenerator
+
+        return Seq2SeqGenerator(text_columns=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        if eval_set is None:  # the refit: max_epochs is what early stopping chose on the folds
+            estimator.set_params(validation_fraction=0.0)
+            estimator.fit(X, y, deadline=deadline)
+            return Fitted()
+        estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
+        history = estimator.history_
+        if history is None:  # max_epochs 0: nothing trained
+            return Fitted()
+        return Fitted(int(history.best_epoch), cut=bool(history.cut))
 
 
 def check_cost(estimator: Any, X: Any, X_valid: Any, deadline: float) -> float:

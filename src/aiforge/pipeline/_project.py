@@ -51,6 +51,7 @@ def _check_names(project: ProjectFile) -> list[Problem]:
         elif not LEARNERS[name].available():
             missing = LEARNERS[name].missing_message()
             problems.append(project.problem(("model", "learners", i), missing.message, hint=missing.hint))
+    problems += _generation_problems(project)
     problems += _privacy_problems(project)
     problems += compression_problems(project)
     problems += augmentation_problems(project)
@@ -97,6 +98,45 @@ def _check_names(project: ProjectFile) -> list[Problem]:
                     ("kpis", i, "metric"), f"KPI '{kpi.metric}' needs the {check.check} check, which is disabled",
                     hint=f"remove checks.{check.check}.enabled: false, or drop this KPI",
                 ))
+    return problems
+
+
+def _generation_problems(project: ProjectFile) -> list[Problem]:
+    """``problem.task: text_generation`` takes the seq2seq learner and its checkpoint (``model.seq2seq``); the
+    seq2seq learner takes that task; every other learner predicts a label or a number from a table."""
+    spec = project.spec
+    task = spec.problem.task
+    problems = []
+    generating = [n for n, learner in LEARNERS.items() if TaskKind.TEXT_GENERATION in learner.tasks]
+    for i, name in enumerate(spec.model.learners):
+        tasks = LEARNERS[name].tasks if name in LEARNERS else frozenset({task})
+        if task in tasks or (task is TaskKind.AUTO and tasks - {TaskKind.TEXT_GENERATION}):
+            continue  # auto is settled to binary, multiclass or regression, never to text_generation
+        if task is TaskKind.TEXT_GENERATION:
+            problems.append(project.problem(
+                ("model", "learners", i), f"learner '{name}' does not generate text", expected=f"for problem.task: "
+                f"text_generation, one of {', '.join(generating)}", found=name,
+                hint="set model.learners: [seq2seq] (it generates with the checkpoint model.seq2seq names)"))
+        else:
+            kinds = ", ".join(sorted(t.value for t in tasks))
+            problems.append(project.problem(
+                ("model", "learners", i), f"learner '{name}' is for {kinds} tasks, but problem.task is "
+                f"'{task.value}'", expected=f"problem.task: {kinds}", found=f"problem.task: {task.value}",
+                hint=f"set problem.task: {kinds} (never detected: name it), or remove '{name}' from model.learners"))
+    if task is TaskKind.TEXT_GENERATION and spec.model.seq2seq is None:
+        problems.append(project.problem(
+            ("model",), "problem.task: text_generation needs model.seq2seq.checkpoint", expected="model.seq2seq: "
+            "{checkpoint: FOLDER}, a local seq2seq model (T5, BART, Marian...) as save_pretrained writes it",
+            found="no model.seq2seq section", hint="add model.seq2seq: {checkpoint: models/my-t5}"))
+    if task is TaskKind.TEXT_GENERATION and not spec.data.text_columns:
+        problems.append(project.problem(
+            ("data",), "problem.task: text_generation needs data.text_columns: the source text", expected="data."
+            "text_columns: [column, ...], the columns the generator reads (several are joined with ' | ')",
+            found="no data.text_columns", hint="add data.text_columns: [source]"))
+    if task is TaskKind.TEXT_GENERATION and importlib.util.find_spec("sacrebleu") is None:
+        problems.append(project.problem(
+            ("problem", "task"), "text_generation is scored with sacrebleu (chrF, BLEU), which is not installed",
+            hint="pip install 'aiforge[transformers]'"))
     return problems
 
 

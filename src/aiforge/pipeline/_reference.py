@@ -18,7 +18,7 @@ __all__ = ["reference_document"]
 def reference_document(model: Any, train: pd.DataFrame, test: pd.DataFrame, columns: list[str]) -> bytes:
     """JSON bytes of the reference of ``model``: its input ``columns`` over the training rows, and its outputs
     over the test rows (binary: the positive class's probability; multiclass: the predicted class;
-    regression: the value)."""
+    regression: the value; text generation: the generated text's length in words)."""
     categorical = [c for c in columns if c in set(model.features.categorical)]
     task = model.task
     meta: dict[str, Any] = {"task": task.value, "train_rows": len(train), "test_rows": len(test),
@@ -29,6 +29,8 @@ def reference_document(model: Any, train: pd.DataFrame, test: pd.DataFrame, colu
         meta["positive"] = str(model.classes[1])
     elif task is TaskKind.REGRESSION:
         prediction, kind = model.predict(test), "numeric"
+    elif task is TaskKind.TEXT_GENERATION:  # each generated text's length in words: a shift shows there
+        prediction, kind = [len(str(v).split()) for v in model.predict(test)], "numeric"
     else:
         prediction, kind = [str(v) for v in model.predict(test)], "categorical"
     text = [c for c in columns if c in set(getattr(model.features, "text", ()))]

@@ -369,7 +369,10 @@ def _preload(cache: ModelCache, rollouts: Rollouts) -> None:
 
 
 def _predict_body(model: ServedModel, outputs: Outputs, ids: list[str]) -> dict[str, Any]:
-    if outputs.values is not None:
+    if outputs.generated:
+        assert outputs.labels is not None
+        predictions = [{"id": i, "text": text} for i, text in zip(ids, outputs.labels, strict=True)]
+    elif outputs.values is not None:
         predictions = [{"id": i, "value": v} for i, v in zip(ids, outputs.values, strict=True)]
     else:
         assert outputs.labels is not None and outputs.probabilities is not None
@@ -382,7 +385,9 @@ def _predict_body(model: ServedModel, outputs: Outputs, ids: list[str]) -> dict[
 def _infer_body(model: ServedModel, outputs: Outputs, request: InferenceRequest, ids: list[str]) -> dict[str, Any]:
     n = len(outputs)
     tensors: dict[str, dict[str, Any]] = {}
-    if outputs.values is not None:
+    if outputs.generated:
+        tensors["text"] = {"name": "text", "shape": [n], "datatype": "BYTES", "data": outputs.labels}
+    elif outputs.values is not None:
         tensors["value"] = {"name": "value", "shape": [n], "datatype": "FP64", "data": outputs.values}
     else:
         assert outputs.labels is not None and outputs.probabilities is not None
@@ -413,6 +418,8 @@ def _metadata(model: ServedModel, cache: ModelCache) -> ModelMetadata:
     versions = cache.registry.versions(model.version.name)
     if model.task is TaskKind.REGRESSION:
         outputs = [MetadataTensor(name="value", datatype="FP64", shape=[-1])]
+    elif model.task.is_generation:
+        outputs = [MetadataTensor(name="text", datatype="BYTES", shape=[-1])]
     else:
         outputs = [MetadataTensor(name="label", datatype=_label_datatype(model.classes), shape=[-1]),
                    MetadataTensor(name="probability", datatype="FP64", shape=[-1, len(model.classes)],

@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
     from aiforge.workspace import Executor
 
-__all__ = ["BatchResult", "check_columns", "score_file", "score_frame", "scoring_version"]
+__all__ = ["BatchResult", "check_columns", "score_file", "score_frame", "scoring_version", "write_scored"]
 
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -73,8 +74,6 @@ def score_file(registry: ModelRegistry, version: ModelVersion, source: Path, out
     ``on_chunk(rows_done, chunks_done)`` follows progress. The output appears only when complete
     (written to a temporary name, then renamed). With the ray ``executor``, Ray Data reads and scores the
     file on the cluster (aiforge.serve._ray_batch), to the same output."""
-    import pyarrow.parquet as pq
-
     if chunk_rows < 1:
         raise DataError("chunk_rows must be at least 1", found=str(chunk_rows))
     model = registry.load_model(version)
@@ -84,32 +83,46 @@ def score_file(registry: ModelRegistry, version: ModelVersion, source: Path, out
 
         return score_file_on_ray(model, version, source, output, executor=executor, chunk_rows=chunk_rows,
                                  keep=keep, on_chunk=on_chunk)
-    tmp = output.with_name(f".{output.name}.partial")
     started = time.perf_counter()
+    with closing(_scored_in_order(model, source, chunk_rows, keep, threads or os.cpu_count() or 1)) as tables:
+        rows, chunks = write_scored(tables, source, output, on_chunk)
+    return BatchResult(version.name, version.version, rows, chunks, time.perf_counter() - started, str(output))
+
+
+def _scored_in_order(model: Any, source: Path, chunk_rows: int, keep: list[str],
+                     workers: int) -> Generator[pa.Table, None, None]:
+    """The chunks of ``source`` scored by a pool of ``workers`` threads, at most ``2 x workers`` in flight, in
+    input order."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[pa.Table]] = deque()
+        for number, frame in enumerate(_chunks(source, chunk_rows)):
+            if number == 0:
+                check_columns(frame, model.input_columns, keep, source)
+            pending.append(pool.submit(score_frame, model, frame, keep))
+            while len(pending) > 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def write_scored(tables: Iterable[pa.Table], source: Path, output: Path,
+                 on_chunk: Callable[[int, int], None] | None = None) -> tuple[int, int]:
+    """Write the scored ``tables`` of ``source``, in order, into the Parquet file ``output``, which appears only
+    when complete (written to a temporary name, then renamed); the rows and chunks written.
+    ``on_chunk(rows_done, chunks_done)`` follows progress. No rows at all is a ``DataError``."""
+    import pyarrow.parquet as pq
+
+    tmp = output.with_name(f".{output.name}.partial")
     rows = chunks = 0
-    workers = threads or os.cpu_count() or 1
     writer: pq.ParquetWriter | None = None
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            pending: deque[Future[pa.Table]] = deque()
-
-            def drain(limit: int) -> None:
-                nonlocal writer, rows, chunks
-                while len(pending) > limit:
-                    table = pending.popleft().result()
-                    if writer is None:
-                        writer = pq.ParquetWriter(tmp, table.schema)
-                    writer.write_table(table)
-                    rows, chunks = rows + table.num_rows, chunks + 1
-                    if on_chunk is not None:
-                        on_chunk(rows, chunks)
-
-            for number, frame in enumerate(_chunks(source, chunk_rows)):
-                if number == 0:
-                    check_columns(frame, model.input_columns, keep, source)
-                pending.append(pool.submit(score_frame, model, frame, keep))
-                drain(2 * workers)
-            drain(0)
+        for table in tables:
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            rows, chunks = rows + table.num_rows, chunks + 1
+            if on_chunk is not None:
+                on_chunk(rows, chunks)
         if writer is None:
             raise DataError(f"{source} holds no rows to score", where=str(source), hint="pass a file with rows")
         writer.close()
@@ -119,7 +132,7 @@ def score_file(registry: ModelRegistry, version: ModelVersion, source: Path, out
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-    return BatchResult(version.name, version.version, rows, chunks, time.perf_counter() - started, str(output))
+    return rows, chunks
 
 
 def _chunks(source: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -188,6 +201,8 @@ def score_frame(model: Any, frame: pd.DataFrame, keep: list[str]) -> pa.Table:
         out["prediction"] = [str(label) for label in labels]
         for i, label in enumerate(model.classes):
             out[f"probability_{label}"] = proba[:, i]
+    elif model.task.is_generation:
+        out["prediction"] = [str(text) for text in model.predict(frame)]
     else:
         out["prediction"] = np.asarray(model.raw_output(frame), dtype=float)
     return pa.Table.from_pandas(out, preserve_index=False)

@@ -31,11 +31,12 @@ log = logging.getLogger("aiforge.serve")
 @dataclass(frozen=True)
 class Outputs:
     """A batch's predictions: ``labels`` and ``probabilities`` (rows x classes) for classification,
-    ``values`` for regression."""
+    ``values`` for regression; for text generation the generated texts as ``labels`` (``generated``)."""
 
     labels: list[Any] | None
     probabilities: np.ndarray | None
     values: list[float] | None
+    generated: bool = False
 
     def __len__(self) -> int:
         return len(self.values if self.values is not None else self.labels or [])
@@ -71,6 +72,8 @@ class ServedModel:
         ``predict_proba`` call instead of two."""
         if self.task is TaskKind.REGRESSION:
             return self._outputs(self.model.predict(frame))
+        if self.task.is_generation:
+            return Outputs([str(text) for text in self.model.predict(frame)], None, None, generated=True)
         return self._outputs(self.model.predict_proba(frame))
 
     def _outputs(self, output: Any) -> Outputs:

@@ -5,7 +5,7 @@ One input tensor per column, shape ``[n]`` or ``[n, 1]``: ``BYTES`` for categori
 are read as their text), ``FP64``/``INT64`` (any integer or float type) for numbers; ``null`` is a
 missing value. Outputs: ``label`` (BYTES, or the labels' own type) and ``probability`` (FP64, shape
 ``[n, classes]``, the class order in its ``parameters.classes``) for classification; ``value`` (FP64)
-for regression.
+for regression; ``text`` (BYTES) for text generation.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ class Prediction(_Shape):
     label: Label | None = Field(None, description="Classification: the predicted class.")
     probabilities: dict[str, float] | None = Field(None, description="Classification: probability per class.")
     value: float | None = Field(None, description="Regression: the predicted value.")
+    text: str | None = Field(None, description="Text generation: the generated text.")
 
 
 class PredictResponse(_Shape):
