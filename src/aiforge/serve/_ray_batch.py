@@ -10,14 +10,13 @@ shards on the workers instead (docs/scaling.md).
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiforge.errors import DataError
-from aiforge.serve._batch import BatchResult, check_columns, score_frame
+from aiforge.serve._batch import BatchResult, check_columns, score_frame, write_scored
 from aiforge.workspace import Executor, connect_ray
 
 if TYPE_CHECKING:
@@ -50,7 +49,6 @@ def score_file_on_ray(model: Any, version: ModelVersion, source: Path, output: P
     """Score ``source`` (.parquet or .csv, a path every node can read) with ``model`` on the Ray cluster into
     ``output`` (.parquet, written only when complete)."""
     import pandas as pd
-    import pyarrow.parquet as pq
 
     if not source.exists():
         raise DataError(f"input file {source} does not exist", where=str(source))
@@ -76,28 +74,8 @@ def score_file_on_ray(model: Any, version: ModelVersion, source: Path, output: P
     # that a read would need
     scored = dataset.map_batches(_score_batch, fn_kwargs={"model": ray.put(model), "keep": keep},  # type: ignore[arg-type]
                                  batch_size=chunk_rows, batch_format="pandas", num_cpus=executor.cpus_per_task)
-    tmp = output.with_name(f".{output.name}.partial")
     started = time.perf_counter()
-    rows = chunks = 0
-    writer: pq.ParquetWriter | None = None
-    try:
-        for block in scored.iter_batches(batch_size=None, batch_format="pyarrow"):
-            table: pa.Table = block  # batch_format="pyarrow" gives tables
-            if table.num_rows == 0:
-                continue
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table)
-            rows, chunks = rows + table.num_rows, chunks + 1
-            if on_chunk is not None:
-                on_chunk(rows, chunks)
-        if writer is None:
-            raise DataError(f"{source} holds no rows to score", where=str(source), hint="pass a file with rows")
-        writer.close()
-        writer = None
-        os.replace(tmp, output)
-    finally:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
+    # batch_format="pyarrow" gives tables (the stubs say batches of any format); empty blocks are passed over
+    blocks: Iterator[pa.Table] = scored.iter_batches(batch_size=None, batch_format="pyarrow")  # type: ignore[assignment]
+    rows, chunks = write_scored((table for table in blocks if table.num_rows), source, output, on_chunk)
     return BatchResult(version.name, version.version, rows, chunks, time.perf_counter() - started, str(output))
