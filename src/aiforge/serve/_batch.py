@@ -201,6 +201,8 @@ def score_frame(model: Any, frame: pd.DataFrame, keep: list[str]) -> pa.Table:
         out["prediction"] = [str(label) for label in labels]
         for i, label in enumerate(model.classes):
             out[f"probability_{label}"] = proba[:, i]
+    elif model.task.is_generation:
+        out["prediction"] = [str(text) for text in model.predict(frame)]
     else:
         out["prediction"] = np.asarray(model.raw_output(frame), dtype=float)
     return pa.Table.from_pandas(out, preserve_index=False)
