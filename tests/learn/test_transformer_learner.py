@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 from conftest import ACCURACY
+from text_samples import BAD, GOOD, labelled_texts
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -21,17 +21,9 @@ from aiforge.learn import LEARNERS, choose_features, resolve_task, select_and_fi
 from aiforge.learn._transformer_learners import TooCostly, check_cost  # noqa: E402
 from aiforge.spec import Budget, EnsembleSpec, ModelSpec, ProblemSpec, SearchSpec, TaskKind  # noqa: E402
 
-GOOD = ["i love this phone, it works great", "what a wonderful day at the beach", "so happy with the service",
-        "amazing food and friendly people", "the best concert i have been to", "really nice work, thank you"]
-BAD = ["i hate this phone, it broke again", "what a terrible day at the office", "so angry with the service",
-       "awful food and rude people", "the worst concert i have been to", "really bad work, no thanks"]
-
 
 def tweets(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    label = rng.integers(0, 2, size=rows)
-    text = [f"{rng.choice(GOOD if v else BAD)} #{rng.integers(500)}" for v in label]
-    return pd.DataFrame({"text": text, "score": rng.normal(size=rows), "y": np.where(label == 1, "pos", "neg")})
+    return labelled_texts(rows, seed)
 
 
 def select(frame: pd.DataFrame, learners: list[str], search: SearchSpec, **transformer: object) -> tuple:

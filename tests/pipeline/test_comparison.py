@@ -11,30 +11,20 @@ import textwrap
 from pathlib import Path
 
 import joblib
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 from conftest import ACCURACY, FAST_CHECKS
+from text_samples import labelled_texts
 
 from aiforge.evaluate import METRICS
 from aiforge.learn import choose_features, resolve_task, select_and_fit
 from aiforge.pipeline._comparison import compare_stage
 from aiforge.spec import EnsembleSpec, ModelSpec, ProblemSpec, ProjectSpec, SearchSpec, TaskKind
 
-GOOD = ["i love this phone, it works great", "what a wonderful day at the beach", "so happy with the service",
-        "amazing food and friendly people", "the best concert i have been to", "really nice work, thank you"]
-BAD = ["i hate this phone, it broke again", "what a terrible day at the office", "so angry with the service",
-       "awful food and rude people", "the worst concert i have been to", "really bad work, no thanks"]
-
 
 def reviews(rows: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    label = rng.integers(0, 2, size=rows)
-    noisy = rng.random(rows) < 0.1  # some wrong labels: the learners differ
-    text = [f"{rng.choice(GOOD if v else BAD)} #{rng.integers(500)}" for v in label]
-    return pd.DataFrame({"text": text, "score": rng.normal(size=rows),
-                         "y": np.where((label == 1) ^ noisy, "pos", "neg")})
+    return labelled_texts(rows, seed, noise=0.1)  # some wrong labels: the learners differ
 
 
 def test_compare_measures_every_learner_and_the_report_shows_them(aiforge: object, tmp_path: Path) -> None:
@@ -70,10 +60,11 @@ def test_compare_measures_every_learner_and_the_report_shows_them(aiforge: objec
     comparison = stages["compare"]["outputs"]["comparison"]
     rows = {r["learner"]: r for r in comparison["rows"]}
     assert set(rows) == {"tfidf", "transformer"}, rows
-    assert comparison["objective"] == "accuracy" and comparison["test_rows"] == stages["evaluate"]["outputs"]["evaluation"]["n_test"]
+    evaluation = stages["evaluate"]["outputs"]["evaluation"]
+    assert comparison["objective"] == "accuracy" and comparison["test_rows"] == evaluation["n_test"]
     chosen = [r for r in comparison["rows"] if r["chosen"]]
     assert [r["learner"] for r in chosen] == [result["model"]["learner"]]
-    evaluated = stages["evaluate"]["outputs"]["evaluation"]["metrics"]
+    evaluated = evaluation["metrics"]
     for name in ("accuracy", "f1", "roc_auc"):  # the refit from scratch is the registered model again
         assert chosen[0]["metrics"][name] == pytest.approx(evaluated[name], abs=1e-9), name
     scores = [r["metrics"]["accuracy"] for r in comparison["rows"]]
