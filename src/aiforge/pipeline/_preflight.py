@@ -242,7 +242,9 @@ def _text_for_learners(project: ProjectFile, features: FeatureSet) -> FeatureSet
 
     if not features.text or any(n in LEARNERS and LEARNERS[n].reads_text for n in project.spec.model.learners):
         return features
-    readers = sorted(n for n, cls in LEARNERS.items() if cls.reads_text)
+    task = project.spec.problem.task  # the readers that take this task (auto: a label or a number)
+    readers = sorted(n for n, cls in LEARNERS.items() if cls.reads_text and (
+        task in cls.tasks or task is TaskKind.AUTO and cls.tasks - {TaskKind.TEXT_GENERATION}))
     why = f"free text, and no learner in model.learners reads text (add one of: {', '.join(readers)})"
     return replace(features, ignored={**features.ignored, **{name: why for name in features.text}}, text=(),
                    text_reasons=())
