@@ -123,3 +123,15 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
         assert meta["outputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}], meta
         bad = server.client.post("/v1/models/words/predict", json={"records": [{"source": "red cat"}]})
         assert bad.status_code == 422, bad.text
+        explained = server.client.post("/v1/models/words/explain", json={"records": records})
+        assert explained.status_code == 400 and "generates text" in explained.text, explained.text
+        answer = server.client.post("/v1/models/words/predict", json={"records": records * 7})
+        ids = [p["id"] for p in answer.json()["predictions"]]
+        outcomes = [{"id": i, "outcome": "dog green"} for i in ids]
+        assert server.client.post("/v1/models/words/feedback", json={"outcomes": outcomes}).status_code == 200
+    # the logged texts against the outcomes: the training metrics, in production
+    proc = subprocess.run([str(EXE), "monitor", "report", "words", "--json"], capture_output=True, text=True, env=env,
+                          cwd=root, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    performance = json.loads(proc.stdout)["performance"]
+    assert performance["labelled"] == 21 and set(performance["metrics"]) == {"chrf", "bleu", "exact_match"}, performance

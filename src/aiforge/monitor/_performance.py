@@ -80,6 +80,9 @@ def _score(rows: pd.DataFrame, known: dict[str, Any], task: TaskKind, threshold:
     import numpy as np
 
     truth = [known[i] for i in rows["id"]]
+    if task is TaskKind.TEXT_GENERATION:  # the outcome is the reference text; the logged label, the generated one
+        return compute_metrics(task, np.asarray([str(t) for t in truth], dtype=object),
+                               rows["label"].fillna("").to_numpy(dtype=object))
     if task is TaskKind.REGRESSION:
         y = np.asarray([float(t) for t in truth])
         return compute_metrics(task, y, rows["value"].to_numpy(dtype=float))

@@ -26,6 +26,12 @@ def explain_version(registry: ModelRegistry, version: ModelVersion, records: pd.
 
     frame = pd.DataFrame(records) if isinstance(records, list) else records
     model = registry.load_model(version)
+    task = getattr(model, "task", None)
+    if task is not None and task.is_generation:
+        raise DataError(f"{version.name} v{version.version} generates text: there is no score or class to explain",
+                        expected="a classification or regression model", found=f"a {task.value} model "
+                        f"({version.learner})", hint="its predictions are the generated texts: POST them to "
+                        f"/v1/models/{version.name}/predict")
     missing = [c for c in model.input_columns if c not in frame.columns]
     if missing:
         raise DataError(

@@ -31,7 +31,8 @@ log = logging.getLogger("aiforge.serve")
 @dataclass(frozen=True)
 class Outputs:
     """A batch's predictions: ``labels`` and ``probabilities`` (rows x classes) for classification,
-    ``values`` for regression; for text generation the generated texts as ``labels`` (``generated``)."""
+    ``values`` for regression; for text generation (``generated``) the generated texts as ``labels`` and their
+    lengths in words as ``values``: what the prediction log keeps, and drift compares with the reference's."""
 
     labels: list[Any] | None
     probabilities: np.ndarray | None
@@ -73,7 +74,8 @@ class ServedModel:
         if self.task is TaskKind.REGRESSION:
             return self._outputs(self.model.predict(frame))
         if self.task.is_generation:
-            return Outputs([str(text) for text in self.model.predict(frame)], None, None, generated=True)
+            texts = [str(text) for text in self.model.predict(frame)]
+            return Outputs(texts, None, [float(len(t.split())) for t in texts], generated=True)
         return self._outputs(self.model.predict_proba(frame))
 
     def _outputs(self, output: Any) -> Outputs:
