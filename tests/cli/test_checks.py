@@ -29,7 +29,7 @@ def test_an_unfair_model_is_rejected_by_its_fairness_kpi_with_what_to_try(aiforg
     proc = aiforge("run", str(project))
 
     assert proc.returncode == 1, proc.stderr
-    assert "fairness check: demographic_parity_difference[sex]" in proc.stderr
+    assert "KPI gate failed: fairness check: demographic_parity_difference[sex] = " in proc.stderr  # not markup
     assert "above the maximum 0.01" in proc.stderr and "checks.fairness.mitigation" in proc.stderr
 
     [run] = _json(aiforge("runs", "--json"))

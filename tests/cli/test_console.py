@@ -137,3 +137,21 @@ def test_table_shows_its_title_headers_and_cells_literally() -> None:
     for literal in ("drift of [model] v1", "[bold]kind[/]", "text[length]", "accuracy[topic]", "[topic]",
                     "[red]n[/]", "—"):
         assert literal in shown
+
+
+def test_the_cli_consoles_print_text_as_it_is_and_the_kpi_table_names_slices_literally() -> None:
+    """Paths, error messages and metric names with square brackets (fairness slices, text features) are printed
+    whole by ``out`` and ``err``; only a line that asks for markup is styled."""
+    from aiforge.cli._console import err, kpi_table, out
+
+    for console in (out, err):
+        with console.capture() as captured:
+            console.print("error: p[topic]/data/nowhere[length].csv; accuracy[topic] = 0.5")
+            console.print("[red]KPI gate failed:[/] x", markup=True)
+        assert captured.get() == "error: p[topic]/data/nowhere[length].csv; accuracy[topic] = 0.5\nKPI gate failed: x\n"
+    gate = [{"kpi": "accuracy[topic]", "value": 0.5, "margin": -0.3, "passed": False, "bound": ">=", "threshold": 0.8},
+            {"kpi": "f1", "value": 0.9, "margin": 0.1, "passed": True, "bound": ">=", "threshold": 0.8}]
+    with out.capture() as captured:
+        out.print(kpi_table(gate))
+    shown = captured.get()
+    assert "accuracy[topic]" in shown and "FAIL" in shown and "pass" in shown and "\\[" not in shown

@@ -143,6 +143,8 @@ def run(ctx: click.Context, project_file: Path, force: bool, accept_schema_chang
     then nothing is written.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before any OpenMP runtime starts
+    from rich.markup import escape
+
     from aiforge.cli._console import RichProgress, err, kpi_table, print_json
     from aiforge.pipeline import load_project, run_project
 
@@ -158,13 +160,13 @@ def run(ctx: click.Context, project_file: Path, force: bool, accept_schema_chang
             err.print(kpi_table([vars(r) for r in verdict.results]))
         v = result.version
         alias = f" as {v.alias.value}" if v.alias else ""
-        err.print(f"model [bold]{v.name} v{v.version}[/] ({v.learner}) registered "
-                  f"[{'green' if verdict.passed else 'red'}]{v.status.value}[/]{alias}")
+        err.print(f"model [bold]{escape(v.name)} v{v.version}[/] ({escape(v.learner)}) registered "
+                  f"[{'green' if verdict.passed else 'red'}]{v.status.value}[/]{alias}", markup=True)
         err.print(f"report: {result.report_path}")
         err.print(f"run:    {result.run_id}")
     if not verdict.passed:
         if not as_json:
-            err.print(f"[red]KPI gate failed:[/] {verdict.summary()}", highlight=False)
+            err.print(f"[red]KPI gate failed:[/] {escape(verdict.summary())}", markup=True)
         sys.exit(1)
 
 
@@ -200,6 +202,8 @@ def _model_label(model: dict[str, Any] | None) -> str | None:
 @handles_errors
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run (id or unique prefix): its stages, metrics and gate."""
+    from rich.markup import escape
+
     from aiforge.cli._console import kpi_table, out, print_json, table
     from aiforge.pipeline import get_run
     from aiforge.workspace import Workspace
@@ -208,7 +212,8 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         print_json(record.to_json())
         return
-    out.print(f"[bold]run {record.id}[/]  project {record.project}  status [bold]{record.status}[/]")
+    out.print(f"[bold]run {record.id}[/]  project {escape(record.project)}  status [bold]{record.status}[/]",
+              markup=True)
     out.print(f"project file {record.spec_path}  code {record.code_version}")
     stage_rows = [[s.name, s.status, f"{s.seconds:.2f}s" if s.seconds is not None else None,
                    (s.input_hash or "")[:12], (s.error or "").splitlines()[0] if s.error else None]
@@ -221,7 +226,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if gate and gate["results"]:
         out.print(kpi_table(gate["results"]))
     if record.error:
-        out.print(f"[red]error:[/] {record.error}", markup=True, highlight=False)
+        out.print(f"[red]error:[/] {escape(record.error)}", markup=True)
     if record.summary.get("report"):
         out.print(f"report: {record.summary['report']}")
 

@@ -36,6 +36,8 @@ def ci(ctx: click.Context, project_file: Path, summary: Path | None, force: bool
     was run).
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from rich.markup import escape
+
     from aiforge.cli._console import RichProgress, err, print_json
     from aiforge.errors import AiforgeError
     from aiforge.pipeline import error_markdown, load_project, run_ci
@@ -59,8 +61,8 @@ def ci(ctx: click.Context, project_file: Path, summary: Path | None, force: bool
             err.print(f"{c.metric}: candidate {c.candidate:.4f}, production v{c.production_version} "
                       f"{c.production:.4f} on {c.rows} held-out rows (tolerance {c.tolerance:g})", highlight=False)
         for problem in outcome.problems:
-            err.print(f"[red]failed:[/] {problem}", highlight=False)
-        err.print("[green]ci passed[/]" if outcome.passed else "[red]ci failed[/]")
+            err.print(f"[red]failed:[/] {escape(problem)}", markup=True)
+        err.print("[green]ci passed[/]" if outcome.passed else "[red]ci failed[/]", markup=True)
     sys.exit(outcome.exit_code)
 
 

@@ -19,9 +19,11 @@ from rich.text import Text
 
 __all__ = ["RichProgress", "err", "kpi_table", "out", "params_text", "print_json", "table"]
 
-# piped output is not cut to 80 columns: logs and CI read it whole
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+# piped output is not cut to 80 columns: logs and CI read it whole. Markup is off: what is printed (paths, error
+# messages, metric names such as accuracy[topic]) is shown as it is; a line that styles itself says markup=True
+# and escapes what it interpolates, and tables are built from Text.
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, markup=False, width=None if sys.stderr.isatty() else 160)
 
 _MARK = {  # by StageStatus value; the pipeline (and its database layer) is not imported to render errors
     "succeeded": "[green]✓[/]",
@@ -81,7 +83,8 @@ class RichProgress:
         if live is not None:
             live.stop()  # transient: the view is cleared before the stage's line is printed
         tag = " [cyan](cached)[/]" if status == "cached" else ""
-        self.console.print(f"{_MARK.get(str(status), '?')} {name:<9} {seconds:6.2f}s{tag}  [dim]{escape(note)}[/]")
+        self.console.print(f"{_MARK.get(str(status), '?')} {name:<9} {seconds:6.2f}s{tag}  [dim]{escape(note)}[/]",
+                           markup=True)
 
     def view(self) -> RenderableType:
         """What the live display shows now (rich's refresh thread calls this several times a second)."""
@@ -104,7 +107,7 @@ class RichProgress:
         budget = [f"{elapsed:.0f}s" + (f" / {last['budget_seconds']:g}s" if last["budget_seconds"] else "")]
         if last["budget_trials"]:
             budget.append(f"{len(trials)} / {last['budget_trials']} trials")
-        best = (f"best {objective} [bold]{ranked[0]['score']:.4f}[/] ({escape(ranked[0]['learner'])} "
+        best = (f"best {escape(objective)} [bold]{ranked[0]['score']:.4f}[/] ({escape(ranked[0]['learner'])} "
                 f"#{ranked[0]['number'] + 1})" if ranked else "no trial complete yet")
         self._spinner.update(text=Text.from_markup(
             f"[bold]{name}[/] {len(trials)} trials: [green]{counts['complete']} complete[/], "
@@ -113,7 +116,7 @@ class RichProgress:
         board.add_column("#", justify="right")
         board.add_column("learner")
         board.add_column("status")
-        board.add_column(f"{objective} {'↑' if sign > 0 else '↓'}", justify="right")
+        board.add_column(Text(f"{objective} {'↑' if sign > 0 else '↓'}"), justify="right")
         board.add_column("time (s)", justify="right")
         board.add_column("params", max_width=80, no_wrap=True, overflow="ellipsis")
         shown = ranked[: self.rows]
@@ -125,11 +128,13 @@ class RichProgress:
         return Group(self._spinner, board)
 
 
-def _trial_cells(trial: dict[str, Any]) -> list[str]:
-    status = {"complete": "[green]complete[/]", "pruned": "[yellow]pruned[/]"}.get(trial["status"], "[red]failed[/]")
+def _trial_cells(trial: dict[str, Any]) -> list[Text]:
+    status = {"complete": Text("complete", "green"), "pruned": Text("pruned", "yellow")}.get(
+        trial["status"], Text("failed", "red"))
     score = "—" if trial["score"] is None else f"{trial['score']:.4f}"
-    detail = escape(trial["error"].splitlines()[0]) if trial["error"] else escape(params_text(trial["params"]))
-    return [str(trial["number"] + 1), escape(trial["learner"]), status, score, f"{trial['seconds']:.1f}", detail]
+    detail = trial["error"].splitlines()[0] if trial["error"] else params_text(trial["params"])
+    return [Text(str(trial["number"] + 1)), Text(trial["learner"]), status, Text(score),
+            Text(f"{trial['seconds']:.1f}"), Text(detail)]
 
 
 def params_text(params: dict[str, Any]) -> str:
@@ -146,8 +151,8 @@ def kpi_table(results: list[dict[str, Any]]) -> Table:
     for r in results:
         value = "—" if r["value"] is None else figure(r["value"])
         margin = "—" if r["margin"] is None else figure(r["margin"], sign=True)
-        verdict = "[green]pass[/]" if r["passed"] else "[red]FAIL[/]"
-        table.add_row(escape(r["kpi"]), value, f"{r['bound']} {r['threshold']:g}", verdict, margin)
+        verdict = Text("pass", "green") if r["passed"] else Text("FAIL", "red")
+        table.add_row(Text(r["kpi"]), Text(value), Text(f"{r['bound']} {r['threshold']:g}"), verdict, Text(margin))
     return table
 
 
