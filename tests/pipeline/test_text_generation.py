@@ -83,8 +83,9 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
     root = tmp_path / "p"
     save_tiny_t5(root / "tiny")
     sources = phrases(80, seed=0, words=2)
-    pd.DataFrame({"text": sources, "target": translated(sources)}).to_csv(root / "pairs.csv", index=False)
-    write(root, SPEC)
+    frame = pd.DataFrame({"text": sources, "target": translated(sources), "region": ["north", "south"] * 40})
+    frame.to_csv(root / "pairs.csv", index=False)
+    write(root, SPEC.replace("model:", "checks:\n  fairness: {sensitive: [region], min_group_size: 5}\nmodel:"))
     env = serve_env(root / "ws")
     proc = subprocess.run([str(EXE), "run", "--json", "aiforge.yaml"], capture_output=True, text=True, env=env,
                           cwd=root, timeout=300)
@@ -94,6 +95,7 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
     assert result["model"]["learner"] == "seq2seq", result
     metrics = result["model"]["metrics"]
     assert {"chrf", "bleu", "exact_match"} <= set(metrics) and 0 <= metrics["chrf"] <= 100, metrics
+    assert 0 <= metrics["chrf_difference[region]"] <= 100, metrics  # the fairness check: chrF per group
 
     proc = subprocess.run([str(EXE), "trials", result["run_id"], "--json"], capture_output=True, text=True,
                           env=env, cwd=root, timeout=120)
@@ -104,7 +106,7 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
 
     report = Path(result["report"]).read_text()
     assert "Generated texts" in report and "copies the source text" in report
-    for check in ("robustness", "explain", "fairness", "privacy", "label_noise"):
+    for check in ("robustness", "explain", "privacy", "label_noise"):
         assert re.search(rf"{check}.{{0,400}}does not apply to text generation", report, re.S), check
 
     records = [{"text": "red cat"}, {"text": "blue dog"}, {"text": "small Bird 42"}]

@@ -108,7 +108,6 @@ NOT_FOR_GENERATION = {
     "privacy": "its membership inference reads the confidence of class decisions; a generator makes none",
     "explain": "its attributions explain a score or a class per input column; a generator reads its source "
                "text whole",
-    "fairness": "its gaps compare decision rates and errors between groups; a generator decides no class",
 }
 
 CheckFn = Callable[[CheckContext], CheckResult]

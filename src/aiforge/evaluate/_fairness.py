@@ -12,6 +12,7 @@ out of the gaps: a rate measured on a handful of rows is noise. Missing values f
 - multiclass: ``accuracy_difference``, and ``demographic_parity_difference`` as the largest, over the
   classes, of the gap between groups in the share of rows predicted as that class (one-vs-rest).
 - regression: ``mae_difference`` and ``rmse_difference``.
+- text generation: ``chrf_difference``, the gap between groups in chrF of the generated texts.
 
 With a mitigated model (``ctx.reference`` holds the model before mitigation), ``details["comparison"]``
 sets the two side by side on the mitigated attribute.
@@ -63,7 +64,44 @@ FAIRNESS_METRICS = [
     CheckMetric("rmse_difference", "fairness", False,
                 "Regression: gap between groups in root mean squared error.", per_attribute=True,
                 hint="add input columns that explain the worse-served group's target, or more of its rows"),
+    CheckMetric("chrf_difference", "fairness", False,
+                "Text generation: gap between groups in chrF (0-100) of the generated texts.", per_attribute=True,
+                hint="add training pairs of the worse-served group, or fine-tune longer on them"),
 ]
+
+
+def _generation_fairness(ctx: CheckContext, attributes: list[str], y: np.ndarray) -> CheckResult:
+    """Text generation: chrF of each group's generated texts, and the gap between the groups large enough."""
+    from aiforge.evaluate._metrics import METRICS
+    from aiforge.learn._mitigate import group_edges, group_labels
+
+    spec = ctx.checks.fairness
+    generated = ctx.model.raw_output(ctx.test)
+    groups = {name: group_labels(ctx.test[name], group_edges(ctx.train[name]) if name in ctx.train.columns
+                                 else None) for name in attributes}
+    if spec.intersections:
+        for a, b in combinations(attributes, 2):
+            groups[f"{a}&{b}"] = groups[a].astype(str) + " & " + groups[b].astype(str)
+    tables: dict[str, list[dict[str, Any]]] = {}
+    disparities: list[dict[str, Any]] = []
+    metrics: dict[str, float] = {}
+    for key, labels in groups.items():
+        values = labels.astype(str).to_numpy()
+        table = []
+        for group in sorted(set(values.tolist())):
+            rows = values == group
+            table.append({"group": group, "rows": int(rows.sum()), "small": int(rows.sum()) < spec.min_group_size,
+                          "chrf": round(METRICS["chrf"](y[rows], generated[rows]), _ROUND)})
+        tables[key] = table
+        large = [r["chrf"] for r in table if not r["small"]]
+        row: dict[str, Any] = {"attribute": key, "groups": len(large), "excluded_small": len(table) - len(large)}
+        if len(large) >= 2:
+            metrics[f"chrf_difference[{key}]"] = max(large) - min(large)
+            row["chrf_difference"] = round(max(large) - min(large), _ROUND)
+        disparities.append(row)
+    return CheckResult("fairness", "ok", metrics, {"groups": tables, "disparities": disparities},
+                       f"chrF (sacrebleu) of each group's generated texts on {len(y):,} test rows; groups under "
+                       f"{spec.min_group_size} rows are listed but not in the gap")
 
 
 @contextmanager
@@ -98,6 +136,8 @@ def fairness(ctx: CheckContext) -> CheckResult:
                         found=", ".join(missing), hint="name the columns that hold the attributes")
     model = ctx.model
     y = ctx.y_test()
+    if model.task.is_generation:
+        return _generation_fairness(ctx, attributes, y)
     output = np.asarray(model.raw_output(ctx.test), dtype=float)
     scores, decisions = _decide(model, output)
     groups: dict[str, pd.Series] = {}

@@ -279,7 +279,8 @@ def _check_plots(name: str, details: dict[str, Any]) -> list[tuple[str, str]]:
             plots.append(("SHAP summary: each dot a test row; colour: the input's value (percentile; grey: "
                           "categorical)", _beeswarm_svg(swarm, str(details.get("space", "")))))
     groups = details.get("groups")
-    if name == "fairness" and isinstance(groups, dict) and groups:
+    if name == "fairness" and isinstance(groups, dict) and any(  # decisions (a generator's groups have chrF only)
+            "selection_rate" in r for rows in groups.values() for r in rows):
         plots.append(("Selection rate and true positive rate per group (hatched: too small to count)",
                       _fairness_svg(groups)))
     stages = details.get("stages")

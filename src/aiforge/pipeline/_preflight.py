@@ -82,6 +82,12 @@ def preflight(project: ProjectFile, extra: Sequence[LoadedSource] = (), *, previ
     _check_text_columns(project, table)
     features = _text_for_learners(project, choose_features(table, spec.problem.target, exclude,
                                                            spec.data.text_columns))
+    if task.kind is TaskKind.TEXT_GENERATION:  # a generator reads its source text, nothing else
+        from dataclasses import replace
+
+        why = "text generation reads data.text_columns only"
+        features = replace(features, numeric=[], categorical=[], ignored={
+            **features.ignored, **{name: why for name in [*features.numeric, *features.categorical]}})
     if not features.columns:
         raise DataError(
             "no usable input columns besides the target",
