@@ -195,7 +195,11 @@ def _tradeoff_svg(comparison: LearnerComparison) -> str:
             ax.scatter([x], [y], s=40, color="#15803d" if r["chosen"] else "#2563eb", zorder=3)
             ax.annotate(plain(r["learner"]), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         if points and min(p[0] for p in points) > 0:
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^-5, 3x10^-5... would overlap
+        ax.margins(x=0.25, y=0.2)  # room for the labels of the points at the edges
         ax.set_xlabel(label)
         ax.set_ylabel(f"test {comparison.objective}")
         ax.grid(alpha=0.3)
