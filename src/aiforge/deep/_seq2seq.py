@@ -170,6 +170,7 @@ class Seq2SeqGenerator(BaseEstimator):
         state = dict(self.__dict__)
         model, tokenizer = state.pop("model_", None), state.pop("tokenizer_", None)
         if model is not None:
+            require_transformers(f"saving a {type(self).__name__}")  # offline, quiet: no progress bar per pickle
             with tempfile.TemporaryDirectory() as folder:
                 model.to("cpu").save_pretrained(folder)
                 tokenizer.save_pretrained(folder)
