@@ -265,6 +265,9 @@ class AiforgePyfunc:
         if self.model.task is TaskKind.REGRESSION:
             out["prediction"] = np.asarray(self.model.raw_output(frame), dtype=float)
             return out
+        if self.model.task is TaskKind.TEXT_GENERATION:
+            out["prediction"] = [str(text) for text in self.model.predict(frame)]
+            return out
         proba = np.asarray(self.model.predict_proba(frame), dtype=float)
         out["prediction"] = [str(label) for label in self.model.predict(frame)]
         for i, label in enumerate(self.model.classes):
