@@ -33,8 +33,7 @@ data:
 model:
   learners: [seq2seq]
   seq2seq: {checkpoint: tiny, max_target_length: 4}
-  search: {strategy: defaults, cv_strategy: holdout}
-  ensemble: {enabled: false}
+  search: {strategy: random, budget: {trials: 2}, cv_strategy: holdout}
 """
 
 
@@ -100,9 +99,9 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
     proc = subprocess.run([str(EXE), "trials", result["run_id"], "--json"], capture_output=True, text=True,
                           env=env, cwd=root, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    [trial] = json.loads(proc.stdout)["trials"]
-    assert trial["status"] == "complete" and trial["params"]["checkpoint"] == "tiny", trial
-    assert trial["params"]["max_epochs"] == 3  # the known-good configuration: fine-tuned, not as it is
+    trials = json.loads(proc.stdout)["trials"]  # two at once, in threads: each loads the checkpoint
+    assert [t["status"] for t in trials] == ["complete"] * 2 and trials[0]["params"]["checkpoint"] == "tiny", trials
+    assert trials[0]["params"]["max_epochs"] == 3  # the known-good configuration first: fine-tuned, not as it is
 
     report = Path(result["report"]).read_text()
     assert "Generated texts" in report and "copies the source text" in report

@@ -17,6 +17,7 @@ import io
 import math
 import tarfile
 import tempfile
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ __all__ = ["Seq2SeqGenerator"]
 
 IGNORED = -100  # the label of padding: no loss
 CHUNK = 64  # rows per pass when validating or generating
+# one load at a time per process: transformers builds a model on the meta device under process-wide patches, and
+# imports its classes lazily, neither safe when the search's trials load the checkpoint in parallel threads
+_LOADING = threading.Lock()
 
 
 class Seq2SeqGenerator(BaseEstimator):
@@ -76,7 +80,8 @@ class Seq2SeqGenerator(BaseEstimator):
         """Load the checkpoint and, unless ``max_epochs`` is 0, fine-tune it on source texts ``X`` and target
         texts ``y`` (``eval_set`` validates each epoch, else ``validation_fraction`` of the rows do)."""
         torch = require_torch(type(self).__name__)
-        transformers = require_transformers(type(self).__name__)
+        with _LOADING:
+            require_transformers(type(self).__name__)
         if not self.checkpoint:
             raise ValueError("Seq2SeqGenerator needs checkpoint: the folder of a local seq2seq model (T5, BART, "
                              "Marian...) as save_pretrained writes it")
@@ -90,8 +95,10 @@ class Seq2SeqGenerator(BaseEstimator):
         sources, targets = self._sources(X), as_texts(y)
         if len(sources) != len(targets):
             raise ValueError(f"y must be one target text per source text ({len(sources)}), got {len(targets)}")
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(path, local_files_only=True)
+        with _LOADING:
+            auto_tokenizer, auto_model = _auto_classes()
+            tokenizer = auto_tokenizer.from_pretrained(path, local_files_only=True)
+            model = auto_model.from_pretrained(path, local_files_only=True)
         self.tokenizer_, self.model_ = tokenizer, model
         self.history_: TrainingHistory | None = None
         device = choose_device(self.device)
@@ -186,15 +193,30 @@ class Seq2SeqGenerator(BaseEstimator):
         files = state.pop("_files", None)
         self.__dict__.update(state)
         if files is not None:
-            transformers = require_transformers(f"loading a {type(self).__name__}")
+            require_transformers(f"loading a {type(self).__name__}")
             with tempfile.TemporaryDirectory() as folder:
                 with tarfile.open(fileobj=io.BytesIO(files), mode="r") as archive:
                     archive.extractall(folder, filter="data")
-                self.tokenizer_ = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
-                model = transformers.AutoModelForSeq2SeqLM.from_pretrained(folder, local_files_only=True)
+                with _LOADING:
+                    auto_tokenizer, auto_model = _auto_classes()
+                    self.tokenizer_ = auto_tokenizer.from_pretrained(folder, local_files_only=True)
+                    model = auto_model.from_pretrained(folder, local_files_only=True)
             model.eval()
             self.model_ = model
             self.device_ = "cpu"
+
+
+_AUTO: tuple[Any, Any] | None = None
+
+
+def _auto_classes() -> tuple[Any, Any]:
+    """``AutoTokenizer`` and ``AutoModelForSeq2SeqLM``, resolved from transformers' lazy module once (under
+    ``_LOADING``): a lazy attribute looked up while another thread imports a transformers module may be missing."""
+    global _AUTO
+    if _AUTO is None:
+        transformers = require_transformers("Seq2SeqGenerator")
+        _AUTO = (transformers.AutoTokenizer, transformers.AutoModelForSeq2SeqLM)
+    return _AUTO
 
 
 def _token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

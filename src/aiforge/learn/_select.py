@@ -185,10 +185,11 @@ def select_and_fit(
     if spec.search.cv == "auto":
         step(validation)
     parallel = 1 if spec.search.strategy == "defaults" and len(spec.learners) == 1 else cores
+    ensembled = spec.ensemble.enabled and not task.kind.is_generation  # generated texts do not average
     ctx = SearchContext(X=X, y=y_enc, task=task.kind, features=features, folds=folds, score=objective.fn,
                         higher_is_better=objective.higher_is_better, seed=spec.seed,
                         threads_per_trial=max(1, cores // parallel),
-                        keep_oof=spec.ensemble.candidates if spec.ensemble.enabled
+                        keep_oof=spec.ensemble.candidates if ensembled
                         else int(threshold_goal is not None or not spec.search.refit),
                         fixed={name: {**LEARNERS[name].fixed_params(spec, task.kind),
                                       **LEARNERS[name].input_params(features.columns)}
@@ -235,7 +236,7 @@ def select_and_fit(
                  f"{trial_cost(best)['fit_seconds_per_fold']:.2f} s")
             best = cheapest
     choice = None
-    if ctx.oof and spec.ensemble.enabled:
+    if ctx.oof and ensembled:
         costs = {t.number: t.predict_ms for t in trials if t.predict_ms is not None}
         choice = select_ensemble({n: p for n, (_, p) in ctx.oof.items()}, y_enc, ctx.validated_rows, objective.fn,
                                  objective.higher_is_better, rounds=spec.ensemble.rounds,
