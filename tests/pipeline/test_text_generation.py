@@ -103,6 +103,8 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
     assert [t["status"] for t in trials] == ["complete"] * 2 and trials[0]["params"]["checkpoint"] == "tiny", trials
     assert trials[0]["params"]["max_epochs"] == 3  # the known-good configuration first: fine-tuned, not as it is
 
+    proc = subprocess.run([str(EXE), "card", "words"], capture_output=True, text=True, env=env, cwd=root, timeout=60)
+    assert proc.returncode == 0 and "the baseline copies the source text" in proc.stdout, proc.stdout + proc.stderr
     report = Path(result["report"]).read_text()
     assert "Generated texts" in report and "copies the source text" in report
     for check in ("robustness", "explain", "privacy", "label_noise"):

@@ -215,8 +215,9 @@ def _performance(card: ModelCard) -> list[_Block]:
         rows.append([name, _num(value), _num(card.baseline.get(name)),
                      ("higher" if metric.higher_is_better else "lower") + " is better" if metric else "",
                      metric.description if metric else ""])
-    return [_Para("Measured on the held-out test split; the baseline predicts class priors (classification) or "
-                  "the training mean (regression)."),
+    baseline = ("copies the source text" if card.task == "text_generation" else
+                "predicts class priors (classification) or the training mean (regression)")
+    return [_Para(f"Measured on the held-out test split; the baseline {baseline}."),
             _Table(["metric", "model", "baseline", "direction", "meaning"], rows, numeric=(1, 2))]
 
 
