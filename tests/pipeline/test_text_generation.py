@@ -55,10 +55,16 @@ def write(root: Path, text: str) -> Path:
     ("task: text_generation", "task: auto", r"learner 'seq2seq' is for text_generation tasks, but problem\.task "
      r"is 'auto'", r"\(model\.learners\[0\]\)"),
     ("  text_columns: [text]\n", "", r"text_generation needs data\.text_columns", r"\(data\)"),
+    ("checkpoint: tiny", "checkpoint: t5-small", r"model\.seq2seq\.checkpoint 't5-small' is not a local model folder",
+     r"\(model\.seq2seq\.checkpoint\)"),
 ], ids=["no-checkpoint", "other-learner", "classification-kpi", "seq2seq-for-binary", "seq2seq-for-auto",
-        "no-text-columns"])
-def test_project_file_errors_name_the_field(tmp_path: Path, old: str, new: str, message: str, where: str) -> None:
+        "no-text-columns", "checkpoint-not-on-disk"])
+def test_project_file_errors_name_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old: str, new: str,
+                                            message: str, where: str) -> None:
     assert old in SPEC
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)  # checkpoints are relative to where aiforge runs
     with pytest.raises(SpecError, match=message) as caught:
         load_project(write(tmp_path, SPEC.replace(old, new)))
     assert re.search(r"aiforge\.yaml:\d+ " + where, caught.value.where or ""), caught.value.where

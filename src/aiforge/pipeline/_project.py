@@ -128,6 +128,14 @@ def _generation_problems(project: ProjectFile) -> list[Problem]:
             ("model",), "problem.task: text_generation needs model.seq2seq.checkpoint", expected="model.seq2seq: "
             "{checkpoint: FOLDER}, a local seq2seq model (T5, BART, Marian...) as save_pretrained writes it",
             found="no model.seq2seq section", hint="add model.seq2seq: {checkpoint: models/my-t5}"))
+    checkpoint = spec.model.seq2seq.checkpoint if spec.model.seq2seq is not None else None
+    if task is TaskKind.TEXT_GENERATION and checkpoint and not (Path(checkpoint) / "config.json").is_file():
+        problems.append(project.problem(
+            ("model", "seq2seq", "checkpoint"), f"model.seq2seq.checkpoint '{checkpoint}' is not a local model folder",
+            expected="a folder holding config.json, the weights and the tokenizer files (what save_pretrained "
+            "writes), relative to where aiforge runs", found="no such folder" if not Path(checkpoint).exists()
+            else "no config.json in it", hint="models are never downloaded: save one with save_pretrained on a "
+            "machine that has it, and point checkpoint at that folder"))
     if task is TaskKind.TEXT_GENERATION and not spec.data.text_columns:
         problems.append(project.problem(
             ("data",), "problem.task: text_generation needs data.text_columns: the source text", expected="data."
