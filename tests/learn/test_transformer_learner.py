@@ -147,3 +147,23 @@ def test_a_frozen_fit_while_another_embeds_costs_nothing_to_start() -> None:
         assert check_cost(frozen, X, None, deadline=past) == 0.0
         with pytest.raises(TooCostly, match="fine-tuning"):  # fine-tuning pays its own way
             check_cost(tuned, X, None, deadline=past)
+
+
+def test_an_ensemble_of_frozen_members_embeds_each_text_once_per_prediction(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiforge.deep import _checkpoints
+    from aiforge.learn._ensemble import WeightedEnsemble
+
+    model, _ = select(tweets(60, seed=6), ["transformer"], SearchSpec(strategy="defaults", cv=2))
+    ensemble = WeightedEnsemble([(model.pipeline, 0.5), (model.pipeline, 0.5)], TaskKind.BINARY)
+    asked: list[int] = []
+    real = _checkpoints._embed_missing
+
+    def counted(path: str, texts: list[str], out: list, *args: object, **kwargs: object) -> None:
+        asked.append(sum(v is None for v in out))
+        real(path, texts, out, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_checkpoints, "_embed_missing", counted)
+    rows = pd.DataFrame({"text": [f"never seen text {i}" for i in range(5)], "score": 0.0})
+    both = ensemble.predict_proba(rows)
+    assert asked == [5]  # the second member took the first's embeddings
+    assert np.allclose(both, model.predict_proba(rows)) and asked == [5, 5]  # and they did not outlive the call

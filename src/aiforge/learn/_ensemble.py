@@ -9,8 +9,10 @@ ensemble keeps ``keep_gain`` of its gain over the best single trial.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +116,11 @@ class WeightedEnsemble:
         self.task = task
 
     def _outputs(self, X: Any, method: str) -> Any:
+        checkpoints = sys.modules.get("aiforge.deep._checkpoints")  # frozen text encoders: one embedding per text
+        with checkpoints.shared_embeddings() if checkpoints is not None else nullcontext():
+            return self._weighted(X, method)
+
+    def _weighted(self, X: Any, method: str) -> Any:
         encoded: dict[int, Any] = {}
         total: Any = 0
         for pipe, weight in self.members:
