@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiforge.evaluate._metrics import Metric, compute_metrics, decided
-from aiforge.learn import TabularModel
+from aiforge.learn import TabularModel, shared_embeddings
 from aiforge.spec import ImportanceCheck, TaskKind
 
 if TYPE_CHECKING:
@@ -52,6 +52,14 @@ def evaluate_model(
     importance: ImportanceCheck,
     seed: int,
 ) -> Evaluation:
+    """Metrics, baseline, confusion or residuals and permutation importance on the test rows. Each test text is
+    embedded once by a frozen encoder, however many predictions read it (importance shuffles the columns)."""
+    with shared_embeddings():
+        return _evaluate(model, X_test, y_test, y_train, primary, importance, seed)
+
+
+def _evaluate(model: TabularModel, X_test: pd.DataFrame, y_test: pd.Series, y_train: pd.Series, primary: Metric,
+              importance: ImportanceCheck, seed: int) -> Evaluation:
     import numpy as np
 
     y = model.encode_target(y_test)

@@ -6,6 +6,7 @@ from aiforge.learn import (  # noqa: F401  (registers learners)
     _text_learners,
     _transformer_learners,
 )
+from aiforge.learn._caches import cold_caches, shared_embeddings
 from aiforge.learn._compiled import ONNX_PATH, CompiledModel, compile_model
 from aiforge.learn._compress import NotCompressible, compress_model
 from aiforge.learn._inference import InferencePlan, plan_inference
@@ -19,7 +20,6 @@ from aiforge.learn._select import (
     Objective,
     SelectionReport,
     TrainingFailed,
-    cold_caches,
     refit_trial,
     select_and_fit,
 )
@@ -58,5 +58,6 @@ __all__ = [
     "register",
     "resolve_task",
     "select_and_fit",
+    "shared_embeddings",
     "tune_threshold",
 ]

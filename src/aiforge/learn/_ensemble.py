@@ -9,13 +9,12 @@ ensemble keeps ``keep_gain`` of its gain over the best single trial.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from aiforge.learn._caches import shared_embeddings
 from aiforge.spec import TaskKind
 
 if TYPE_CHECKING:
@@ -116,8 +115,7 @@ class WeightedEnsemble:
         self.task = task
 
     def _outputs(self, X: Any, method: str) -> Any:
-        checkpoints = sys.modules.get("aiforge.deep._checkpoints")  # frozen text encoders: one embedding per text
-        with checkpoints.shared_embeddings() if checkpoints is not None else nullcontext():
+        with shared_embeddings():  # members on one frozen text encoder: one embedding per text
             return self._weighted(X, method)
 
     def _weighted(self, X: Any, method: str) -> Any:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +24,8 @@ if TYPE_CHECKING:
 
     from aiforge.workspace import Executor
 
-__all__ = ["CandidateResult", "Objective", "SelectionReport", "TrainingFailed", "cold_caches", "make_folds",
-           "refit_trial", "select_and_fit"]
+__all__ = ["CandidateResult", "Objective", "SelectionReport", "TrainingFailed", "make_folds", "refit_trial",
+           "select_and_fit"]
 
 StepCallback = Callable[[str], None]
 
@@ -331,18 +329,6 @@ def refit_trial(learner: str, selection: SelectionReport, X: pd.DataFrame, y: pd
     estimator = _fit_pipeline(learner, task.kind, features, spec.seed, resolve_n_jobs(spec.n_jobs),
                               _refit_params(best, selection.cv_folds), X, y_enc)
     return TabularModel(estimator, task.kind, task.classes, features, learner, target=str(y.name))
-
-
-@contextmanager
-def cold_caches() -> Iterator[None]:
-    """Within it, fits reuse nothing another fit of this process computed (a frozen text encoder's sentence
-    embeddings): what they cost is what a fit from scratch costs."""
-    checkpoints = sys.modules.get("aiforge.deep._checkpoints")  # not imported: nothing was cached
-    if checkpoints is None:
-        yield
-        return
-    with checkpoints.fresh_embeddings():
-        yield
 
 
 def trial_cost(trial: TrialRecord) -> dict[str, float | None]:
