@@ -238,7 +238,7 @@ def fresh_embeddings() -> Iterator[None]:
             _embeddings = kept
 
 
-def uncached(path: str, texts: list[str], max_length: int) -> int:
-    """How many distinct ``texts`` have no cached embedding yet."""
+def uncached(path: str, texts: list[str], max_length: int) -> list[str]:
+    """The distinct ``texts`` with no cached embedding yet."""
     with _lock:
-        return sum((path, max_length, t) not in _embeddings for t in set(texts))
+        return [t for t in dict.fromkeys(texts) if (path, max_length, t) not in _embeddings]

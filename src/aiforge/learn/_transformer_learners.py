@@ -26,6 +26,7 @@ __all__ = ["PROBE_ROWS", "Seq2Seq", "TooCostly", "Transformer"]
 
 PROBE_ROWS = 32  # rows embedded and timed before a fit under a deadline
 WARM_ROWS = 4  # ... after these, embedded untimed
+COUNTED_ROWS = 2000  # rows whose tokens are counted to cost embedding them all
 FINETUNE_COST = 3.0  # a fine-tuning step costs about this many forward passes (forward, backward, update)
 MAX_FINETUNE_EPOCHS = 4  # fine-tuning a pretrained encoder converges in a few epochs; more overfits and costs
 
@@ -159,12 +160,22 @@ class Seq2Seq(Learner):
 def check_cost(estimator: Any, X: Any, X_valid: Any, deadline: float) -> float:
     """Seconds the fit's first pass needs (embedding the rows not cached yet, or one fine-tuning epoch), from
     ``PROBE_ROWS`` rows embedded and timed (after ``WARM_ROWS`` untimed: loading the encoder and a first call's
-    allocations are no per-row cost); ``TooCostly`` when the time left to ``deadline`` cannot hold it. A frozen
-    fit while another fit of the process embeds with the same encoder costs nothing to start: it waits for
-    those embeddings and takes them from the cache."""
+    allocations are no per-row cost); ``TooCostly`` when the time left to ``deadline`` cannot hold it.
+
+    Embedding is costed per token: the probe's rows pad to the longest of them, while the fit embeds its rows in
+    batches sorted by length, which pad little; the tokens to embed are counted on up to ``COUNTED_ROWS`` of
+    them. Fine-tuning is costed per row: its batches are drawn at random and pad as the probe does. A frozen fit
+    while another fit of the process embeds with the same encoder costs nothing to start: it waits for those
+    embeddings and takes them from the cache."""
     import numpy as np
 
-    from aiforge.deep._checkpoints import embed_texts, embedding_in_progress, resolve_checkpoint, uncached
+    from aiforge.deep._checkpoints import (
+        cached_tokenizer,
+        embed_texts,
+        embedding_in_progress,
+        resolve_checkpoint,
+        uncached,
+    )
     from aiforge.deep._runtime import choose_device, torch_threads
 
     texts = estimator._array(X)
@@ -178,17 +189,29 @@ def check_cost(estimator: Any, X: Any, X_valid: Any, deadline: float) -> float:
         embed_texts(path, list(texts[:WARM_ROWS]), max_length=length, device=device, cached=False)
         started = time.perf_counter()
         embed_texts(path, probe, max_length=length, device=device, cached=False)
-    per_row = (time.perf_counter() - started) / max(1, len(probe))
+    seconds = time.perf_counter() - started
+    per_row = seconds / max(1, len(probe))
     if estimator.mode == "finetune":
         needed = per_row * (FINETUNE_COST * len(texts) + len(valid))
-        what = f"one epoch of fine-tuning on {len(texts):,} rows"
+        what, rate = f"one epoch of fine-tuning on {len(texts):,} rows", f"{1000 * per_row:.1f} ms a row"
     else:  # the rows a fold, trial or refit before embedded come from the cache
-        rows = uncached(path, [*texts, *valid], length)
-        needed = per_row * rows
-        what = f"embedding {rows:,} rows"
+        tokenizer = cached_tokenizer(path)
+
+        def tokens(rows: list[str]) -> list[int]:
+            if not rows:
+                return []
+            return [len(ids) for ids in tokenizer(rows, truncation=True, max_length=length)["input_ids"]]
+
+        padded = len(probe) * max(tokens(probe), default=1)
+        missing = uncached(path, [*texts, *valid], length)
+        counted = tokens(missing[:: max(1, len(missing) // COUNTED_ROWS)])
+        total = sum(counted) / max(1, len(counted)) * len(missing)
+        needed = seconds / max(1, padded) * total
+        what = f"embedding {len(missing):,} rows (~{total:,.0f} tokens)"
+        rate = f"{1e6 * seconds / max(1, padded):.0f} µs a token"
     left = deadline - time.perf_counter()
     if needed > left:
-        raise TooCostly(f"skipped: {what} needs ~{needed:.0f} s ({1000 * per_row:.1f} ms a row measured on "
-                        f"{len(probe)}), the budget has {max(0.0, left):.0f} s left; raise "
-                        f"model.search.budget.seconds, lower model.transformer.max_length, or use mode frozen")
+        raise TooCostly(f"skipped: {what} needs ~{needed:.0f} s ({rate} measured on {len(probe)} rows), the "
+                        f"budget has {max(0.0, left):.0f} s left; raise model.search.budget.seconds, lower "
+                        f"model.transformer.max_length, or use mode frozen")
     return needed
