@@ -90,7 +90,8 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
     sources = phrases(80, seed=0, words=2)
     frame = pd.DataFrame({"text": sources, "target": translated(sources), "region": ["north", "south"] * 40})
     frame.to_csv(root / "pairs.csv", index=False)
-    write(root, SPEC.replace("model:", "checks:\n  fairness: {sensitive: [region], min_group_size: 5}\nmodel:"))
+    write(root, SPEC.replace("model:", "checks:\n  fairness: {sensitive: [region], min_group_size: 5}\nmodel:")
+          .replace("  learners: [seq2seq]\n", "  learners: [seq2seq]\n  compare: true\n"))
     env = serve_env(root / "ws")
     proc = subprocess.run([str(EXE), "run", "--json", "aiforge.yaml"], capture_output=True, text=True, env=env,
                           cwd=root, timeout=300)
@@ -113,6 +114,14 @@ def test_run_registers_a_generator_whose_report_shows_texts_and_the_server_gener
     assert proc.returncode == 0 and "the baseline copies the source text" in proc.stdout, proc.stdout + proc.stderr
     report = Path(result["report"]).read_text()
     assert "Generated texts" in report and "copies the source text" in report
+    assert "Learners compared on the test split" in report  # model.compare: the one learner, measured
+    shown = json.loads(subprocess.run([str(EXE), "show", "--json", result["run_id"]], capture_output=True, text=True,
+                                      env=env, cwd=root, timeout=60).stdout)
+    [compared] = [s["outputs"]["comparison"] for s in shown["stages"] if s["name"] == "compare"]
+    [row] = compared["rows"]
+    assert (row["learner"], row["chosen"], compared["objective"]) == ("seq2seq", True, "chrf"), row
+    assert row["metrics"]["chrf"] == pytest.approx(metrics["chrf"]) and {"bleu", "exact_match"} <= set(row["metrics"])
+    assert row["one_row_ms_p50"] > 0 and row["training_kwh"] > 0, row
     for check in ("robustness", "explain", "privacy", "label_noise"):
         assert re.search(rf"{check}.{{0,400}}does not apply to text generation", report, re.S), check
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-__all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "cached_tokenizer", "embed_texts",
+__all__ = ["DEFAULT_CHECKPOINT", "EMBED_BATCH", "INSTALL_HINT", "LOADING", "cached_tokenizer", "embed_texts",
            "embedding_in_progress", "fresh_embeddings", "frozen_encoder", "mean_pool", "require_transformers",
            "resolve_checkpoint", "shared_embeddings", "uncached"]
 
@@ -36,6 +36,9 @@ EMBED_BATCH = 64  # texts per forward pass when embedding (sorted by length: lit
 MAX_CACHED_EMBEDDINGS = 200_000  # sentence vectors kept per process (MiniLM: 1.5 KB each, 300 MB at most)
 
 _lock = threading.Lock()
+# one load at a time per process: transformers builds a model on the meta device under process-wide patches, and
+# imports its classes lazily, neither safe when the search's trials load a checkpoint in parallel threads
+LOADING = threading.RLock()
 _tokenizers: dict[str, Any] = {}
 _encoders: dict[tuple[str, str], Any] = {}
 _embeddings: OrderedDict[tuple[str, int, str], np.ndarray] = OrderedDict()
@@ -89,7 +92,8 @@ def cached_tokenizer(path: str) -> Any:
         tokenizer = _tokenizers.get(path)
     if tokenizer is None:
         transformers = require_transformers()
-        tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
+        with LOADING:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         with _lock:
             tokenizer = _tokenizers.setdefault(path, tokenizer)
     return tokenizer
@@ -102,7 +106,8 @@ def frozen_encoder(path: str, device: torch.device) -> Any:
         encoder = _encoders.get(key)
     if encoder is None:
         transformers = require_transformers()
-        encoder = transformers.AutoModel.from_pretrained(path, local_files_only=True)
+        with LOADING:
+            encoder = transformers.AutoModel.from_pretrained(path, local_files_only=True)
         encoder.requires_grad_(False)
         encoder.eval()
         encoder.to(device)

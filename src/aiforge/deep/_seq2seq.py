@@ -17,7 +17,6 @@ import io
 import math
 import tarfile
 import tempfile
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from aiforge.deep._checkpoints import require_transformers, resolve_checkpoint
+from aiforge.deep._checkpoints import LOADING, require_transformers, resolve_checkpoint
 from aiforge.deep._loop import TrainConfig, TrainingHistory, train
 from aiforge.deep._runtime import choose_device, choose_precision, deterministic, require_torch, torch_threads
 from aiforge.deep._text import as_texts
@@ -37,9 +36,6 @@ __all__ = ["Seq2SeqGenerator"]
 
 IGNORED = -100  # the label of padding: no loss
 CHUNK = 64  # rows per pass when validating or generating
-# one load at a time per process: transformers builds a model on the meta device under process-wide patches, and
-# imports its classes lazily, neither safe when the search's trials load the checkpoint in parallel threads
-_LOADING = threading.Lock()
 
 
 class Seq2SeqGenerator(BaseEstimator):
@@ -80,7 +76,7 @@ class Seq2SeqGenerator(BaseEstimator):
         """Load the checkpoint and, unless ``max_epochs`` is 0, fine-tune it on source texts ``X`` and target
         texts ``y`` (``eval_set`` validates each epoch, else ``validation_fraction`` of the rows do)."""
         torch = require_torch(type(self).__name__)
-        with _LOADING:
+        with LOADING:
             require_transformers(type(self).__name__)
         if not self.checkpoint:
             raise ValueError("Seq2SeqGenerator needs checkpoint: the folder of a local seq2seq model (T5, BART, "
@@ -95,7 +91,7 @@ class Seq2SeqGenerator(BaseEstimator):
         sources, targets = self._sources(X), as_texts(y)
         if len(sources) != len(targets):
             raise ValueError(f"y must be one target text per source text ({len(sources)}), got {len(targets)}")
-        with _LOADING:
+        with LOADING:
             auto_tokenizer, auto_model = _auto_classes()
             tokenizer = auto_tokenizer.from_pretrained(path, local_files_only=True)
             model = auto_model.from_pretrained(path, local_files_only=True)
@@ -197,7 +193,7 @@ class Seq2SeqGenerator(BaseEstimator):
             with tempfile.TemporaryDirectory() as folder:
                 with tarfile.open(fileobj=io.BytesIO(files), mode="r") as archive:
                     archive.extractall(folder, filter="data")
-                with _LOADING:
+                with LOADING:
                     auto_tokenizer, auto_model = _auto_classes()
                     self.tokenizer_ = auto_tokenizer.from_pretrained(folder, local_files_only=True)
                     model = auto_model.from_pretrained(folder, local_files_only=True)

@@ -208,10 +208,11 @@ class _Text(_TorchEstimator):
                                   "n_outputs": n_outputs}
         if self.mode == "frozen":
             return {**config, "width": len(self.embedding_mean_)}
-        from aiforge.deep._checkpoints import require_transformers
+        from aiforge.deep._checkpoints import LOADING, require_transformers
 
-        encoder = require_transformers().AutoConfig.from_pretrained(self.checkpoint_path_,
-                                                                    local_files_only=True).to_dict()
+        with LOADING:
+            encoder = require_transformers().AutoConfig.from_pretrained(self.checkpoint_path_,
+                                                                        local_files_only=True).to_dict()
         keep = {k: v for k, v in encoder.items() if not k.startswith("_") and k not in ("architectures",
                                                                                         "transformers_version")}
         # attention dropout runs inside the attention kernel, out of reach of a seeded generator: off
@@ -226,9 +227,11 @@ class _Text(_TorchEstimator):
         """Fine-tuning starts from the checkpoint's weights (a frozen head needs none)."""
         if self.mode != "finetune":
             return
-        from aiforge.deep._checkpoints import require_transformers
+        from aiforge.deep._checkpoints import LOADING, require_transformers
 
-        pretrained = require_transformers().AutoModel.from_pretrained(self.checkpoint_path_, local_files_only=True)
+        with LOADING:
+            pretrained = require_transformers().AutoModel.from_pretrained(self.checkpoint_path_,
+                                                                          local_files_only=True)
         module.encoder.load_state_dict(pretrained.state_dict())  # type: ignore[union-attr]
 
     def _train_options(self, module: torch.nn.Module) -> dict[str, Any]:

@@ -150,7 +150,7 @@ def shown_metrics(comparison: LearnerComparison) -> list[str]:
     """The test metrics a comparison table shows: the objective, then the task's usual ones."""
     names = [comparison.objective]
     available = comparison.rows[0]["metrics"] if comparison.rows else {}
-    for name in ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2"):
+    for name in ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2", "bleu", "exact_match"):
         if name in available and name not in names and len(names) < 4:
             names.append(name)
     return names
