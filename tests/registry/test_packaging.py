@@ -362,3 +362,18 @@ def test_the_bundle_schema_names_free_text_columns_text(tmp_path: Path) -> None:
     schema = input_schema(model, background.getvalue())
     assert {c["name"]: (c["kind"], c["type"]) for c in schema["columns"]} == {
         "stars": ("number", "int64"), "shop": ("category", "string"), "review": ("text", "string")}
+
+
+def test_a_learner_from_an_extra_locks_what_the_extra_installs() -> None:
+    from importlib import metadata
+
+    from aiforge.learn import LEARNERS
+    from aiforge.registry._bundle import environment_lock, extra_distributions
+
+    pytest.importorskip("transformers")
+    assert LEARNERS["transformer"].extra == LEARNERS["seq2seq"].extra == "transformers"
+    needed = {n.lower() for n in extra_distributions("transformers")}
+    assert {"torch", "transformers", "tokenizers"} <= needed  # not transformers alone: it cannot run without them
+    locked = {line.split("==")[0].lower(): line.split("==")[1] for line in environment_lock(sorted(needed))}
+    assert locked["torch"] == metadata.version("torch") and "tokenizers" in locked
+    assert extra_distributions("no-such-extra") == []

@@ -258,6 +258,26 @@ def environment_lock(optional: Sequence[str] = ()) -> list[str]:
     return [pinned[k] for k in sorted(pinned)]
 
 
+def extra_distributions(extra: str) -> list[str]:
+    """The distributions that aiforge's pip ``extra`` installs beside its base dependencies."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        requires = metadata.distribution("aiforge").requires or []
+    except metadata.PackageNotFoundError:
+        return []
+    names = []
+    for text in requires:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        marker = requirement.marker
+        if marker is not None and marker.evaluate({"extra": extra}) and not marker.evaluate({"extra": ""}):
+            names.append(requirement.name)
+    return names
+
+
 def make_signing_key() -> tuple[bytes, bytes]:
     """A new Ed25519 key pair: the private key (PEM, PKCS#8, unencrypted) and the public key (PEM)."""
     from cryptography.hazmat.primitives import serialization
@@ -283,6 +303,8 @@ def _optional_needs(version: ModelVersion) -> list[str]:
     learner = LEARNERS.get(version.learner)
     if learner is not None and learner.requires:
         needs += metadata.packages_distributions().get(learner.requires, [learner.requires])
+    if learner is not None and learner.extra:
+        needs += extra_distributions(learner.extra)  # e.g. transformers: torch, tokenizers, the packaged MiniLM
     if "onnx" in version.documents:
         needs += _ONNX_DISTRIBUTIONS
     return needs
