@@ -70,18 +70,31 @@ FAIRNESS_METRICS = [
 ]
 
 
+def _groups(ctx: CheckContext, attributes: list[str]) -> tuple[dict[str, pd.Series], list[str]]:
+    """Each test row's group per attribute (numeric ones with many values by training quartiles) and, with
+    ``intersections``, per pair of attributes; the notes say which were grouped by quartiles."""
+    from aiforge.learn._mitigate import group_edges, group_labels
+
+    groups: dict[str, pd.Series] = {}
+    notes: list[str] = []
+    for name in attributes:
+        edges = group_edges(ctx.train[name]) if name in ctx.train.columns else None
+        groups[name] = group_labels(ctx.test[name], edges)
+        if edges is not None:
+            notes.append(f"'{name}' is numeric with many values: grouped by training quartiles")
+    if ctx.checks.fairness.intersections:
+        for a, b in combinations(attributes, 2):
+            groups[f"{a}&{b}"] = groups[a].astype(str) + " & " + groups[b].astype(str)
+    return groups, notes
+
+
 def _generation_fairness(ctx: CheckContext, attributes: list[str], y: np.ndarray) -> CheckResult:
     """Text generation: chrF of each group's generated texts, and the gap between the groups large enough."""
     from aiforge.evaluate._metrics import METRICS
-    from aiforge.learn._mitigate import group_edges, group_labels
 
     spec = ctx.checks.fairness
     generated = ctx.model.raw_output(ctx.test)
-    groups = {name: group_labels(ctx.test[name], group_edges(ctx.train[name]) if name in ctx.train.columns
-                                 else None) for name in attributes}
-    if spec.intersections:
-        for a, b in combinations(attributes, 2):
-            groups[f"{a}&{b}"] = groups[a].astype(str) + " & " + groups[b].astype(str)
+    groups, _ = _groups(ctx, attributes)
     tables: dict[str, list[dict[str, Any]]] = {}
     disparities: list[dict[str, Any]] = []
     metrics: dict[str, float] = {}
@@ -121,7 +134,6 @@ def fairness(ctx: CheckContext) -> CheckResult:
     """Per-group figures and gaps for each sensitive attribute (and pair of them) on the test split."""
     import numpy as np
 
-    from aiforge.learn._mitigate import group_edges, group_labels
 
     spec = ctx.checks.fairness
     attributes = list(dict.fromkeys(ctx.sensitive))
@@ -140,16 +152,7 @@ def fairness(ctx: CheckContext) -> CheckResult:
         return _generation_fairness(ctx, attributes, y)
     output = np.asarray(model.raw_output(ctx.test), dtype=float)
     scores, decisions = _decide(model, output)
-    groups: dict[str, pd.Series] = {}
-    notes: list[str] = []
-    for name in attributes:
-        edges = group_edges(ctx.train[name]) if name in ctx.train.columns else None
-        groups[name] = group_labels(ctx.test[name], edges)
-        if edges is not None:
-            notes.append(f"'{name}' is numeric with many values: grouped by training quartiles")
-    if spec.intersections:
-        for a, b in combinations(attributes, 2):
-            groups[f"{a}&{b}"] = groups[a].astype(str) + " & " + groups[b].astype(str)
+    groups, notes = _groups(ctx, attributes)
     tables: dict[str, list[dict[str, Any]]] = {}
     disparities: list[dict[str, Any]] = []
     metrics: dict[str, float] = {}

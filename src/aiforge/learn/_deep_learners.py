@@ -74,7 +74,10 @@ class TorchLearner(Learner):
             estimator.fit(X, y, deadline=deadline)
             return Fitted()
         estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
-        return Fitted(int(estimator.best_epoch_), cut=bool(estimator.history_.cut))
+        history = estimator.history_
+        if history is None:  # nothing trained (a seq2seq checkpoint used as it is: max_epochs 0)
+            return Fitted()
+        return Fitted(int(history.best_epoch), cut=bool(history.cut))
 
     def serve(self, estimator: Any) -> None:
         # one thread answers the small batches a server sees faster than a pool does

@@ -144,17 +144,7 @@ class Seq2Seq(Learner):
 
         return Seq2SeqGenerator(text_columns=list(categorical), random_state=seed, n_jobs=n_jobs, **params)
 
-    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
-            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
-        if eval_set is None:  # the refit: max_epochs is what early stopping chose on the folds
-            estimator.set_params(validation_fraction=0.0)
-            estimator.fit(X, y, deadline=deadline)
-            return Fitted()
-        estimator.fit(X, y, eval_set=eval_set, deadline=deadline)
-        history = estimator.history_
-        if history is None:  # max_epochs 0: nothing trained
-            return Fitted()
-        return Fitted(int(history.best_epoch), cut=bool(history.cut))
+    fit = TorchLearner.fit  # epochs as the size: early stopping on the fold, the epochs it chose in the refit
 
 
 def check_cost(estimator: Any, X: Any, X_valid: Any, deadline: float) -> float:
