@@ -74,6 +74,9 @@ def test_compare_measures_every_learner_and_the_report_shows_them(aiforge: objec
         assert r["batch_ms_per_row"] > 0 and r["serving_kwh_per_1000"] > 0, r
         assert r["fit_seconds"] > 0 and r["fit_cpu_seconds"] > 0 and r["training_kwh"] > 0, r
         assert r["training_co2e_g"] == pytest.approx(r["training_kwh"] * 475, rel=1e-9)  # the default grid
+    human = aiforge("show", result["run_id"]).stdout  # type: ignore[operator]
+    table = human[human.index("learners compared on the"):]
+    assert "tfidf" in table and "transformer" in table and "one row p50 / p99 ms" in table, human
     page = Path(result["report"]).read_text()
     assert 'id="comparison"' in page and "Learners compared on the test split" in page
     section = page[page.index('id="comparison"'):]

@@ -222,6 +222,9 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     metrics = record.summary.get("metrics", {})
     if metrics:
         out.print(table("test metrics", ["metric", "value"], [[k, f"{v:.4f}"] for k, v in metrics.items()]))
+    compared = next((s.outputs.get("comparison") for s in record.stages if s.name == "compare"), None)
+    if compared:
+        out.print(_comparison_table(compared))
     gate = next((s.outputs.get("verdict") for s in record.stages if s.name == "gate"), None)
     if gate and gate["results"]:
         out.print(kpi_table(gate["results"]))
@@ -229,6 +232,27 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         out.print(f"[red]error:[/] {escape(record.error)}", markup=True)
     if record.summary.get("report"):
         out.print(f"report: {record.summary['report']}")
+
+
+def _comparison_table(data: dict[str, Any]) -> Any:
+    """model.compare's rows as ``aiforge show`` prints them (the report has the same table, and a plot)."""
+    from aiforge.cli._console import table
+    from aiforge.evaluate._comparison import LearnerComparison, shown_metrics
+
+    comparison = LearnerComparison.from_json(data)
+    metrics = shown_metrics(comparison)
+
+    def energy(value: float | None) -> str | None:
+        return None if value is None else f"{value:.3g}"
+
+    rows = [[r["learner"] + (" *" if r["chosen"] else ""),
+             *[f"{r['metrics'].get(m, float('nan')):.4f}" for m in metrics],
+             f"{r['one_row_ms_p50']:.2f} / {r['one_row_ms_p99']:.2f}", f"{r['batch_ms_per_row']:.3f}",
+             None if r["fit_seconds"] is None else f"{r['fit_seconds']:.1f}s", energy(r["training_kwh"]),
+             energy(r["serving_kwh_per_1000"])] for r in comparison.rows]
+    return table(f"learners compared on the {comparison.test_rows:,} test rows (* registered)",
+                 ["learner", *metrics, "one row p50 / p99 ms", "batch ms/row", "fit", "training kWh",
+                  "kWh / 1000 predictions"], rows)
 
 
 @cli.command()
