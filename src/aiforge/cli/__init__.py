@@ -237,7 +237,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 def _comparison_table(data: dict[str, Any]) -> Any:
     """model.compare's rows as ``aiforge show`` prints them (the report has the same table, and a plot)."""
     from aiforge.cli._console import table
-    from aiforge.evaluate._comparison import LearnerComparison, shown_metrics
+    from aiforge.evaluate import LearnerComparison, shown_metrics
 
     comparison = LearnerComparison.from_json(data)
     metrics = shown_metrics(comparison)

@@ -4,7 +4,7 @@ from aiforge.evaluate import _energy, _fairness, _label_noise, _privacy, _robust
 from aiforge.evaluate import _html as html  # the parts of aiforge's HTML pages, for the other reports
 from aiforge.evaluate._card import ModelCard, render_model_card
 from aiforge.evaluate._checks import CHECK_METRICS, CHECKS, CheckContext, CheckMetric, CheckResult, run_checks
-from aiforge.evaluate._comparison import Candidate, LearnerComparison, compare_models
+from aiforge.evaluate._comparison import Candidate, LearnerComparison, compare_models, shown_metrics
 from aiforge.evaluate._compression import compression_result, compression_skipped
 from aiforge.evaluate._evaluation import Evaluation, evaluate_model
 from aiforge.evaluate._explain import Explanation, explain_rows
@@ -42,4 +42,5 @@ __all__ = [
     "render_model_card",
     "render_report",
     "run_checks",
+    "shown_metrics",
 ]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiforge.evaluate._energy import energy_kwh, resident_bytes
 from aiforge.evaluate._metrics import Metric, compute_metrics
+from aiforge.learn import shared_embeddings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from aiforge.learn import TabularModel
     from aiforge.spec import EnergyCheck
 
-__all__ = ["Candidate", "LearnerComparison", "compare_models"]
+__all__ = ["Candidate", "LearnerComparison", "compare_models", "shown_metrics"]
 
 ONE_ROWS = 200  # single-row requests timed per model at most
 ONE_ROW_SECONDS = 20.0  # ... and for at most this long per model (a slow model gets fewer rows)
@@ -84,12 +85,13 @@ def compare_models(candidates: list[Candidate], test: pd.DataFrame, target: str,
     batch = inputs.iloc[rng.choice(len(inputs), size=BATCH_ROWS, replace=len(inputs) < BATCH_ROWS)]
     batch = batch.reset_index(drop=True)
     rows: dict[str, dict[str, Any]] = {}
-    for c in candidates:
-        c.model.predict(inputs.iloc[:WARM_ROWS])
-        y = c.model.encode_target(test[target])
-        scores = compute_metrics(c.model.task, y, c.model.raw_output(test), getattr(c.model, "threshold", 0.5))
-        rows[c.name] = {"learner": c.name, "chosen": c.chosen, "cv_score": c.cv_score, "note": c.note,
-                        "metrics": scores, "fit_seconds": c.fit_seconds, "fit_cpu_seconds": c.fit_cpu_seconds}
+    with shared_embeddings():  # models on one frozen text encoder embed the test texts once (untimed here)
+        for c in candidates:
+            c.model.predict(inputs.iloc[:WARM_ROWS])
+            y = c.model.encode_target(test[target])
+            scores = compute_metrics(c.model.task, y, c.model.raw_output(test), getattr(c.model, "threshold", 0.5))
+            rows[c.name] = {"learner": c.name, "chosen": c.chosen, "cv_score": c.cv_score, "note": c.note,
+                            "metrics": scores, "fit_seconds": c.fit_seconds, "fit_cpu_seconds": c.fit_cpu_seconds}
     one_row = _one_row_ms(candidates, inputs, singles)
     batches = _batch_seconds(candidates, batch)
     rss = resident_bytes()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 __all__ = ["cold_caches", "shared_embeddings"]
 
@@ -15,11 +15,7 @@ __all__ = ["cold_caches", "shared_embeddings"]
 def cold_caches() -> Iterator[None]:
     """Within it, fits reuse nothing another fit of this process computed (a frozen text encoder's sentence
     embeddings): what they cost is what a fit from scratch costs."""
-    checkpoints = sys.modules.get("aiforge.deep._checkpoints")
-    if checkpoints is None:
-        yield
-        return
-    with checkpoints.fresh_embeddings():
+    with _deep("fresh_embeddings"):
         yield
 
 
@@ -27,9 +23,11 @@ def cold_caches() -> Iterator[None]:
 def shared_embeddings() -> Iterator[None]:
     """Within it, in this thread, each text is embedded once by a frozen encoder, however many predictions read
     it (an ensemble's members; an evaluation's shuffles of the other columns). Not for timing predictions."""
+    with _deep("shared_embeddings"):
+        yield
+
+
+def _deep(name: str) -> AbstractContextManager[None]:
+    """``aiforge.deep._checkpoints``'s context manager ``name``, or nothing when that module is not loaded."""
     checkpoints = sys.modules.get("aiforge.deep._checkpoints")
-    if checkpoints is None:
-        yield
-        return
-    with checkpoints.shared_embeddings():
-        yield
+    return nullcontext() if checkpoints is None else getattr(checkpoints, name)()
