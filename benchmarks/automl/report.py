@@ -218,7 +218,8 @@ def method_section() -> list[str]:
     out += [f"- {TOOL_LABELS[t]}: {BUDGET_KNOBS[t]}" for t in TOOLS]
     out += ["- aiforge project file per run: only the training rows as one Parquet source, `data.split.test_size: "
             "0.1` (aiforge's own held-out split, from the training rows), `model.search: {strategy: bayesian, "
-            "metric: M, budget: {seconds: B}}`, `seed: S`, `n_jobs: 2`, every check disabled "
+            "metric: M, budget: {seconds: B}}`, `seed: S`, `n_jobs: 2`, `refit_full: true` (the evaluated "
+            "configuration refit on all the training rows, as FLAML retrains on its full data), every check disabled "
             "(`checks.<name>.enabled: false`: peers run none), no "
             "KPIs; the registered model is loaded with `aiforge.ModelRegistry(...).load_model(...)` and scored "
             "by the harness on the benchmark's test split."]

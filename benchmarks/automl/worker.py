@@ -233,6 +233,7 @@ def _aiforge_project(task: Task, name: str, strategy: bool) -> str:
         f"  search: {{{search}}}\n"
         f"  seed: {task.seed}\n"
         f"  n_jobs: {N_JOBS}\n"
+        "  refit_full: true\n"
         "checks: {importance: {enabled: false}, explain: {enabled: false}, robustness: {enabled: false},\n"
         "  label_noise: {enabled: false}, privacy: {enabled: false}, energy: {enabled: false}}\n"
     )

@@ -73,7 +73,7 @@ SHAPE_CASES = [
         edit("  seed: 7\n", "  sed: 7\n"),
         r"^unknown key 'sed'$", r"aiforge\.yaml:15 \(model\.sed\)$",
         r"did you mean 'seed'\?.*valid keys here: adversarial, augment, compare, compress, ensemble, learners, n_jobs, "
-        r"privacy, resample, search, seed, seq2seq, threshold, transformer$",
+        r"privacy, refit_full, resample, search, seed, seq2seq, threshold, transformer$",
         id="unknown-nested-key",
     ),
     pytest.param(

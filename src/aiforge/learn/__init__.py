@@ -14,6 +14,7 @@ from aiforge.learn._learners import LEARNERS, Learner, register
 from aiforge.learn._mitigate import MitigatedModel, mitigate
 from aiforge.learn._model import FeatureSet, TabularModel, choose_features
 from aiforge.learn._onnx import onnx_versions
+from aiforge.learn._refit import refit_full
 from aiforge.learn._search import TrialRecord
 from aiforge.learn._select import (
     CandidateResult,
@@ -54,6 +55,7 @@ __all__ = [
     "mitigate",
     "onnx_versions",
     "plan_inference",
+    "refit_full",
     "refit_trial",
     "register",
     "resolve_task",

@@ -113,6 +113,12 @@ class Learner:
         name), never searched; raise ``SpecError`` when the learner cannot take these columns."""
         return {}
 
+    @classmethod
+    def fit_threads(cls, cores: int, n_rows: int, n_columns: int) -> int:
+        """Threads to fit on ``n_rows`` x ``n_columns`` encoded inputs with ``cores`` given: all of them, unless
+        the learner's threads cost more than they save on small data."""
+        return cores
+
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         """The unfitted estimator; ``categorical`` are the positions of ordinal-encoded categories."""
         raise NotImplementedError
@@ -294,6 +300,17 @@ class HistGradientBoosting(Learner):
                    categorical_features=categorical or None, random_state=seed, **params)
 
 
+CELLS_PER_BOOSTING_THREAD = 3_000_000
+
+
+def _boosting_threads(cores: int, n_rows: int, n_columns: int) -> int:
+    """One OpenMP thread per ``CELLS_PER_BOOSTING_THREAD`` input cells, up to ``cores``. Every boosting
+    round synchronises the threads many times; below that size the waits cost more than the work they
+    share. Measured on 2 cores under OMP_WAIT_POLICY=PASSIVE (LightGBM, 250 rounds): 29k rows x 13
+    columns 0.56 s on one thread, 2.4 s on two; 470k x 13, 7.1 s on either."""
+    return max(1, min(cores, (n_rows * max(1, n_columns)) // CELLS_PER_BOOSTING_THREAD))
+
+
 @register
 class LightGBM(Learner):
     name = "lightgbm"
@@ -301,6 +318,10 @@ class LightGBM(Learner):
     size_param = "n_estimators"
     boosting = True
     description = "LightGBM gradient boosted trees, native categorical splits, early stopping on the validation fold"
+
+    @classmethod
+    def fit_threads(cls, cores: int, n_rows: int, n_columns: int) -> int:
+        return _boosting_threads(cores, n_rows, n_columns)
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:
@@ -411,6 +432,10 @@ class XGBoost(Learner):
     extra = "xgboost"
     size_param = "n_estimators"
     boosting = True
+
+    @classmethod
+    def fit_threads(cls, cores: int, n_rows: int, n_columns: int) -> int:
+        return _boosting_threads(cores, n_rows, n_columns)
 
     @classmethod
     def search_space(cls, n_rows: int, task: TaskKind) -> SearchSpace:

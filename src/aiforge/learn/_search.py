@@ -226,6 +226,7 @@ def fit_fold(name: str, task: TaskKind, seed: int, threads: int, encoded: tuple[
     Xt, Xv, categorical, pre = encoded
     learner = LEARNERS[name]()
     Xt, yt = resample(method, Xt, y_train, categorical, seed)
+    threads = learner.fit_threads(threads, *(*Xt.shape, 1)[:2]) if hasattr(Xt, "shape") else threads
     estimator = learner.build(task, seed, threads, categorical, dict(params))
     fitted = learner.fit(estimator, Xt, yt, categorical, eval_set=(Xv, y_valid), deadline=deadline)
     predict_started = time.perf_counter()
@@ -242,13 +243,15 @@ def fit_fold(name: str, task: TaskKind, seed: int, threads: int, encoded: tuple[
 
 
 def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, parallel: int,
-               on_trial: Callable[[TrialRecord], None], executor: Executor | None = None) -> list[TrialRecord]:
+               on_trial: Callable[[TrialRecord], None], executor: Executor | None = None,
+               refits: int = 1) -> list[TrialRecord]:
     """All trials of the search, in the order they were numbered: in ``parallel`` threads here, or as Ray
-    tasks when ``executor`` is the ray executor (aiforge.learn._ray_search)."""
+    tasks when ``executor`` is the ray executor (aiforge.learn._ray_search). ``refits``: how many fits of the
+    winner follow the search within the budget (two with ``model.refit_full``)."""
     started = time.perf_counter()
     budget = spec.budget
-    # the budget covers the search and the final refit: the search itself stops at REFIT_SHARE of it
-    deadline = started + budget.seconds * (1 - REFIT_SHARE) if budget.seconds else None
+    # the budget covers the search and the refits: the search stops REFIT_SHARE of it early per refit
+    deadline = started + budget.seconds * (1 - REFIT_SHARE * refits) if budget.seconds else None
     if executor is not None and executor.is_ray:
         from aiforge.learn._ray_search import run_search_on_ray
 

@@ -212,7 +212,7 @@ def select_and_fit(
     if executor is not None and executor.is_ray:
         step(f"trials run as Ray tasks ({executor.describe()})")
     trials = run_search(ctx, list(spec.learners), spec.search, n_rows=len(X), parallel=parallel, on_trial=trial_done,
-                        executor=executor)
+                        executor=executor, refits=2 if spec.refit_full else 1)
     search_seconds = time.perf_counter() - started
     complete = [t for t in trials if t.status == "complete"]
     if not complete:
@@ -247,7 +247,8 @@ def select_and_fit(
         choice = replace(choice, kept=False)
     if choice is not None and choice.kept and spec.search.budget.seconds:
         left = spec.search.budget.seconds - (time.perf_counter() - started)
-        needed = sum(_refit_estimate(by_number[n], len(folds)) for n in choice.weights)
+        # with model.refit_full the members are fit twice: on the training split, then on all rows
+        needed = sum(_refit_estimate(by_number[n], len(folds)) for n in choice.weights) * (1 + spec.refit_full)
         if not ensemble_refit_fits(needed, left, _refit_estimate(best, len(folds))):
             if all(n in ctx.models for n in choice.weights):
                 step(f"ensemble of the holdout models: refitting its {len(choice.weights)} members would take "
@@ -426,7 +427,8 @@ def _fit_pipeline(name: str, task: TaskKind, features: FeatureSet, seed: int, n_
             encoders[key] = (pre, encoded, categorical)
     method, params = split_resample(params)
     encoded, y = resample(method, encoded, y, categorical, seed)
-    estimator = learner.build(task, seed, n_jobs, categorical, params)
+    rows, columns = (*encoded.shape, 1)[:2] if hasattr(encoded, "shape") else (len(encoded), 1)
+    estimator = learner.build(task, seed, learner.fit_threads(n_jobs, rows, columns), categorical, params)
     learner.fit(estimator, encoded, y, categorical)
     learner.serve(estimator)
     return Pipeline([("prep", pre), ("model", estimator)])

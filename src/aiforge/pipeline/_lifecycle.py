@@ -305,13 +305,19 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
         "gate", None, lambda step: {"verdict": evaluate_gate(spec.kpis, figures).to_json()},
         cacheable=False, note=lambda o: GateVerdict.from_json(o["verdict"]).summary())["verdict"])
 
+    refitted = _refit_full(pf, rec, store, served, selection, split, labelled) \
+        if spec.model.refit_full and verdict.passed else None
+    inference = refitted or evaluated  # how the registered model is served: the refit's own record
     lineage = {
         "project_file": str(pf.project.path.absolute()), "spec_hash": pf.project.sha256,
         "snapshot": snap.id, "split": split.artifact, "code_version": code_version(),
         "libraries": library_versions(), "seeds": {"split": spec.data.split.seed, "model": spec.model.seed},
         "parent_run": trained["trained_in_run"], "run": rec.run_id,
-        "inference": evaluated.get("inference"),
+        "inference": inference.get("inference"),
     }
+    if refitted is not None:
+        lineage["refit_full"] = {"evaluated_model": served, "rows": refitted["rows"],
+                                 "training_rows": split.n_train}
     if compressed is not None:
         lineage["compression"] = compressed["record"]
     if decided_bundle is not None:
@@ -332,7 +338,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
             checks={name: r.to_json() for name, r in checks.items()}, lineage=lineage,
         ))
         return {"card_md": store.put_bytes(markdown.encode()), "card_html": store.put_bytes(html.encode()),
-                "background": background, **({"onnx": evaluated["onnx"]} if evaluated.get("onnx") else {}),
+                "background": background, **({"onnx": inference["onnx"]} if inference.get("onnx") else {}),
                 **({"reference": evaluated["reference"]} if evaluated.get("reference") else {}),
                 **({"decision": decided_bundle["bundle"]} if decided_bundle is not None else {})}
 
@@ -341,7 +347,7 @@ def _stages(pf: Preflight, ws: Workspace, rec: RunRecorder) -> RunResult:
                                                   store, labelled(), spec.model.seed))
 
     def register(step: Any) -> dict[str, Any]:
-        v = registry.register(name=spec.name, run_id=rec.run_id, artifact=served,
+        v = registry.register(name=spec.name, run_id=rec.run_id, artifact=refitted["model"] if refitted else served,
                               learner=learner_name, metrics=figures, gate=verdict.to_json(),
                               lineage=lineage, accepted=verdict.passed, documents=card)
         return {"name": v.name, "version": v.version, "status": v.status.value,
@@ -420,6 +426,35 @@ def _decide(pf: Preflight, rec: RunRecorder, store: Any, served: str, split: Dat
 BACKGROUND_ROWS = 100
 REFERENCE_FORMAT = 1  # the evaluate stage's cache key: a cached evaluation without a reference is redone
 PARITY_ROWS = 2000
+
+
+def _refit_full(pf: Preflight, rec: RunRecorder, store: Any, served: str, selection: SelectionReport,
+                split: DataSplit, labelled: Callable[[], pd.DataFrame]) -> dict[str, Any]:
+    """The ``refit`` stage (``model.refit_full``): the evaluated model's configuration refit on the training
+    and test rows, with its own serving path chosen on test rows as the evaluated model's was."""
+    spec = pf.project.spec
+
+    def refit(step: Any) -> dict[str, Any]:
+        import joblib
+
+        from aiforge.learn import refit_full
+
+        model = joblib.load(io.BytesIO(store.get_bytes(served)))
+        data = labelled()
+        train_idx, test_idx = split.indices(store)
+        step(f"refit {model.learner} on {len(data):,} rows (training {split.n_train:,} + test {split.n_test:,})")
+        full = refit_full(model, selection, data, data[spec.problem.target], pf.task, spec.model,
+                          fitted_rows=len(train_idx))
+        buf = io.BytesIO()
+        joblib.dump(full, buf)
+        digest = store.put_bytes(buf.getvalue())
+        inference, onnx = _inference_path(full, data.iloc[test_idx], store)
+        return {"model": digest, "rows": len(data), "inference": inference,
+                "_artifacts": [digest, *([onnx] if onnx else [])], **({"onnx": onnx} if onnx else {})}
+
+    key = {"model": served, "split": split.artifact, "model_spec": spec.model.model_dump(mode="json"),
+           "inference": _inference_key(), "libraries": library_versions(), "code": code_version()}
+    return rec.stage("refit", key, refit, note=lambda o: f"registered model refit on {o['rows']:,} rows")
 
 
 def _inference_path(model: Any, test: pd.DataFrame, store: Any) -> tuple[dict[str, Any], str | None]:

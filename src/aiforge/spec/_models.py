@@ -396,6 +396,12 @@ class ModelSpec(_Strict):
         "is refit from scratch on the training split (one more fit per learner, cold caches), then the report "
         "tables its test metrics, one-row latency (p50, p99), batch time per row, training energy and energy "
         "per 1000 predictions. For choosing knowingly between, e.g., tfidf and a transformer.")
+    refit_full: bool = Field(
+        False, description="Once the model fit on the training rows is evaluated and passes the gate, refit the "
+        "chosen configuration (learner, or ensemble members and weights; boosting rounds grown with the rows) on "
+        "the training and test rows together and register that model. Its metrics, checks and gate are those "
+        "of the evaluated model, which the lineage names: more data for the served model, at the cost of one "
+        "more fit (the search leaves time for it) and of a registered model no held-out row has scored.")
     seed: StrictInt = Field(42, description="Seed for every random choice in training.")
     n_jobs: StrictInt = Field(
         -1, description="Cores to use; -1 means all. With several cores, trials run in parallel; "
@@ -582,6 +588,16 @@ class ProjectSpec(_Strict):
                                           "(aiforge monitor watch, or the system's cron: aiforge schedule crontab).")
     workspace: WorkspaceSpec = Field(WorkspaceSpec(), description="Where the work runs: this machine or a Ray cluster "
                                      "(docs/scaling.md); AIFORGE_EXECUTOR / AIFORGE_RAY_ADDRESS override it.")
+
+    @model_validator(mode="after")
+    def _refit_full_alone(self) -> ProjectSpec:
+        others = [name for name, on in (("model.compress", self.model.compress is not None),
+                                        ("checks.fairness.mitigation", self.checks.fairness.mitigation != "none"))
+                  if on]
+        if self.model.refit_full and others:
+            raise ValueError(f"model.refit_full cannot be combined with {' and '.join(others)}: the model "
+                             "registered then is not a refit of the chosen configuration; drop one of them")
+        return self
 
     @field_validator("schedules")
     @classmethod
