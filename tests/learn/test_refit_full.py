@@ -9,7 +9,15 @@ import pyarrow as pa
 import pytest
 from test_search import _frame, _objective
 
-from aiforge.learn import LEARNERS, TabularModel, choose_features, refit_full, resolve_task, select_and_fit
+from aiforge.learn import (
+    LEARNERS,
+    TabularModel,
+    choose_features,
+    refit_full,
+    resolve_task,
+    select_and_fit,
+    whole_batches,
+)
 from aiforge.learn._learners import CELLS_PER_BOOSTING_THREAD
 from aiforge.learn._mitigate import MitigatedModel
 from aiforge.spec import EnsembleSpec, ModelSpec, ProblemSpec, SearchSpec, TaskKind
@@ -91,3 +99,37 @@ def test_boosting_fits_small_data_on_one_thread(learner: str) -> None:
 def test_the_refit_model_of_a_small_table_trains_on_one_thread() -> None:
     _, _, _, model, _ = _fit(TaskKind.BINARY, ["lightgbm"], n_jobs=2)
     assert model.pipeline.named_steps["model"].get_params()["n_jobs"] == 1
+
+
+def test_a_large_batch_predicts_in_chunks_with_the_same_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiforge.learn._model as model_module
+
+    frame, _, _, model, _ = _fit(TaskKind.BINARY, ["lightgbm"])
+    X = frame.drop(columns="y")
+    whole = model.pipeline.predict_proba(X)
+    calls: list[int] = []
+    method = model.pipeline.predict_proba
+    monkeypatch.setattr(model_module, "PARALLEL_ROWS", 50)
+    monkeypatch.setattr(model_module, "_cores", lambda: 4)
+    monkeypatch.setattr(model.pipeline, "predict_proba", lambda rows: calls.append(len(rows)) or method(rows))
+    assert (model.predict_proba(X) == whole).all()
+    assert len(calls) == 4 and sum(calls) == len(X)
+
+    calls.clear()
+    with whole_batches():  # a caller that spreads batches over the cores itself
+        model.predict_proba(X)
+    assert calls == [len(X)]
+
+    calls.clear()
+    model.learner = "mlp"  # a torch learner's batch is predicted whole
+    model.predict_proba(X)
+    assert calls == [len(X)]
+
+
+def test_a_holdout_trial_grows_its_rounds_by_the_rows_it_lacked() -> None:
+    from aiforge.learn import TrialRecord
+    from aiforge.learn._select import HOLDOUT_SHARE, _refit_params
+
+    trial = TrialRecord(0, "lightgbm", {"learning_rate": 0.1}, "complete", [0.9], 0.9, 1.0, rounds=100)
+    assert _refit_params(trial, 1)["n_estimators"] == int(100 / (1 - HOLDOUT_SHARE))
+    assert _refit_params(trial, 3)["n_estimators"] == int(100 * (1 + 1 / 3))

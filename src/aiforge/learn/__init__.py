@@ -12,7 +12,7 @@ from aiforge.learn._compress import NotCompressible, compress_model
 from aiforge.learn._inference import InferencePlan, plan_inference
 from aiforge.learn._learners import LEARNERS, Learner, register
 from aiforge.learn._mitigate import MitigatedModel, mitigate
-from aiforge.learn._model import FeatureSet, TabularModel, choose_features
+from aiforge.learn._model import FeatureSet, TabularModel, choose_features, whole_batches
 from aiforge.learn._onnx import onnx_versions
 from aiforge.learn._refit import refit_full
 from aiforge.learn._search import TrialRecord
@@ -62,4 +62,5 @@ __all__ = [
     "select_and_fit",
     "shared_embeddings",
     "tune_threshold",
+    "whole_batches",
 ]

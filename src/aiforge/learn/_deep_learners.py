@@ -63,6 +63,7 @@ class TorchLearner(Learner):
     """What the torch learners share: the optional ``deep`` extra, epochs as the size parameter, early stopping
     on the fold's validation rows in a trial and the epochs it chose in the refit, one thread when served."""
 
+    row_parallel = False  # batches are already parallel (torch threads) or padded per batch
     requires = "torch"
     extra = "deep"
     size_param = "max_epochs"

@@ -74,6 +74,7 @@ class Learner:
     private_requires: ClassVar[str | None] = None  # import name of what private training needs besides
     augments: ClassVar[frozenset[str]] = frozenset()  # the model.augment operations it applies (noise, flip...)
     reads_text: ClassVar[bool] = False  # takes the text columns (encoding "text"); the others leave them out
+    row_parallel: ClassVar[bool] = True  # a large batch may be predicted in chunks on threads (rows independent)
 
     @classmethod
     def available(cls) -> bool:

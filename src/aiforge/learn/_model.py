@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +15,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["FeatureSet", "TabularModel", "build_preprocessor", "choose_features"]
+__all__ = ["FeatureSet", "TabularModel", "build_preprocessor", "choose_features", "whole_batches"]
 
+PARALLEL_ROWS = 256  # a batch of at least twice this many rows is predicted in chunks, one thread per core
 MAX_ONEHOT_CATEGORIES = 50
 MAX_ORDINAL_CATEGORIES = 250
 ID_LIKE_DISTINCT_RATIO = 0.9
@@ -154,7 +158,7 @@ class TabularModel:
         if self.task is TaskKind.BINARY:
             positive = self.predict_proba(X)[:, 1] >= self.threshold
             return np.asarray(self.classes, dtype=object)[positive.astype(int)]
-        out = self.pipeline.predict(self._frame(X))
+        out = self._in_chunks(self.pipeline.predict, self._frame(X))
         if self.task is TaskKind.REGRESSION:
             return np.asarray(out, dtype=float)
         if self.task.is_generation:
@@ -164,7 +168,35 @@ class TabularModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if not self.task.is_classification:
             raise TypeError(f"predict_proba is not defined for a {self.task.value} model")
-        return self.pipeline.predict_proba(self._frame(X))
+        return self._in_chunks(self.pipeline.predict_proba, self._frame(X))
+
+    def _in_chunks(self, method: Any, frame: pd.DataFrame) -> Any:
+        """``method(frame)``; a large batch of a learner whose rows predict independently is cut into one
+        chunk per core, predicted in threads (trees and linear models release the GIL) and put back in order.
+        Chunks keep at least ``PARALLEL_ROWS`` rows: below that, a thread costs more than it saves."""
+        import numpy as np
+
+        workers = min(_cores(), len(frame) // PARALLEL_ROWS)
+        if workers < 2 or getattr(_CHUNK, "inside", False) or not self._row_parallel():
+            return method(frame)  # a model inside another's chunk (e.g. a mitigated model's) predicts it whole
+
+        def chunk(bounds: tuple[int, int]) -> Any:
+            _CHUNK.inside = True
+            try:
+                return method(frame.iloc[bounds[0]:bounds[1]])
+            finally:
+                _CHUNK.inside = False
+
+        cuts = np.linspace(0, len(frame), workers + 1).astype(int)
+        return np.concatenate(list(_pool().map(chunk, zip(cuts[:-1], cuts[1:], strict=True))))
+
+    def _row_parallel(self) -> bool:
+        from aiforge.learn._learners import LEARNERS
+
+        learner = LEARNERS.get(self.learner)
+        if learner is not None:
+            return learner.row_parallel
+        return not self.features.text and not self.task.is_generation  # an ensemble of table learners
 
     def raw_output(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities (classification), values (regression) or generated texts: what metrics score."""
@@ -182,6 +214,39 @@ class TabularModel:
 
     def __repr__(self) -> str:
         return f"TabularModel(learner={self.learner!r}, task={self.task.value!r}, target={self.target!r})"
+
+
+@contextmanager
+def whole_batches() -> Iterator[None]:
+    """Within it, this thread predicts every batch whole: for callers that already spread batches over the cores
+    (batch scoring's chunk pool)."""
+    before = getattr(_CHUNK, "inside", False)
+    _CHUNK.inside = True
+    try:
+        yield
+    finally:
+        _CHUNK.inside = before
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_POOL: list[Any] = []
+_POOL_LOCK = threading.Lock()
+_CHUNK = threading.local()
+
+
+def _pool() -> Any:
+    """The threads that predict the chunks of a batch (one per core, made once, shared by every model)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="aiforge-predict"))
+        return _POOL[0]
 
 
 def target_values(y: pd.Series, task: TaskKind, classes: list[Any]) -> np.ndarray:

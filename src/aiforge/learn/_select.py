@@ -375,7 +375,9 @@ def _refit_params(trial: TrialRecord, folds: int, seconds_left: float | None = N
     params = dict(trial.params)
     learner = LEARNERS[trial.learner]
     if trial.rounds is not None and learner.size_param is not None:
-        scale = 1 + 1 / max(1, folds) if learner.boosting else 1.0
+        # a holdout trained on 1 - HOLDOUT_SHARE of the rows; k folds on (k-1)/k of them (grown a little less)
+        grow = 1 / (1 - HOLDOUT_SHARE) if folds <= 1 else 1 + 1 / folds
+        scale = grow if learner.boosting else 1.0
         params[learner.size_param] = max(1, int(trial.rounds * scale))
     size = params.get(learner.size_param) if learner.size_param else None
     if seconds_left is not None and size and not learner.boosting:

@@ -21,6 +21,7 @@ class TextLearner(Learner):
     as they are, the others one-hot encoded and scaled), and ``build`` given the text columns' positions as
     ``categorical``, of which there must be one at least."""
 
+    row_parallel = False  # batches are already parallel (torch threads) or padded per batch
     encoding = "text"
     scale = True
     reads_text = True

@@ -102,6 +102,7 @@ class Seq2Seq(Learner):
     transformer learner joins them; as it is (``max_epochs`` 0) or fine-tuned a few epochs, early stopping on the
     fold's validation rows, cut by the search's deadline after a step."""
 
+    row_parallel = False  # batches are already parallel (torch threads) or padded per batch
     name = "seq2seq"
     priority = 80
     description = ("text generation with a local seq2seq checkpoint (T5, BART, Marian: model.seq2seq), as it is "

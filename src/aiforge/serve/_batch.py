@@ -98,11 +98,19 @@ def _scored_in_order(model: Any, source: Path, chunk_rows: int, keep: list[str],
         for number, frame in enumerate(_chunks(source, chunk_rows)):
             if number == 0:
                 check_columns(frame, model.input_columns, keep, source)
-            pending.append(pool.submit(score_frame, model, frame, keep))
+            pending.append(pool.submit(_score_whole, model, frame, keep))
             while len(pending) > 2 * workers:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+def _score_whole(model: Any, frame: pd.DataFrame, keep: list[str]) -> pa.Table:
+    """``score_frame`` in a thread of the chunk pool: the pool spreads the chunks over the cores already."""
+    from aiforge.learn import whole_batches
+
+    with whole_batches():
+        return score_frame(model, frame, keep)
 
 
 def write_scored(tables: Iterable[pa.Table], source: Path, output: Path,
