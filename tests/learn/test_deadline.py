@@ -10,7 +10,7 @@ import pytest
 from conftest import ACCURACY
 
 from aiforge.learn import LEARNERS, FeatureSet
-from aiforge.learn._learners import FIRST_TREES, MAX_BOOSTING_ROUNDS, Fitted
+from aiforge.learn._learners import FIRST_HGB_ITERATIONS, FIRST_TREES, MAX_BOOSTING_ROUNDS, MAX_HGB_ITERATIONS, Fitted
 from aiforge.learn._resample import split_resample
 from aiforge.learn._search import SearchContext, TrialRecord
 from aiforge.learn._select import _refit_params
@@ -61,6 +61,28 @@ def test_a_forest_past_its_deadline_keeps_the_first_trees_it_timed(name: str) ->
     assert fitted == Fitted(FIRST_TREES, cut=True)
     assert len(estimator.estimators_) == FIRST_TREES  # type: ignore[attr-defined]
     assert estimator.get_params()["warm_start"] is False  # type: ignore[attr-defined]
+
+
+def test_histogram_boosting_past_its_deadline_keeps_the_first_iterations_it_timed() -> None:
+    params = {**LEARNERS["hist_gradient_boosting"].init_config(3000, TaskKind.BINARY), "learning_rate": 0.01}
+    estimator, fitted = _fit("hist_gradient_boosting", params, deadline=time.perf_counter() - 1)
+
+    assert fitted == Fitted(FIRST_HGB_ITERATIONS, cut=True)
+    assert estimator.n_iter_ == FIRST_HGB_ITERATIONS  # type: ignore[attr-defined]
+    assert estimator.get_params()["warm_start"] is False  # type: ignore[attr-defined]
+    refit = _refit_params(TrialRecord(0, "hist_gradient_boosting", params, "complete", [0.8] * 3, 0.8, 1.0,
+                                      rounds=fitted.rounds), 3)
+    assert refit["max_iter"] == FIRST_HGB_ITERATIONS
+
+
+def test_histogram_boosting_in_time_is_the_same_as_one_fit_and_stops_early_on_its_own() -> None:
+    params = {**LEARNERS["hist_gradient_boosting"].init_config(3000, TaskKind.BINARY), "learning_rate": 0.3}
+    stepped, fitted = _fit("hist_gradient_boosting", params, deadline=time.perf_counter() + 600)
+    whole, _ = _fit("hist_gradient_boosting", params, deadline=None)
+
+    assert fitted == Fitted() and stepped.n_iter_ < MAX_HGB_ITERATIONS  # type: ignore[attr-defined]
+    X, _ = _table()
+    np.testing.assert_allclose(stepped.predict_proba(X), whole.predict_proba(X))  # type: ignore[attr-defined]
 
 
 def test_a_forest_in_time_grows_every_tree_the_same_as_one_fit() -> None:

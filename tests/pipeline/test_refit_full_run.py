@@ -78,6 +78,7 @@ def test_a_model_the_gate_rejects_is_registered_as_evaluated(tmp_path: Path) -> 
 
 def test_refit_full_is_refused_beside_compression(tmp_path: Path) -> None:
     path = _project(tmp_path)
-    path.write_text(path.read_text().replace("  refit_full: true\n", "  refit_full: true\n  compress: {quantize: dynamic}\n"))
+    both = "  refit_full: true\n  compress: {quantize: dynamic}\n"
+    path.write_text(path.read_text().replace("  refit_full: true\n", both))
     with pytest.raises(AiforgeError, match="refit_full cannot be combined with model.compress"):
         load_project_file(path)

@@ -270,10 +270,15 @@ class ExtraTrees(_Forest):
     estimators = ("ExtraTreesClassifier", "ExtraTreesRegressor")
 
 
+MAX_HGB_ITERATIONS = 500
+FIRST_HGB_ITERATIONS = 10  # under a deadline, grown first to time an iteration
+
+
 @register
 class HistGradientBoosting(Learner):
     name = "hist_gradient_boosting"
     priority = 20
+    size_param = "max_iter"  # set on the later folds and the refit only when the deadline cut a fold
     description = "scikit-learn histogram gradient boosting with native categorical splits and early stopping"
 
     @classmethod
@@ -297,8 +302,38 @@ class HistGradientBoosting(Learner):
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
         cls = HistGradientBoostingRegressor if task is TaskKind.REGRESSION else HistGradientBoostingClassifier
-        return cls(max_iter=500, early_stopping=True, validation_fraction=0.1, n_iter_no_change=20,
-                   categorical_features=categorical or None, random_state=seed, **params)
+        settings = {"max_iter": MAX_HGB_ITERATIONS, "early_stopping": True, "validation_fraction": 0.1,
+                    "n_iter_no_change": 20, **params}
+        estimator = cls(categorical_features=categorical or None, random_state=seed, **settings)
+        estimator.aiforge_threads = n_jobs  # it has no n_jobs: its OpenMP threads are limited while it fits
+        return estimator
+
+    def fit(self, estimator: Any, X: Any, y: Any, categorical: list[int],
+            eval_set: tuple[Any, Any] | None = None, deadline: float | None = None) -> Fitted:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=getattr(estimator, "aiforge_threads", None), user_api="openmp"):
+            if deadline is None:
+                estimator.fit(X, y)
+                return Fitted()
+            # a few iterations first, to time them; then, warm-started, as many as the time left affords
+            # (the same model as one fit: early stopping keeps its validation rows across the steps)
+            total = estimator.max_iter
+            estimator.set_params(warm_start=True)
+            started = time.perf_counter()
+            target = min(total, FIRST_HGB_ITERATIONS)
+            while True:
+                estimator.set_params(max_iter=target)
+                estimator.fit(X, y)
+                done = int(estimator.n_iter_)
+                if done < target or done >= total:  # early stopping ended it, or it is grown in full
+                    break
+                affordable = int((deadline - time.perf_counter()) / ((time.perf_counter() - started) / done))
+                if affordable <= 0:
+                    break
+                target = min(total, done + affordable)
+            estimator.set_params(warm_start=False)
+            return Fitted(done, cut=True) if done == target < total else Fitted()
 
 
 CELLS_PER_BOOSTING_THREAD = 3_000_000
