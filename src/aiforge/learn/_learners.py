@@ -120,6 +120,14 @@ class Learner:
         the learner's threads cost more than they save on small data."""
         return cores
 
+    @classmethod
+    def threads_for(cls, cores: int, X: Any) -> int:
+        """``fit_threads`` for the encoded inputs ``X`` (an array, sparse matrix or frame; else all ``cores``)."""
+        shape = getattr(X, "shape", None)
+        if not shape:
+            return cores
+        return cls.fit_threads(cores, int(shape[0]), int(shape[1]) if len(shape) > 1 else 1)
+
     def build(self, task: TaskKind, seed: int, n_jobs: int, categorical: list[int], params: dict[str, Any]) -> Any:
         """The unfitted estimator; ``categorical`` are the positions of ordinal-encoded categories."""
         raise NotImplementedError

@@ -226,8 +226,7 @@ def fit_fold(name: str, task: TaskKind, seed: int, threads: int, encoded: tuple[
     Xt, Xv, categorical, pre = encoded
     learner = LEARNERS[name]()
     Xt, yt = resample(method, Xt, y_train, categorical, seed)
-    threads = learner.fit_threads(threads, *(*Xt.shape, 1)[:2]) if hasattr(Xt, "shape") else threads
-    estimator = learner.build(task, seed, threads, categorical, dict(params))
+    estimator = learner.build(task, seed, learner.threads_for(threads, Xt), categorical, dict(params))
     fitted = learner.fit(estimator, Xt, yt, categorical, eval_set=(Xv, y_valid), deadline=deadline)
     predict_started = time.perf_counter()
     out = estimator.predict_proba(Xv) if task.is_classification else estimator.predict(Xv)
