@@ -281,8 +281,13 @@ def fit_aiforge(task: Task) -> Predictor:
     except (ValueError, KeyError, TypeError):  # an older aiforge without `aiforge trials`
         pass
     registry = aiforge.ModelRegistry(aiforge.Workspace.open(aiforge.WorkspaceSettings.resolve(workspace)))
-    model = registry.load_model(registry.get(name, number))
-    task.info["best"] = getattr(model, "learner", "?")
+    version = registry.get(name, number)
+    # The model as aiforge serves it (`aiforge serve`, `aiforge predict`): the prediction path its registration
+    # chose on evidence, ONNX Runtime or the native fast path (older aiforge: the native model).
+    loader = getattr(registry, "load_predictor", registry.load_model)
+    model = loader(version)
+    task.info["best"] = getattr(getattr(model, "model", model), "learner", "?")
+    task.info["predict_path"] = getattr(model, "path", "native")
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
         if task.classification:

@@ -59,6 +59,32 @@ def test_the_fast_path_matches_the_native_output(learner: str, task: TaskKind) -
     assert np.allclose(one, model.raw_output(scored.iloc[:1]), atol=1e-9)
     if learner == "lightgbm" and task is not TaskKind.REGRESSION:
         assert compiled.path == "lightgbm booster"
+    assert np.allclose(compiled.raw_output(scored), model.raw_output(scored), atol=1e-9)  # from a DataFrame
+    if task is TaskKind.REGRESSION:
+        assert np.allclose(compiled.predict(scored), model.predict(scored), atol=1e-9)
+    else:
+        assert list(compiled.predict(scored)) == list(model.predict(scored))
+        assert np.allclose(compiled.predict_proba(scored), model.predict_proba(scored), atol=1e-9)
+
+
+@pytest.mark.parametrize("task", [TaskKind.BINARY, TaskKind.REGRESSION])
+def test_a_large_dataframe_is_predicted_in_chunks_with_the_native_answers(task: TaskKind) -> None:
+    from aiforge.learn import whole_batches
+    from aiforge.learn._model import PARALLEL_ROWS
+
+    model = _model("lightgbm", task, _adult())
+    compiled = compile_model(model)
+    big = pd.concat([_adult(2000).iloc[1500:]] * 3, ignore_index=True)  # 1,500 rows: several chunks
+    assert len(big) >= 4 * PARALLEL_ROWS
+
+    expected = model.raw_output(big)
+    assert np.allclose(compiled.raw_output(big), expected, atol=1e-9)
+    with whole_batches():  # batch scoring's own pool: one chunk, whole
+        assert np.allclose(compiled.raw_output(big), expected, atol=1e-9)
+    model.threshold = 0.3  # the tuned decision threshold decides binary labels on this path too
+    if task is TaskKind.BINARY:
+        assert list(compiled.predict(big)) == list(model.predict(big))
+        assert (compiled.predict(big) == model.classes[1]).sum() > (expected[:, 1] >= 0.5).sum()
 
 
 def test_none_and_nan_are_both_missing() -> None:
@@ -79,3 +105,6 @@ def test_an_ensemble_falls_back_to_the_native_path_with_the_same_answers() -> No
 
     assert compiled.native and compiled.path.startswith("native")
     assert compiled.parity(_adult(1800).iloc[1500:]) == 0.0
+    rows = _adult(1800).iloc[1500:]
+    assert np.array_equal(compiled.predict_proba(rows), ensemble.predict_proba(rows))
+    assert list(compiled.predict(rows)) == list(ensemble.predict(rows))

@@ -113,6 +113,21 @@ def test_a_version_registered_for_onnx_runtime_predicts_through_it(registry: Mod
     np.testing.assert_allclose(fast.probabilities, expected.probabilities, rtol=0, atol=PROBABILITY_TOLERANCE)
 
 
+def test_the_registry_loads_the_path_its_registration_chose_for_dataframes(registry: ModelRegistry) -> None:
+    frame = _frame(_records(700))  # over two chunks' worth of rows: predicted in one chunk per core
+    native = registry.load_model(registry.get("income", 1))
+    onnx = registry.load_predictor(registry.get("income_onnx", 1))
+    planned = registry.load_predictor(registry.get("income", 1))
+
+    assert onnx.path == ONNX_PATH and not onnx.note
+    assert planned.path == registry.get("income", 1).lineage["inference"]["path"] in (ONNX_PATH, "lightgbm booster")
+    for loaded in (onnx, planned):
+        np.testing.assert_allclose(loaded.predict_proba(frame), native.predict_proba(frame), rtol=0,
+                                   atol=PROBABILITY_TOLERANCE)
+        assert list(loaded.predict(frame)) == list(native.predict(frame))
+        assert loaded.classes == native.classes and loaded.input_columns == native.input_columns
+
+
 def test_without_onnx_runtime_the_server_uses_the_native_fast_path_and_says_so(
         registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed

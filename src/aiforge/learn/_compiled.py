@@ -46,22 +46,72 @@ class CompiledModel:
     def native(self) -> bool:
         return self.prep is None
 
+    @property
+    def task(self) -> TaskKind:
+        return self.model.task
+
+    @property
+    def classes(self) -> list[Any]:
+        return self.model.classes
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
+
+    @property
+    def input_columns(self) -> list[str]:
+        return self.model.input_columns
+
     def raw_output_columns(self, columns: Mapping[str, Sequence[Any]], rows: int) -> np.ndarray:
         """Probabilities (classification; one column per class) or values (regression) for ``rows`` records
         given as ``{column: values}`` over the model's ``input_columns``."""
-        import numpy as np
-
         if self.prep is None:
             import pandas as pd
 
             frame = pd.DataFrame({c: columns[c] for c in self.model.input_columns})
             return self.model.raw_output(frame)
-        encoded = self.prep.transform_columns(columns, rows)
+        return self._from_encoded(self.prep.transform_columns(columns, rows), rows)
+
+    def raw_output(self, X: pd.DataFrame) -> np.ndarray:
+        """``TabularModel.raw_output`` of a DataFrame through this path: the fitted encoder's own DataFrame
+        transform, then the path's predictor; a large batch in one chunk per core (``learn.in_chunks``), each
+        chunk on one thread."""
+        if self.prep is None:
+            return self.model.raw_output(X)
+        from aiforge.learn._model import in_chunks
+
+        def chunk(frame: pd.DataFrame) -> np.ndarray:
+            return self._from_encoded(self.prep.transform(frame), len(frame), threads=1)
+
+        return in_chunks(chunk, X[self.model.input_columns], row_parallel=self.model.row_parallel)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if not self.task.is_classification:
+            raise TypeError(f"predict_proba is not defined for a {self.task.value} model")
+        return self.raw_output(X)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Labels as the data spells them (classification: the binary decision threshold applies) or values."""
+        import numpy as np
+
+        if self.prep is None or self.task.is_generation:
+            return self.model.predict(X)
+        out = self.raw_output(X)
+        if self.task is TaskKind.REGRESSION:
+            return np.asarray(out, dtype=float)
+        picked = out[:, 1] >= self.threshold if self.task is TaskKind.BINARY else out.argmax(axis=1)
+        return np.asarray(self.classes, dtype=object)[np.asarray(picked, dtype=int)]
+
+    def _from_encoded(self, encoded: Any, rows: int, threads: int | None = None) -> np.ndarray:
+        """The path's predictor on the encoded matrix; ``threads`` (default: one up to ``SINGLE_THREAD_ROWS``
+        rows, then every core)."""
+        import numpy as np
+
         if self.onnx is not None:
-            return self.onnx.run(encoded)
+            return self.onnx.run(encoded, threads=threads)
         task = self.model.task
         if self.path == "lightgbm booster":
-            threads = 1 if rows <= SINGLE_THREAD_ROWS else 0
+            threads = threads or (1 if rows <= SINGLE_THREAD_ROWS else 0)
             out = np.asarray(self.estimator.booster_.predict(encoded, num_threads=threads), dtype=float)
             if task is TaskKind.BINARY:
                 return np.column_stack([1.0 - out, out])

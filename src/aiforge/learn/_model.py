@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["FeatureSet", "TabularModel", "build_preprocessor", "choose_features", "whole_batches"]
+__all__ = ["FeatureSet", "TabularModel", "build_preprocessor", "choose_features", "in_chunks", "whole_batches"]
 
 PARALLEL_ROWS = 256  # a batch of at least twice this many rows is predicted in chunks, one thread per core
 MAX_ONEHOT_CATEGORIES = 50
@@ -171,26 +171,11 @@ class TabularModel:
         return self._in_chunks(self.pipeline.predict_proba, self._frame(X))
 
     def _in_chunks(self, method: Any, frame: pd.DataFrame) -> Any:
-        """``method(frame)``; a large batch of a learner whose rows predict independently is cut into one
-        chunk per core, predicted in threads (trees and linear models release the GIL) and put back in order.
-        Chunks keep at least ``PARALLEL_ROWS`` rows: below that, a thread costs more than it saves."""
-        import numpy as np
+        return in_chunks(method, frame, row_parallel=self.row_parallel)
 
-        workers = min(_cores(), len(frame) // PARALLEL_ROWS)
-        if workers < 2 or getattr(_CHUNK, "inside", False) or not self._row_parallel():
-            return method(frame)  # a model inside another's chunk (e.g. a mitigated model's) predicts it whole
-
-        def chunk(bounds: tuple[int, int]) -> Any:
-            _CHUNK.inside = True
-            try:
-                return method(frame.iloc[bounds[0]:bounds[1]])
-            finally:
-                _CHUNK.inside = False
-
-        cuts = np.linspace(0, len(frame), workers + 1).astype(int)
-        return np.concatenate(list(_pool().map(chunk, zip(cuts[:-1], cuts[1:], strict=True))))
-
-    def _row_parallel(self) -> bool:
+    @property
+    def row_parallel(self) -> bool:
+        """Whether its rows predict independently in threads (table learners; not torch or text models)."""
         from aiforge.learn._learners import LEARNERS
 
         learner = LEARNERS.get(self.learner)
@@ -205,7 +190,7 @@ class TabularModel:
         if self.task.is_generation:
             return self.predict(X)
         if self.task is TaskKind.REGRESSION:
-            return np.asarray(self.pipeline.predict(self._frame(X)), dtype=float)
+            return np.asarray(self._in_chunks(self.pipeline.predict, self._frame(X)), dtype=float)
         return self.predict_proba(X)
 
     def encode_target(self, y: pd.Series) -> np.ndarray:
@@ -214,6 +199,28 @@ class TabularModel:
 
     def __repr__(self) -> str:
         return f"TabularModel(learner={self.learner!r}, task={self.task.value!r}, target={self.target!r})"
+
+
+def in_chunks(method: Any, frame: pd.DataFrame, *, row_parallel: bool = True) -> Any:
+    """``method(frame)``; a large batch of a model whose rows predict independently (``row_parallel``) is cut
+    into one chunk per core, predicted in threads (trees, linear models and ONNX Runtime release the GIL) and
+    put back in order. Chunks keep at least ``PARALLEL_ROWS`` rows: below that, a thread costs more than it
+    saves. Inside a chunk (or ``whole_batches``), batches are predicted whole."""
+    import numpy as np
+
+    workers = min(_cores(), len(frame) // PARALLEL_ROWS)
+    if workers < 2 or getattr(_CHUNK, "inside", False) or not row_parallel:
+        return method(frame)  # a model inside another's chunk (e.g. a mitigated model's) predicts it whole
+
+    def chunk(bounds: tuple[int, int]) -> Any:
+        _CHUNK.inside = True
+        try:
+            return method(frame.iloc[bounds[0]:bounds[1]])
+        finally:
+            _CHUNK.inside = False
+
+    cuts = np.linspace(0, len(frame), workers + 1).astype(int)
+    return np.concatenate(list(_pool().map(chunk, zip(cuts[:-1], cuts[1:], strict=True))))
 
 
 @contextmanager

@@ -147,11 +147,14 @@ class OnnxPredictor:
         self._parallel: Any = None
         self._lock = threading.Lock()
 
-    def run(self, encoded: np.ndarray) -> np.ndarray:
+    def run(self, encoded: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """``threads``: 1 for the one-thread session, 0 for every core; by default one thread up to
+        ``SINGLE_THREAD_ROWS`` rows."""
         import numpy as np
 
         rows = len(encoded)
-        session = self._single if rows <= SINGLE_THREAD_ROWS else self._parallel_session()
+        single = threads == 1 or (threads is None and rows <= SINGLE_THREAD_ROWS)
+        session = self._single if single else self._parallel_session()
         out = session.run([self.output], {INPUT: np.ascontiguousarray(encoded, dtype=np.float32)})[0]
         out = np.asarray(out, dtype=float)
         return out.reshape(rows) if self.task is TaskKind.REGRESSION else out

@@ -260,6 +260,20 @@ class ModelRegistry:
 
         return joblib.load(io.BytesIO(self.workspace.artifacts.get_bytes(version.artifact)))
 
+    def load_predictor(self, version: ModelVersion) -> Any:
+        """The model as it serves: the prediction path its registration chose on evidence
+        (``lineage.inference``, ``learn.plan_inference``): ONNX Runtime over the registered ONNX model, or
+        the native fast path (LightGBM's booster, the estimator on the encoded matrix, or the model itself).
+        A ``learn.CompiledModel``: ``predict``, ``predict_proba`` and ``raw_output`` take a DataFrame as the
+        model's do. Where ONNX Runtime is not installed the native fast path serves and ``note`` says so."""
+        from aiforge.learn import ONNX_PATH, compile_model
+
+        model = self.load_model(version)
+        inference = version.lineage.get("inference") or {}
+        if inference.get("path") != ONNX_PATH or "onnx" not in version.documents:
+            return compile_model(model)
+        return compile_model(model, onnx=self.document(version, "onnx"))
+
     def document(self, version: ModelVersion, kind: str) -> bytes:
         """A document registered with the version (``card_md``, ``card_html``), hash verified."""
         digest = version.documents.get(kind)

@@ -2,8 +2,9 @@
 
 The input (Parquet or CSV) is read a chunk at a time and the output Parquet written a chunk at a
 time, so a file larger than memory scores in bounded memory. Chunks are scored by a pool of threads
-(LightGBM and NumPy release the GIL), at most ``2 x threads`` in flight, and written in input order; or,
-with the ray executor (``AIFORGE_EXECUTOR=ray``), by Ray Data on a cluster.
+(LightGBM, NumPy and ONNX Runtime release the GIL), at most ``2 x threads`` in flight, and written in input
+order, through the prediction path the version's registration chose (``ModelRegistry.load_predictor``);
+or, with the ray executor (``AIFORGE_EXECUTOR=ray``), by Ray Data on a cluster.
 """
 
 from __future__ import annotations
@@ -76,13 +77,13 @@ def score_file(registry: ModelRegistry, version: ModelVersion, source: Path, out
     file on the cluster (aiforge.serve._ray_batch), to the same output."""
     if chunk_rows < 1:
         raise DataError("chunk_rows must be at least 1", found=str(chunk_rows))
-    model = registry.load_model(version)
     keep = list(keep or [])
     if executor is not None and executor.is_ray:
         from aiforge.serve._ray_batch import score_file_on_ray
 
-        return score_file_on_ray(model, version, source, output, executor=executor, chunk_rows=chunk_rows,
-                                 keep=keep, on_chunk=on_chunk)
+        return score_file_on_ray(registry.load_model(version), version, source, output, executor=executor,
+                                 chunk_rows=chunk_rows, keep=keep, on_chunk=on_chunk)
+    model = registry.load_predictor(version)  # the path its registration chose (ONNX Runtime or native)
     started = time.perf_counter()
     with closing(_scored_in_order(model, source, chunk_rows, keep, threads or os.cpu_count() or 1)) as tables:
         rows, chunks = write_scored(tables, source, output, on_chunk)

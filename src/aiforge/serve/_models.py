@@ -181,26 +181,15 @@ class ModelCache:
         key = (version.name, version.version)
         with self._lock:  # one load per version even when requests race for it
             if key not in self._loaded:
-                model = self.registry.load_model(version)
+                compiled = self.registry.load_predictor(version)  # the path chosen at registration
+                if compiled.note:  # e.g. ONNX Runtime is not installed here: the native fast path serves
+                    log.warning("%s v%d: %s", version.name, version.version, compiled.note)
+                model = compiled.model
                 classes = tuple(_native(c) for c in getattr(model, "classes", []) or [])
                 schema = InputSchema.from_model(model, self._sample(version))
                 self._loaded[key] = ServedModel(version, model, schema, classes, tuple(str(c) for c in classes),
-                                                self._compile(version, model))
+                                                compiled)
             return self._loaded[key]
-
-    def _compile(self, version: ModelVersion, model: Any) -> Any:
-        """The prediction path chosen at registration: ONNX Runtime over the registered ONNX model when the
-        lineage says so (the native fast path, with a logged note, where ONNX Runtime is not installed),
-        else the native fast path."""
-        from aiforge.learn import ONNX_PATH, compile_model
-
-        inference = version.lineage.get("inference") or {}
-        if inference.get("path") != ONNX_PATH or "onnx" not in version.documents:
-            return compile_model(model)
-        compiled = compile_model(model, onnx=self.registry.document(version, "onnx"))
-        if compiled.note:
-            log.warning("%s v%d: %s", version.name, version.version, compiled.note)
-        return compiled
 
     def _sample(self, version: ModelVersion) -> Any:
         """The Arrow schema of the version's stored training rows (integer vs float inputs), if any."""
