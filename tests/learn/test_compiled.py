@@ -10,6 +10,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from conftest import ADULT
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from aiforge.learn import LEARNERS, TabularModel, choose_features
 from aiforge.learn._compiled import compile_model
@@ -26,9 +28,10 @@ def _adult(rows: int = 1500) -> pd.DataFrame:
 
 
 def _model(learner: str, task: TaskKind, frame: pd.DataFrame,
-           overrides: dict[str, dict[str, Any]] | None = None) -> TabularModel:
+           overrides: dict[str, dict[str, Any]] | None = None, encoders: dict[Any, Any] | None = None) -> TabularModel:
     """``learner`` fitted on ``frame`` for ``task`` with its default configuration (``overrides`` per learner:
-    smaller settings for faster tests)."""
+    smaller settings for faster tests; ``encoders``: shared between the members of an ensemble, as its refit
+    shares them)."""
     target = {"regression": "hours_per_week", "multiclass": "relationship"}.get(task.value, "income")
     data = frame.drop(columns=[target])
     features = choose_features(pa.Table.from_pandas(data, preserve_index=False), "")
@@ -36,8 +39,19 @@ def _model(learner: str, task: TaskKind, frame: pd.DataFrame,
     y = (frame[target].to_numpy(dtype=float) if task is TaskKind.REGRESSION
          else np.array([classes.index(str(v)) for v in frame[target]]))
     params = {**LEARNERS[learner].init_config(len(frame), task), **(overrides or {}).get(learner, {})}
-    pipeline = _fit_pipeline(learner, task, features, 0, 1, params, data, y)
+    pipeline = _fit_pipeline(learner, task, features, 0, 1, params, data, y, encoders)
     return TabularModel(pipeline, task, classes, features, learner, target)
+
+
+def ensemble_of(task: TaskKind, frame: pd.DataFrame, members: list[tuple[str, dict[str, Any], float]]
+                ) -> tuple[TabularModel, int]:
+    """A weighted ensemble of (learner, its settings, weight) fitted on ``frame`` as an ensemble's refit fits
+    them (one encoder per kind of encoding), and how many encoders it has."""
+    encoders: dict[Any, Any] = {}
+    fitted = [(_model(name, task, frame, {name: settings}, encoders), w) for name, settings, w in members]
+    first = fitted[0][0]
+    return TabularModel(WeightedEnsemble([(m.pipeline, w) for m, w in fitted], task), task, first.classes,
+                        first.features, "ensemble", first.target), len(encoders)
 
 
 LEARNER_NAMES = ["lightgbm", "linear", "random_forest", "hist_gradient_boosting", "knn", "xgboost"]
@@ -96,15 +110,37 @@ def test_none_and_nan_are_both_missing() -> None:
     assert np.allclose(compiled.raw_output_columns(as_none, 1), compiled.raw_output_columns(as_nan, 1))
 
 
-def test_an_ensemble_falls_back_to_the_native_path_with_the_same_answers() -> None:
-    frame = _adult()
-    a, b = _model("lightgbm", TaskKind.BINARY, frame), _model("linear", TaskKind.BINARY, frame)
-    ensemble = TabularModel(WeightedEnsemble([(a.pipeline, 0.5), (b.pipeline, 0.5)], TaskKind.BINARY),
-                            TaskKind.BINARY, a.classes, a.features, "ensemble", "income")
+@pytest.mark.parametrize("task", [TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION])
+def test_an_ensemble_compiles_member_by_member_with_the_same_answers(task: TaskKind) -> None:
+    ensemble, encoders = ensemble_of(task, _adult(), [("lightgbm", {"n_estimators": 40}, 0.4),
+                                                      ("lightgbm", {"n_estimators": 20, "num_leaves": 7}, 0.3),
+                                                      ("random_forest", {"n_estimators": 10}, 0.2),
+                                                      ("linear", {}, 0.1)])
     compiled = compile_model(ensemble)
-
-    assert compiled.native and compiled.path.startswith("native")
-    assert compiled.parity(_adult(1800).iloc[1500:]) == 0.0
     rows = _adult(1800).iloc[1500:]
+
+    assert not compiled.native and compiled.path == "ensemble fast path"
+    assert len(compiled.preps) == encoders < 4  # each encoder runs once per batch
+    assert compiled.members[0].prep == compiled.members[1].prep  # the two LightGBM models share theirs
+    assert [m.booster for m in compiled.members] == [True, True, False, False]  # LightGBM through its booster
+    assert compiled.parity(rows) == 0.0  # the same floats, summed in the same order
+    assert np.array_equal(compiled.raw_output(rows), ensemble.raw_output(rows))
+    one = compiled.raw_output_columns({col: rows[col].tolist()[:1] for col in ensemble.input_columns}, 1)
+    assert np.array_equal(one, ensemble.raw_output(rows.iloc[:1]))
+    if task is not TaskKind.REGRESSION:
+        assert list(compiled.predict(rows)) == list(ensemble.predict(rows))
+
+
+def test_an_ensemble_over_another_encoder_falls_back_to_the_native_path() -> None:
+    frame = _adult()
+    a = _model("lightgbm", TaskKind.BINARY, frame)
+    odd = Pipeline([("prep", FunctionTransformer(lambda X: a.pipeline.named_steps["prep"].transform(X))),
+                    ("model", a.pipeline.named_steps["model"])])
+    ensemble = TabularModel(WeightedEnsemble([(a.pipeline, 0.5), (odd, 0.5)], TaskKind.BINARY), TaskKind.BINARY,
+                            a.classes, a.features, "ensemble", "income")
+    compiled = compile_model(ensemble)
+    rows = _adult(1800).iloc[1500:]
+
+    assert compiled.native and compiled.path == "native (WeightedEnsemble)"
+    assert compiled.parity(rows) == 0.0
     assert np.array_equal(compiled.predict_proba(rows), ensemble.predict_proba(rows))
-    assert list(compiled.predict(rows)) == list(ensemble.predict(rows))

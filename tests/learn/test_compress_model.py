@@ -60,7 +60,7 @@ def test_a_registered_mlp_is_served_by_onnx_runtime_within_the_parity_tolerance(
     if plan.path == ONNX_PATH:  # chosen when also not slower for one row; the parity holds either way
         assert runtime is not None and runtime.parity(scored) <= PROBABILITY_TOLERANCE * scale
     else:
-        assert "slower for one row" in plan.record["reason"]
+        assert "slower for one row" in plan.record["reason"] or "slower for a batch" in plan.record["reason"]
 
 
 def test_compress_model_keeps_the_encoder_labels_and_threshold(binary_mlp: TabularModel) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
-from test_compiled import _adult
+from test_compiled import _adult, ensemble_of
 from test_compiled import _model as _fitted
 
 from aiforge.learn import TabularModel, plan_inference
@@ -81,7 +81,8 @@ def test_the_plan_records_both_paths_and_chooses_on_evidence() -> None:
     for path in (record["native_fast_path"], record["onnx"]):
         assert path["latency_ms"]["one_row_ms"] > 0 and path["latency_ms"]["batch_rows"] == 400
         assert path["latency_ms"]["batch_ms"] > 0
-    faster = record["onnx"]["latency_ms"]["one_row_ms"] <= record["native_fast_path"]["latency_ms"]["one_row_ms"]
+    onnx, native = record["onnx"]["latency_ms"], record["native_fast_path"]["latency_ms"]
+    faster = onnx["one_row_ms"] <= native["one_row_ms"] and onnx["batch_ms"] <= native["batch_ms"]
     assert (plan.path == ONNX_PATH) is faster
     assert (plan.onnx is not None) is faster
     assert record["reason"].startswith(plan.path)
@@ -96,12 +97,18 @@ def test_a_model_that_disagrees_beyond_the_tolerance_keeps_the_native_fast_path(
     assert "(tolerance 1e-12)" in plan.record["reason"]
 
 
-def test_onnx_runtime_that_is_slower_for_one_row_is_not_chosen() -> None:
-    record = {"path": "estimator", "onnx": {"max_abs_diff": 1e-7, "latency_ms": {"one_row_ms": 0.3}},
-              "native_fast_path": {"latency_ms": {"one_row_ms": 0.2}}}
+def test_onnx_runtime_that_is_slower_for_one_row_or_a_batch_is_not_chosen() -> None:
+    record = {"path": "estimator",
+              "onnx": {"max_abs_diff": 1e-7, "latency_ms": {"one_row_ms": 0.3, "batch_rows": 1000, "batch_ms": 20.0}},
+              "native_fast_path": {"latency_ms": {"one_row_ms": 0.2, "batch_rows": 1000, "batch_ms": 30.0}}}
     assert _choose(record, 1e-5) == "estimator: ONNX Runtime is slower for one row (0.300 ms > 0.200 ms)"
     record["onnx"]["latency_ms"]["one_row_ms"] = 0.1
-    assert _choose(record, 1e-5).startswith(f"{ONNX_PATH}: within tolerance (1e-07 <= 1e-05)")
+    assert _choose(record, 1e-5) == (f"{ONNX_PATH}: within tolerance (1e-07 <= 1e-05) and not slower than the "
+                                     "estimator for one row (0.100 ms <= 0.200 ms) or a batch of 1,000 (20.000 ms "
+                                     "<= 30.000 ms)")
+    record["onnx"]["latency_ms"]["batch_ms"] = 31.0  # batch scoring would pay for the faster single row
+    assert _choose(record, 1e-5) == ("estimator: ONNX Runtime is slower for a batch of 1,000 rows (31.000 ms > "
+                                     "30.000 ms)")
 
 
 class _Majority(ClassifierMixin, BaseEstimator):
@@ -155,3 +162,63 @@ def test_an_onnx_model_that_onnx_runtime_cannot_load_is_served_natively_with_a_n
     assert compiled.note.startswith("ONNX Runtime cannot serve here: onnxruntime could not load the ONNX model (")
     assert compiled.note.endswith("); the lightgbm booster path serves instead")
     assert compiled.parity(_scored()) == 0.0
+
+
+def _ensemble(task: TaskKind, last: str = "random_forest") -> TabularModel:
+    """Two LightGBM models on one encoder and ``last`` (on its own kind of encoding or the same), fitted on
+    Adult as an ensemble's refit fits them."""
+    members = [("lightgbm", SMALL["lightgbm"], 0.5), ("lightgbm", {"n_estimators": 20, "num_leaves": 7}, 0.3),
+               (last, SMALL.get(last, {}), 0.2)]
+    return ensemble_of(task, _adult(1200), members)[0]
+
+
+@pytest.mark.parametrize("task", [TaskKind.BINARY, TaskKind.MULTICLASS, TaskKind.REGRESSION])
+def test_an_ensemble_converts_into_one_onnx_model_with_the_native_output(task: TaskKind) -> None:
+    import onnx
+
+    model = _ensemble(task)
+    plan = plan_inference(model, _scored(), seconds=0.2)
+    record = plan.record
+    scored = _scored()
+
+    assert record["native_fast_path"]["path"] == "ensemble fast path"
+    assert record["native_fast_path"]["max_abs_diff"] == 0.0
+    assert record["onnx"]["converter"] == "onnxmltools+skl2onnx", record["onnx"]
+    native = model.raw_output(scored)
+    scale = max(1.0, float(np.max(np.abs(native)))) if task is TaskKind.REGRESSION else 1.0
+    assert 0 < record["onnx"]["max_abs_diff"] <= PROBABILITY_TOLERANCE * scale
+    onnx_model = plan.onnx or convert_onnx_of(model)
+    graph = onnx.load_from_string(onnx_model).graph
+    encoders = len(compile_model(model).preps)
+    assert [i.name for i in graph.input] == [f"input_{k}" for k in range(encoders)]
+    assert [o.name for o in graph.output] == ["output"]
+    runtime = compile_model(model, onnx=onnx_model)
+    assert runtime.path == ONNX_PATH and runtime.parity(scored) <= PROBABILITY_TOLERANCE * scale
+    np.testing.assert_allclose(runtime.raw_output(scored), native, rtol=0, atol=PROBABILITY_TOLERANCE * scale)
+    assert record["reason"].startswith(plan.path)
+
+
+def convert_onnx_of(model: TabularModel) -> bytes:
+    """The ensemble's ONNX model, as the plan converts it (when the plan chose the native path on timing)."""
+    from aiforge.learn._onnx import convert_ensemble
+
+    compiled = compile_model(model)
+    columns = {c: _scored()[c].tolist()[:1] for c in model.input_columns}
+    widths = [int(m.shape[1]) for m in compiled.encode_columns(columns, 1)]
+    conversion = convert_ensemble([(m.estimator, m.prep, m.weight) for m in compiled.members], widths, model.task)
+    assert conversion.model is not None, conversion.reason
+    return conversion.model
+
+
+def test_an_ensemble_with_a_member_that_does_not_convert_or_too_many_tree_nodes_stays_native(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiforge.learn._onnx as onnx_module
+
+    mixed = plan_inference(_ensemble(TaskKind.BINARY, "hist_gradient_boosting"), _scored(), seconds=0.1)
+    assert mixed.path == "ensemble fast path" and mixed.onnx is None
+    assert mixed.record["onnx"]["reason"].startswith("member 3 (HistGradientBoostingClassifier) does not convert: ")
+
+    monkeypatch.setattr(onnx_module, "MAX_ENSEMBLE_NODES", 100)
+    large = plan_inference(_ensemble(TaskKind.BINARY), _scored(), seconds=0.1)
+    assert large.path == "ensemble fast path" and large.onnx is None
+    assert "nodes, more than the 100 an ensemble's ONNX model may hold" in large.record["onnx"]["reason"]

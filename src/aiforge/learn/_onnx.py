@@ -23,13 +23,15 @@ from aiforge.spec import TaskKind
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ONNX_PACKAGES", "OnnxConversion", "OnnxPredictor", "convert_estimator", "missing_onnx", "onnx_versions"]
+__all__ = ["ONNX_PACKAGES", "OnnxConversion", "OnnxPredictor", "convert_ensemble", "convert_estimator", "missing_onnx",
+           "onnx_versions"]
 
 ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxmltools", "skl2onnx")
 MISSING_HINT = "pip install 'aiforge[onnx]'"
 INPUT = "input"
 SINGLE_THREAD_ROWS = 2000  # batches up to this size run on one thread (as the native fast path does)
 TORCH_CONVERTER = "torch.onnx"
+MAX_ENSEMBLE_NODES = 1_000_000  # tree nodes an ensemble's ONNX model may hold (deep forests: ~40 bytes a node)
 
 
 def onnx_versions() -> dict[str, str]:
@@ -79,6 +81,87 @@ def convert_estimator(estimator: Any, n_features: int) -> OnnxConversion:
         return OnnxConversion(onnx_model.SerializeToString(), converter)
     except Exception as exc:  # any converter failure means "does not convert", with the reason
         return OnnxConversion(None, converter, f"{converter} could not convert {kind}: {_cause(exc)}")
+
+
+def convert_ensemble(members: list[tuple[Any, int, float]], widths: list[int], task: TaskKind) -> OnnxConversion:
+    """One ONNX model of a weighted ensemble: ``members`` are (fitted estimator, which input feeds it, weight);
+    input ``input_<k>`` takes encoder k's matrix (``widths[k]`` float columns); the output is the weighted sum
+    of the members' probabilities (one column per class) or values. Each member converts as
+    ``convert_estimator`` converts it; the ensemble does not when one of them does not (the reason names it)."""
+    problem = missing_onnx()
+    if problem is not None:
+        return OnnxConversion(None, "none", problem)
+    nodes = sum(_tree_nodes(estimator) for estimator, _, _ in members)
+    if nodes > MAX_ENSEMBLE_NODES:
+        return OnnxConversion(None, "none", f"its trees hold {nodes:,} nodes, more than the {MAX_ENSEMBLE_NODES:,} "
+                                            "an ensemble's ONNX model may hold")
+    import onnx
+
+    parts = []
+    for number, (estimator, feed, _) in enumerate(members, start=1):
+        conversion = convert_estimator(estimator, widths[feed])
+        if conversion.model is None:
+            return OnnxConversion(None, conversion.converter, f"member {number} ({type(estimator).__name__}) does "
+                                                              f"not convert: {conversion.reason}")
+        parts.append(onnx.load_from_string(conversion.model))
+    try:
+        merged = _merged(parts, [(feed, weight) for _, feed, weight in members], widths, task)
+    except Exception as exc:
+        return OnnxConversion(None, "onnx", f"the members' ONNX models could not be merged: {_cause(exc)}")
+    return OnnxConversion(merged.SerializeToString(), "+".join(sorted({_converter(e) for e, _, _ in members})))
+
+
+def _converter(estimator: Any) -> str:
+    if type(estimator).__module__.startswith("aiforge.deep."):
+        return TORCH_CONVERTER
+    return "onnxmltools" if type(estimator).__name__.startswith(("LGBM", "XGB")) else "skl2onnx"
+
+
+def _tree_nodes(estimator: Any) -> int:
+    """How many nodes a scikit-learn tree ensemble's trees hold (0 for other estimators: their ONNX stays small)."""
+    trees = getattr(estimator, "estimators_", None)
+    if not isinstance(trees, list):
+        return 0
+    return sum(int(getattr(getattr(t, "tree_", None), "node_count", 0)) for t in trees)
+
+
+def _merged(parts: list[Any], feeds: list[tuple[int, float]], widths: list[int], task: TaskKind) -> Any:
+    """The members' graphs side by side (names prefixed ``m<i>_``), each fed by its input through an Identity,
+    each output (probabilities, or values flattened to one per row) times its weight, summed into ``output``."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, compose, helper, numpy_helper
+
+    nodes: list[Any] = []
+    initializers: list[Any] = [numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat")]
+    opsets: dict[str, int] = {}
+    weighted: list[str] = []
+    for i, (part, (feed, weight)) in enumerate(zip(parts, feeds, strict=True)):
+        graph = compose.add_prefix(part, f"m{i}_").graph
+        nodes.append(helper.make_node("Identity", [f"input_{feed}"], [graph.input[0].name]))
+        nodes.extend(graph.node)
+        initializers.extend(graph.initializer)
+        floats = [o.name for o in graph.output if o.type.tensor_type.elem_type == TensorProto.FLOAT]
+        out = floats[0] if floats else graph.output[0].name
+        if task is TaskKind.REGRESSION:
+            nodes.append(helper.make_node("Reshape", [out, "flat"], [f"m{i}_flat"]))
+            out = f"m{i}_flat"
+        initializers.append(numpy_helper.from_array(np.array([weight], dtype=np.float32), f"m{i}_weight"))
+        nodes.append(helper.make_node("Mul", [out, f"m{i}_weight"], [f"m{i}_weighted"]))
+        weighted.append(f"m{i}_weighted")
+        for opset in part.opset_import:
+            opsets[opset.domain] = max(opsets.get(opset.domain, 0), opset.version)
+    nodes.append(helper.make_node("Sum", weighted, ["output"]))
+    inputs = [helper.make_tensor_value_info(f"input_{k}", TensorProto.FLOAT, [None, width])
+              for k, width in enumerate(widths)]
+    graph = helper.make_graph(nodes, "aiforge_ensemble", inputs,
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [None] if
+                                                             task is TaskKind.REGRESSION else [None, None])],
+                              initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in sorted(opsets.items())])
+    model.ir_version = max(part.ir_version for part in parts)
+    onnx.checker.check_model(model)
+    return model
 
 
 def _convert_torch(estimator: Any, kind: str, n_features: int) -> OnnxConversion:
@@ -139,6 +222,7 @@ class OnnxPredictor:
         self.onnx_model = onnx_model
         self.task = task
         self._single = _session(onnx_model, threads=1)
+        self.inputs = [i.name for i in self._single.get_inputs()]  # an ensemble's: one per encoder
         outputs = self._single.get_outputs()
         if task is TaskKind.REGRESSION:
             self.output = outputs[0].name
@@ -147,17 +231,24 @@ class OnnxPredictor:
         self._parallel: Any = None
         self._lock = threading.Lock()
 
-    def run(self, encoded: np.ndarray, threads: int | None = None) -> np.ndarray:
-        """``threads``: 1 for the one-thread session, 0 for every core; by default one thread up to
+    def run(self, encoded: np.ndarray | list[np.ndarray], threads: int | None = None) -> np.ndarray:
+        """``encoded``: the encoded matrix, or a list of them (an ensemble: one per input, in order).
+        ``threads``: 1 for the one-thread session, 0 for every core; by default one thread up to
         ``SINGLE_THREAD_ROWS`` rows."""
         import numpy as np
 
-        rows = len(encoded)
+        matrices = encoded if isinstance(encoded, list) else [encoded]
+        rows = len(matrices[0])
         single = threads == 1 or (threads is None and rows <= SINGLE_THREAD_ROWS)
         session = self._single if single else self._parallel_session()
-        out = session.run([self.output], {INPUT: np.ascontiguousarray(encoded, dtype=np.float32)})[0]
+        feed = {name: np.ascontiguousarray(m, dtype=np.float32) for name, m in zip(self.inputs, matrices, strict=True)}
+        out = session.run([self.output], feed)[0]
         out = np.asarray(out, dtype=float)
         return out.reshape(rows) if self.task is TaskKind.REGRESSION else out
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its ONNX model: the sessions are made again where it is loaded (e.g. a Ray worker)."""
+        return (OnnxPredictor, (self.onnx_model, self.task))
 
     def _parallel_session(self) -> Any:
         with self._lock:

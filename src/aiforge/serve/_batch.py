@@ -78,12 +78,12 @@ def score_file(registry: ModelRegistry, version: ModelVersion, source: Path, out
     if chunk_rows < 1:
         raise DataError("chunk_rows must be at least 1", found=str(chunk_rows))
     keep = list(keep or [])
+    model = registry.load_predictor(version)  # the path its registration chose (ONNX Runtime or native)
     if executor is not None and executor.is_ray:
         from aiforge.serve._ray_batch import score_file_on_ray
 
-        return score_file_on_ray(registry.load_model(version), version, source, output, executor=executor,
-                                 chunk_rows=chunk_rows, keep=keep, on_chunk=on_chunk)
-    model = registry.load_predictor(version)  # the path its registration chose (ONNX Runtime or native)
+        return score_file_on_ray(model, version, source, output, executor=executor, chunk_rows=chunk_rows,
+                                 keep=keep, on_chunk=on_chunk)
     started = time.perf_counter()
     with closing(_scored_in_order(model, source, chunk_rows, keep, threads or os.cpu_count() or 1)) as tables:
         rows, chunks = write_scored(tables, source, output, on_chunk)

@@ -1,6 +1,7 @@
 """Batch scoring on a Ray cluster (Ray Data): the file read in blocks by the cluster, each block scored in the
-task that read it, by the model sent once through the object store (and kept by each worker process),
-written in input order.
+task that read it, by the model as it serves (``ModelRegistry.load_predictor``; its ONNX model, where ONNX
+Runtime serves, makes its sessions again in each worker) sent once through the object store and kept by
+each worker process, written in input order.
 
 The rows scored and the columns written are those of ``aiforge.serve._batch.score_file`` (the same
 ``score_frame`` runs in every actor); only where the work runs differs. The output is one Parquet file
