@@ -181,7 +181,7 @@ class Project:
         frame = _frame(records)
         with self._registry() as registry:
             chosen = scoring_version(registry, self.name, version)
-            model = registry.load_model(chosen)
+            model = registry.load_predictor(chosen)  # the path its registration chose, as aiforge predict
         check_columns(frame, model.input_columns, [], "the DataFrame")
         scored = score_frame(model, frame, []).to_pandas()
         return pd.concat([frame.reset_index(drop=True), scored], axis=1)
