@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -250,6 +251,11 @@ def main() -> None:
                     outcome.update(status="failed", error=f"scoring: {exc}")
             elif (out / "aiforge_run.log").exists():
                 outcome["error"] += "\n" + (out / "aiforge_run.log").read_text()[-1500:]
+            for log in ("aiforge_run.log", "flaml.log"):  # kept beside the results (git-ignored) to diagnose
+                if (out / log).exists():
+                    logs = results.parent / "logs"
+                    logs.mkdir(exist_ok=True)
+                    shutil.copy(out / log, logs / f"{tool}-{name}-{budget:g}s-seed{seed}.log")
         record = {"tool": tool, "dataset": name, "budget": budget, "seed": seed, "task": meta["task"],
                   "metric": meta["metric"], "n_train": meta["n_train"], "n_test": meta["n_test"],
                   **outcome, "machine": host, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")}

@@ -32,8 +32,15 @@ from aiforge.learn import (
     select_and_fit,
 )
 from aiforge.learn._learners import MAX_BOOSTING_ROUNDS, Fitted, Learner, Linear, by_priority
-from aiforge.learn._search import SearchContext
-from aiforge.learn._select import _refit_estimate, ensemble_refit_fits, make_folds
+from aiforge.learn._search import REFIT_SHARE, SearchContext
+from aiforge.learn._select import (
+    RESERVE_FLOOR,
+    RESERVE_MARGIN,
+    _refit_estimate,
+    ensemble_refit_fits,
+    make_folds,
+    refit_reserve,
+)
 from aiforge.learn._space import Domain
 from aiforge.pipeline import load_project, preflight
 from aiforge.spec import (
@@ -705,6 +712,36 @@ def test_an_ensemble_is_refit_only_when_its_members_fit_the_time_left(
     needed: float, left: float, single: float, fits: bool
 ) -> None:
     assert ensemble_refit_fits(needed, left, single) is fits
+
+
+def test_the_reserve_kept_for_the_refits_follows_the_best_trials_between_a_floor_and_a_cap() -> None:
+    def trial(number: int, score: float, seconds: float, status: str = "complete") -> TrialRecord:
+        return TrialRecord(number, "linear", {}, status, [score] * 3, score if status == "complete" else None,
+                           seconds=seconds)
+
+    # lower is better (an error); 2 refits; ensembles of at most 2 members from the 3 best trials
+    reserve = refit_reserve(100.0, 2, 3, 2, 3, lambda v: -v)
+    cap = REFIT_SHARE * 2 * 100.0
+    assert reserve([]) == cap  # nothing known yet: the fixed share
+    assert reserve([trial(0, 1.0, 60.0, "pruned")]) == cap
+    assert reserve([trial(0, 1.0, 0.3)]) == RESERVE_FLOOR * 100.0  # a fast winner: the floor
+    # the two slowest of the three best (lowest) trials count, not the fast one nor the slow fourth, the worst:
+    # 3 s per fold -> a 4.5 s refit
+    trials = [trial(0, 0.5, 9.0), trial(1, 0.4, 0.3), trial(2, 0.45, 9.0), trial(3, 0.9, 300.0)]
+    assert reserve(trials) == pytest.approx(RESERVE_MARGIN * 2 * (4.5 + 4.5))
+    assert reserve([trial(0, 0.5, 300.0)]) == cap  # never more than the fixed share
+    alone = refit_reserve(100.0, 1, 3, 1, 3, lambda v: -v)  # no ensemble: the best trial's refit
+    assert alone(trials) == pytest.approx(max(RESERVE_FLOOR * 100.0, RESERVE_MARGIN * 0.15))
+    assert refit_reserve(None, 1, 3, 1, 3, lambda v: v)([trial(0, 0.5, 9.0)]) == 0.0  # no time budget
+
+
+def test_a_search_of_fast_trials_uses_the_budget_a_fixed_refit_share_would_leave() -> None:
+    search = SearchSpec(strategy="random", cv=3, pruner="none", budget=Budget(seconds=6))
+    _, _, report = _select(TaskKind.BINARY, ["linear"], search)
+
+    # linear trials on 400 rows take milliseconds: the reserve is the floor, not REFIT_SHARE of the budget
+    assert report.search_seconds > 6 * (1 - REFIT_SHARE / 2 - RESERVE_FLOOR)
+    assert report.search_seconds < 6 + 5
 
 
 def test_the_refit_estimate_scales_a_trials_time_per_fold_to_the_whole_split() -> None:

@@ -241,28 +241,56 @@ def fit_fold(name: str, task: TaskKind, seed: int, threads: int, encoded: tuple[
     return FoldResult(value, out, fitted.rounds, cut, predict_seconds, time.perf_counter() - started, model)
 
 
+Reserve = Callable[[list[TrialRecord]], float]
+
+
 def run_search(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, parallel: int,
                on_trial: Callable[[TrialRecord], None], executor: Executor | None = None,
-               refits: int = 1) -> list[TrialRecord]:
+               refits: int = 1, reserve: Reserve | None = None) -> list[TrialRecord]:
     """All trials of the search, in the order they were numbered: in ``parallel`` threads here, or as Ray
-    tasks when ``executor`` is the ray executor (aiforge.learn._ray_search). ``refits``: how many fits of the
-    winner follow the search within the budget (two with ``model.refit_full``)."""
-    started = time.perf_counter()
+    tasks when ``executor`` is the ray executor (aiforge.learn._ray_search). The time budget covers the search
+    and what follows it: ``reserve(trials so far)`` is the seconds it keeps back for refitting the winner
+    (default: ``REFIT_SHARE`` of the budget per refit, ``refits`` of them; two with ``model.refit_full``).
+    A new trial starts, and a running one goes on to its next fold, only before the budget's end less the
+    reserve as the trials so far make it."""
     budget = spec.budget
-    # the budget covers the search and the refits: the search stops REFIT_SHARE of it early per refit
-    deadline = started + budget.seconds * (1 - REFIT_SHARE * refits) if budget.seconds else None
+    if reserve is None:
+        share = REFIT_SHARE * refits
+
+        def reserve(_records: list[TrialRecord]) -> float:
+            return share * (budget.seconds or 0.0)
+
+    clock = _Clock(time.perf_counter(), budget.seconds, reserve)
     if executor is not None and executor.is_ray:
         from aiforge.learn._ray_search import run_search_on_ray
 
-        return run_search_on_ray(ctx, learners, spec, n_rows=n_rows, deadline=deadline, executor=executor,
-                                 on_trial=on_trial)
+        # a Ray search keeps the reserve it starts with: its trials end in other processes
+        return run_search_on_ray(ctx, learners, spec, n_rows=n_rows, deadline=clock.deadline([]),
+                                 executor=executor, on_trial=on_trial)
     if spec.strategy in ("defaults", "grid"):
         configs = _enumerated(ctx, learners, spec, n_rows)
         limit = budget.trials
-        return _run_listed(ctx, configs, limit=limit, deadline=deadline, parallel=parallel, on_trial=on_trial)
+        return _run_listed(ctx, configs, limit=limit, clock=clock, parallel=parallel, on_trial=on_trial)
     trials = budget.trials or (None if budget.seconds else DEFAULT_TRIALS)
-    return _run_optuna(ctx, learners, spec, n_rows=n_rows, n_trials=trials, deadline=deadline,
+    return _run_optuna(ctx, learners, spec, n_rows=n_rows, n_trials=trials, clock=clock,
                        parallel=parallel, on_trial=on_trial)
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """When the search stops: the budget's end less the reserve the trials so far call for."""
+
+    started: float
+    seconds: float | None
+    reserve: Reserve
+
+    def deadline(self, records: list[TrialRecord]) -> float | None:
+        if not self.seconds:
+            return None
+        return self.started + self.seconds - self.reserve(list(records))
+
+    def late(self, records: list[TrialRecord]) -> bool:
+        return _late(self.deadline(records), records)
 
 
 def _enumerated(ctx: SearchContext, learners: list[str], spec: SearchSpec, n_rows: int) -> Iterator[tuple[str, dict]]:
@@ -305,7 +333,7 @@ def _grid_points(space: dict[str, Any], points: int) -> Iterator[dict[str, Any]]
 
 
 def _run_listed(ctx: SearchContext, configs: Iterator[tuple[str, dict]], *, limit: int | None,
-                deadline: float | None, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
+                clock: _Clock, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
     records: list[TrialRecord] = []
     lock = threading.Lock()
     numbered = enumerate(configs)
@@ -313,12 +341,13 @@ def _run_listed(ctx: SearchContext, configs: Iterator[tuple[str, dict]], *, limi
     def worker() -> None:
         while True:
             with lock:
-                if (limit is not None and len(records) >= limit) or _late(deadline, records):
+                if (limit is not None and len(records) >= limit) or clock.late(records):
                     return
                 try:
                     number, (name, params) = next(numbered)
                 except StopIteration:
                     return
+                deadline = clock.deadline(records)
             record = ctx.evaluate(number, name, params, deadline=deadline,
                                   anything_done=lambda: _completed(records))
             with lock:
@@ -363,7 +392,7 @@ def new_study(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_ro
 
 
 def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_rows: int, n_trials: int | None,
-                deadline: float | None, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
+                clock: _Clock, parallel: int, on_trial: Callable[[TrialRecord], None]) -> list[TrialRecord]:
     import optuna
 
     study, spaces = new_study(ctx, learners, spec, n_rows=n_rows, parallel=parallel)
@@ -371,7 +400,9 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
     lock = threading.Lock()
 
     def objective(trial: Any) -> float:
-        if _late(deadline, records):
+        with lock:
+            late, deadline = clock.late(records), clock.deadline(records)
+        if late:
             study.stop()
             raise optuna.TrialPruned("the time budget ran out")
         name = trial.suggest_categorical("learner", learners)
@@ -393,7 +424,7 @@ def _run_optuna(ctx: SearchContext, learners: list[str], spec: SearchSpec, *, n_
         assert record.score is not None
         return ctx.signed(record.score)
 
-    with warnings.catch_warnings():  # the deadline is enforced by _late and study.stop(), after a first success
+    with warnings.catch_warnings():  # the deadline is enforced by clock.late and study.stop(), after a first success
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.optimize(objective, n_trials=n_trials, n_jobs=parallel, catch=())
     return sorted(records, key=lambda r: r.number)

@@ -13,7 +13,7 @@ from aiforge.learn._ensemble import WeightedEnsemble, select_ensemble
 from aiforge.learn._learners import FIRST_TREES, LEARNERS
 from aiforge.learn._model import FeatureSet, TabularModel, build_preprocessor, target_values
 from aiforge.learn._resample import resample, split_resample
-from aiforge.learn._search import SearchContext, TrialRecord, run_search
+from aiforge.learn._search import REFIT_SHARE, SearchContext, TrialRecord, run_search
 from aiforge.learn._task import TaskInfo
 from aiforge.learn._threshold import ThresholdGoal, tune_threshold
 from aiforge.spec import ModelSpec, SearchSpec, TaskKind
@@ -211,8 +211,11 @@ def select_and_fit(
     started = time.perf_counter()
     if executor is not None and executor.is_ray:
         step(f"trials run as Ray tasks ({executor.describe()})")
+    refits = 2 if spec.refit_full else 1
+    reserve = refit_reserve(spec.search.budget.seconds, refits, len(folds),
+                            spec.ensemble.max_members if ensembled else 1, spec.ensemble.candidates, ctx.signed)
     trials = run_search(ctx, list(spec.learners), spec.search, n_rows=len(X), parallel=parallel, on_trial=trial_done,
-                        executor=executor, refits=2 if spec.refit_full else 1)
+                        executor=executor, refits=refits, reserve=reserve)
     search_seconds = time.perf_counter() - started
     complete = [t for t in trials if t.status == "complete"]
     if not complete:
@@ -350,6 +353,33 @@ def frugal_trial(complete: list[TrialRecord], best: TrialRecord, tolerance: floa
         return (float(c["fit_seconds_per_fold"] or 0.0), float(c["predict_ms"] or 0.0), t.number)
 
     return min(near, key=cost)
+
+
+RESERVE_FLOOR = 0.03  # the least share of a time budget kept back after the search (ensemble selection, refits)
+RESERVE_MARGIN = 1.25  # the reserve is this much more than the refits' estimate
+
+
+def refit_reserve(seconds: float | None, refits: int, folds: int, members: int, candidates: int,
+                  signed: Callable[[float], float]) -> Callable[[list[TrialRecord]], float]:
+    """The seconds of a time budget the search keeps back, as the trials so far make it: ``refits`` times the
+    refit of the ensemble the trials could make at worst (the ``members`` slowest to refit among the
+    ``candidates`` best trials; the best one alone without ensembling), with a margin, at least
+    ``RESERVE_FLOOR`` of the budget and at most ``REFIT_SHARE`` of it per refit (the reserve before any trial
+    completes). A search over small data then uses the budget that a fixed share would leave unused; when the
+    refit turns out longer, the ensemble falls back (``ensemble_refit_fits``)."""
+    budget = seconds or 0.0
+    cap = REFIT_SHARE * refits * budget
+
+    def reserve(records: list[TrialRecord]) -> float:
+        complete = sorted((r for r in records if r.status == "complete"),
+                          key=lambda r: (-signed(r.score or 0.0), r.number))
+        if not complete:
+            return cap
+        pool = complete[:candidates] if members > 1 else complete[:1]
+        slowest = sorted((_refit_estimate(r, folds) for r in pool), reverse=True)[:members]
+        return min(cap, max(RESERVE_FLOOR * budget, RESERVE_MARGIN * refits * sum(slowest)))
+
+    return reserve
 
 
 def ensemble_refit_fits(needed: float, left: float, single: float) -> bool:
