@@ -3,7 +3,10 @@ members, and trimmed of slow members that add little."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from aiforge.learn._ensemble import WeightedEnsemble, select_ensemble
@@ -70,6 +73,30 @@ def test_a_slow_member_that_adds_little_is_dropped_while_most_of_the_gain_remain
     assert trimmed.score >= full.best_single_score + 0.9 * gain - 1e-12
 
 
+def test_an_ensemble_slower_than_max_slowdown_loses_the_member_it_misses_least() -> None:
+    y, oof = _views(4, seed=2)
+    unlimited = select_ensemble(oof, y, np.arange(N), _auc, True, rounds=30, max_members=4)
+    assert unlimited is not None and unlimited.kept and len(unlimited.weights) >= 3
+    best = unlimited.best_single
+    costs = {n: 1.0 for n in oof}  # every model as fast: the ensemble costs its member count
+
+    capped = select_ensemble(oof, y, np.arange(N), _auc, True, rounds=30, max_members=4, costs=costs,
+                             max_slowdown=2.0)
+
+    assert capped is not None and len(capped.weights) == 2 and capped.kept
+    assert sum(capped.weights.values()) == pytest.approx(1.0)
+    # of the pairs left by dropping one member at a time, the best scoring one stays
+    pairs = {frozenset(p) for p in itertools.combinations(unlimited.weights, 2)}
+    assert frozenset(capped.weights) in pairs
+    assert capped.score <= unlimited.score + 1e-12
+    # a limit under two members' cost leaves one member: no ensemble
+    alone = select_ensemble(oof, y, np.arange(N), _auc, True, rounds=30, max_members=4,
+                            costs={n: (1.0 if n == best else 5.0) for n in oof}, max_slowdown=1.5)
+    assert alone is not None and not alone.kept and len(alone.weights) == 1
+    assert select_ensemble(oof, y, np.arange(N), _auc, True, rounds=30, max_members=4, costs=costs,
+                           max_slowdown=None) == unlimited
+
+
 def test_a_weighted_ensemble_averages_its_members_predictions() -> None:
     class Fixed:
         def __init__(self, p: np.ndarray) -> None:
@@ -108,7 +135,7 @@ def test_refit_members_of_one_encoding_share_one_encoder_and_predict_as_separate
     task = resolve_task(ProblemSpec(task=TaskKind.BINARY, target="y"), table, where="aiforge.yaml:2 (problem)")
     spec = ModelSpec(learners=["linear", "knn", "extra_trees", "lightgbm"],
                      search=SearchSpec(strategy="defaults", cv=3, budget=Budget(trials=4)),
-                     ensemble=EnsembleSpec(candidates=4, keep_gain=1.0), seed=0, n_jobs=1)
+                     ensemble=EnsembleSpec(candidates=4, keep_gain=1.0, max_slowdown=None), seed=0, n_jobs=1)
 
     model, report = select_and_fit(frame.drop(columns="y"), frame["y"], task, choose_features(table, "y"), spec,
                                    ACCURACY)

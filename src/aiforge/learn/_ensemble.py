@@ -3,8 +3,10 @@
 The ensemble is a weighted average of refit trial models. It is kept only when its pooled
 out-of-fold score beats the best single trial's on the same rows: an ensemble that does not
 win on validation is not worth its extra prediction time. Prediction time counts: the selection
-takes at most ``max_members`` distinct models, and then drops the slowest members as long as the
-ensemble keeps ``keep_gain`` of its gain over the best single trial.
+takes at most ``max_members`` distinct models, then drops the slowest members as long as the
+ensemble keeps ``keep_gain`` of its gain over the best single trial, and then, while the members
+together take more than ``max_slowdown`` times the best single trial's prediction time, the member
+the ensemble misses least.
 """
 
 from __future__ import annotations
@@ -46,11 +48,13 @@ class EnsembleChoice:
 def select_ensemble(
     oof: dict[int, np.ndarray], y: np.ndarray, rows: np.ndarray, score: Callable[[np.ndarray, np.ndarray], float],
     higher_is_better: bool, *, rounds: int = 20, max_members: int = 50, keep_gain: float = 1.0,
-    costs: dict[int, float] | None = None,
+    costs: dict[int, float] | None = None, max_slowdown: float | None = None,
 ) -> EnsembleChoice | None:
     """Forward selection with replacement: each round adds the trial that helps the average most
     (among the members already chosen, once there are ``max_members``); then the members that cost
-    the most prediction time (``costs``) are dropped while ``keep_gain`` of the gain remains."""
+    the most prediction time (``costs``) are dropped while ``keep_gain`` of the gain remains; then,
+    while the members' summed cost exceeds ``max_slowdown`` times the best single trial's, the member
+    whose loss costs the ensemble least."""
     import numpy as np
 
     if len(oof) < 2:
@@ -77,20 +81,44 @@ def select_ensemble(
     if costs and len(weights) > 1 and keep_gain < 1.0:
         floor = single[best_single] + keep_gain * (best_score - single[best_single])
         weights, best_score = _drop_slow_members(weights, preds, truth, score, sign, costs, floor=floor)
+    if costs and len(weights) > 1 and max_slowdown is not None and best_single in costs:
+        limit = max_slowdown * costs[best_single]
+        weights, best_score = _within_cost(weights, preds, truth, score, sign, costs, limit, best_score)
     kept = len(weights) > 1 and best_score > single[best_single] + MIN_GAIN
     return EnsembleChoice(weights, sign * best_score, sign * single[best_single], best_single, kept)
+
+
+def _blend_score(weights: dict[int, float], preds: dict[int, np.ndarray], truth: np.ndarray,
+                 score: Callable[[np.ndarray, np.ndarray], float], sign: float) -> float:
+    """The signed score of the members' predictions averaged with ``weights`` (re-normalised)."""
+    import numpy as np
+
+    total = sum(weights.values())
+    blend = np.sum([preds[n] * (v / total) for n, v in weights.items()], axis=0)
+    return sign * float(score(truth, blend))
+
+
+def _within_cost(weights: dict[int, float], preds: dict[int, np.ndarray], truth: np.ndarray,
+                 score: Callable[[np.ndarray, np.ndarray], float], sign: float, costs: dict[int, float],
+                 limit: float, current: float) -> tuple[dict[int, float], float]:
+    """Drop members, each time the one whose absence scores best, until their summed cost is at most
+    ``limit`` (or one member is left)."""
+    while len(weights) > 1 and sum(costs.get(n, 0.0) for n in weights) > limit:
+        options = {gone: {n: v for n, v in weights.items() if n != gone} for gone in weights}
+        scores = {gone: _blend_score(rest, preds, truth, score, sign) for gone, rest in options.items()}
+        gone = max(scores, key=lambda n: (scores[n], costs.get(n, 0.0), -n))
+        weights, current = options[gone], scores[gone]
+    total = sum(weights.values())
+    return {n: v / total for n, v in weights.items()}, current
 
 
 def _drop_slow_members(weights: dict[int, float], preds: dict[int, np.ndarray], truth: np.ndarray,
                        score: Callable[[np.ndarray, np.ndarray], float], sign: float, costs: dict[int, float],
                        *, floor: float) -> tuple[dict[int, float], float]:
     """Drop members, slowest first, while the re-weighted ensemble scores at least ``floor``."""
-    import numpy as np
 
     def scored(w: dict[int, float]) -> float:
-        total = sum(w.values())
-        blend = np.sum([preds[n] * (v / total) for n, v in w.items()], axis=0)
-        return sign * float(score(truth, blend))
+        return _blend_score(w, preds, truth, score, sign)
 
     current = scored(weights)
     for number in sorted(weights, key=lambda n: -costs.get(n, 0.0)):

@@ -242,7 +242,7 @@ def select_and_fit(
         choice = select_ensemble({n: p for n, (_, p) in ctx.oof.items()}, y_enc, ctx.validated_rows, objective.fn,
                                  objective.higher_is_better, rounds=spec.ensemble.rounds,
                                  max_members=spec.ensemble.max_members, keep_gain=spec.ensemble.keep_gain,
-                                 costs=costs)
+                                 costs=costs, max_slowdown=spec.ensemble.max_slowdown)
     by_number = {t.number: t for t in trials}
     if choice is not None and choice.kept and tolerance is not None and (
             ctx.signed(choice.score) - ctx.signed(choice.best_single_score) <= tolerance):

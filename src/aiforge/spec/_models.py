@@ -273,6 +273,11 @@ class EnsembleSpec(_Strict):
         0.9, gt=0, le=1, description="After selection, the slowest members are dropped while the ensemble keeps "
         "this share of its gain over the best single trial (1: drop none that help).",
     )
+    max_slowdown: float | None = Field(
+        2.0, ge=1, description="The members together may take at most this many times the best single trial's "
+        "prediction time (timed on the validation rows); past it, the member the ensemble misses least is "
+        "dropped, again until it fits. null: no limit.",
+    )
 
 
 class ThresholdSpec(_Strict):
