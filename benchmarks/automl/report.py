@@ -95,8 +95,15 @@ class Results:
         self.datasets = [d for d in datasets.LOADERS if any(r["dataset"] == d for r in records)]
         self.meta = {r["dataset"]: (r["task"], r["metric"]) for r in records}
 
+    def seeds(self, budget: float, name: str) -> set[int]:
+        """The seeds every tool ran (ok or failed) on this data set at this budget: medians and ranks compare
+        tools on these only (a seed changes the test rows, so medians over other seeds do not compare)."""
+        ran = [{int(r["seed"]) for r in self.by_key[(budget, name, t)]} for t in self.tools]
+        return set.intersection(*ran) if ran else set()
+
     def ok(self, budget: float, name: str, tool: str) -> list[dict[str, Any]]:
-        return [r for r in self.by_key[(budget, name, tool)] if r["status"] == "ok"]
+        common = self.seeds(budget, name)
+        return [r for r in self.by_key[(budget, name, tool)] if r["status"] == "ok" and int(r["seed"]) in common]
 
     def stat(self, budget: float, name: str, tool: str, field: str) -> float | None:
         return median([float(r[field]) for r in self.ok(budget, name, tool) if r.get(field) is not None])
