@@ -150,8 +150,8 @@ def status_section(res: Results, source: Path) -> list[str]:
             missing.append(("seed " if len(missing_seeds) == 1 else "seeds ") + ", ".join(map(str, missing_seeds))
                            + " (not run at all)")
         out.append("Missing from the full configuration: " + ("; ".join(missing) or "some (tool, data set) runs")
-                   + ". Scores below are medians over the seeds that ran (" + "; ".join(
-                       f"{b:g} s: {len({int(r['seed']) for r in res.records if float(r['budget']) == b})} of "
+                   + ". Scores below are medians over the seeds that every tool ran on a data set (" + "; ".join(
+                       f"{b:g} s: {len(set.intersection(*(res.seeds(b, d) for d in res.datasets)))} of "
                        f"{len(FULL_SEEDS)}" for b in ran_budgets)
                    + "): treat differences smaller than the seed-to-seed spread as noise. To complete the "
                    "benchmark (resumes, skipping the runs already recorded):")
@@ -248,8 +248,8 @@ def datasets_section(res: Results, split_cache: Path) -> list[str]:
 
 
 def budget_section(res: Results, budget: float) -> list[str]:
-    seeds = sorted({int(r["seed"]) for r in res.records if float(r["budget"]) == budget})
-    out = [f"## Budget {budget:g} s (seeds run: {', '.join(map(str, seeds))})", ""]
+    seeds = sorted(set.intersection(*(res.seeds(budget, d) for d in res.datasets)))
+    out = [f"## Budget {budget:g} s (seeds every tool ran: {', '.join(map(str, seeds))})", ""]
     complete = res.complete_datasets(budget)
     tools = res.tools
     names = [TOOL_LABELS[t] for t in tools]
@@ -265,7 +265,8 @@ def budget_section(res: Results, budget: float) -> list[str]:
         best = max((s for s in scores.values() if s is not None), key=lambda s: s if higher else -s, default=None)
         cells = []
         for t in tools:
-            runs = res.by_key[(budget, d, t)]
+            common = res.seeds(budget, d)  # the runs compared: those of the seeds every tool ran
+            runs = [r for r in res.by_key[(budget, d, t)] if int(r["seed"]) in common] or res.by_key[(budget, d, t)]
             s = scores.get(t)
             n_ok = len(res.ok(budget, d, t))
             if not runs:
